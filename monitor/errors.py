@@ -1,0 +1,55 @@
+"""Typed exceptions of the core. Only the CLI turns them into messages and exit codes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class MonitorError(Exception):
+    """Base class for every error the core raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a configuration file, located by file and line."""
+
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.field}: {self.message}"
+
+
+class ConfigError(MonitorError):
+    """The configuration is invalid; carries every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class StoreError(MonitorError):
+    """The SQLite store cannot be opened, read or upgraded."""
+
+
+class ExtractionError(MonitorError):
+    """A page could not be turned into an article (not HTML, empty, unreadable)."""
+
+
+class FetchError(MonitorError):
+    """A single page or URL could not be fetched (used outside Scrapy, e.g. ``monitor score URL``)."""
+
+
+class DeliveryError(MonitorError):
+    """An alert could not be delivered to a destination."""
+
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None):
+        self.permanent = permanent
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class CrawlError(MonitorError):
+    """The crawl process could not be started or died without a report."""
