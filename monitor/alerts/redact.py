@@ -1,0 +1,114 @@
+"""Keep destination URLs and signing secrets out of logs, messages and output.
+
+A Slack or webhook URL is a credential: anyone who has it can post. Everywhere a
+destination is mentioned, show ``redact_url(url)`` (scheme and host only); any
+text that may quote a URL (exception messages, response bodies) goes through
+``scrub`` first. ``SecretFilter`` does the same for third-party loggers such as
+urllib3's, whose debug lines quote the request path.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+REDACTED = "…redacted"
+
+
+def redact_url(url: str) -> str:
+    """``url`` with only its scheme, host and port kept: ``https://hooks.slack.com/…redacted``."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+        port = parts.port
+    except (ValueError, AttributeError):
+        return REDACTED
+    if not parts.scheme or not host:
+        return REDACTED
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    netloc = host if port is None else f"{host}:{port}"
+    return f"{parts.scheme}://{netloc}/{REDACTED}"
+
+
+def sensitive_parts(url: str, secret: str | None = None) -> list[str]:
+    """The substrings of a destination that must never be shown: the URL, its path, query, password and secret."""
+    parts: list[str] = []
+    if url:
+        parts.append(url)
+        try:
+            split = urlsplit(url)
+            password = split.password
+        except ValueError:
+            split, password = None, None
+        if split is not None:
+            tail = split.path + (f"?{split.query}" if split.query else "")
+            if len(tail) > 1:  # a bare "/" hides nothing and would mangle every message
+                parts.append(tail)
+            if len(split.path) > 1:
+                parts.append(split.path)
+            if split.query:
+                parts.append(split.query)
+        if password:
+            parts.append(password)
+    if secret:
+        parts.append(secret)
+        if secret.startswith("whsec_") and len(secret) > len("whsec_"):
+            parts.append(secret[len("whsec_") :])
+    return parts
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every occurrence of each of ``secrets`` replaced (whole URLs by their redacted form)."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        if secret in text:
+            replacement = redact_url(secret) if "://" in secret else REDACTED
+            text = text.replace(secret, replacement)
+    return text
+
+
+class SecretFilter(logging.Filter):
+    """A logging filter that scrubs registered secrets from every record passing through it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._secrets: frozenset[str] = frozenset()
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Register more secrets to scrub (they stay registered: there are only a few destinations)."""
+        with self._lock:
+            self._secrets = self._secrets | {s for s in secrets if s}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite ``record`` in place if its message quotes a secret; never drop it."""
+        secrets = self._secrets
+        if not secrets:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is the logging module's to report, not ours
+            return True
+        cleaned = scrub(message, secrets)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+_FILTER = SecretFilter()
+_FILTERED_LOGGERS = ("urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry", "requests")
+_installed = False
+_install_lock = threading.Lock()
+
+
+def protect_logs(secrets: Iterable[str]) -> None:
+    """Scrub ``secrets`` from the HTTP libraries' own log lines (urllib3 logs request paths at debug level)."""
+    global _installed
+    _FILTER.add(secrets)
+    with _install_lock:
+        if not _installed:
+            for name in _FILTERED_LOGGERS:
+                logging.getLogger(name).addFilter(_FILTER)
+            _installed = True

@@ -1,0 +1,169 @@
+"""The store's schema, in one place, as numbered migrations applied when the store opens.
+
+Each migration runs in its own ``BEGIN IMMEDIATE`` transaction together with the
+row that records it, so a crash mid-upgrade leaves the previous version intact.
+Never edit a released migration: add a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+Migration = tuple[int, str, str]
+
+MIGRATIONS: list[Migration] = [
+    (
+        1,
+        "initial schema",
+        """
+        CREATE TABLE sources (
+            name TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            url TEXT NOT NULL,
+            interval_seconds INTEGER NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL DEFAULT 'running',
+            pages INTEGER NOT NULL DEFAULT 0,
+            new_articles INTEGER NOT NULL DEFAULT 0,
+            updated_articles INTEGER NOT NULL DEFAULT 0,
+            matches INTEGER NOT NULL DEFAULT 0,
+            alerts_queued INTEGER NOT NULL DEFAULT 0,
+            errors INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX runs_source_started ON runs(source, started_at);
+        CREATE TABLE run_errors (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER REFERENCES runs(id),
+            source TEXT NOT NULL,
+            url TEXT,
+            kind TEXT NOT NULL,
+            message TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX run_errors_run ON run_errors(run_id);
+        CREATE TABLE articles (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL UNIQUE,
+            fetched_url TEXT NOT NULL,
+            source TEXT NOT NULL,
+            title TEXT NOT NULL,
+            text TEXT NOT NULL,
+            published TEXT,
+            authors TEXT NOT NULL DEFAULT '[]',
+            language TEXT,
+            content_hash TEXT NOT NULL,
+            score REAL NOT NULL DEFAULT 0,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX articles_fetched_url ON articles(fetched_url);
+        CREATE INDEX articles_source_published ON articles(source, published);
+        CREATE INDEX articles_first_seen ON articles(first_seen);
+        CREATE TABLE matches (
+            id INTEGER PRIMARY KEY,
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            rule TEXT NOT NULL,
+            score REAL NOT NULL,
+            hits TEXT NOT NULL,
+            matched_at TEXT NOT NULL,
+            UNIQUE (article_id, rule)
+        );
+        CREATE INDEX matches_rule_matched ON matches(rule, matched_at);
+        CREATE TABLE alerts (
+            id TEXT PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            article_id INTEGER NOT NULL REFERENCES articles(id),
+            destination TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            claimed_until TEXT,
+            last_status INTEGER,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            delivered_at TEXT
+        );
+        CREATE INDEX alerts_due ON alerts(status, next_attempt_at);
+        CREATE INDEX alerts_destination ON alerts(destination, status);
+        CREATE VIRTUAL TABLE articles_fts USING fts5(
+            title, text, content="articles", content_rowid="id", tokenize='unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER articles_ai AFTER INSERT ON articles BEGIN
+            INSERT INTO articles_fts(rowid, title, text) VALUES (new.id, new.title, new.text);
+        END;
+        CREATE TRIGGER articles_ad AFTER DELETE ON articles BEGIN
+            INSERT INTO articles_fts(articles_fts, rowid, title, text) VALUES ('delete', old.id, old.title, old.text);
+        END;
+        CREATE TRIGGER articles_au AFTER UPDATE OF title, text ON articles BEGIN
+            INSERT INTO articles_fts(articles_fts, rowid, title, text) VALUES ('delete', old.id, old.title, old.text);
+            INSERT INTO articles_fts(rowid, title, text) VALUES (new.id, new.title, new.text);
+        END;
+        """,
+    ),
+]
+
+LATEST_VERSION = MIGRATIONS[-1][0]
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    """The schema version of the open database (0 for an empty one)."""
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").fetchone()
+    if not exists:
+        return 0
+    row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(conn: sqlite3.Connection, now: Callable[[], datetime] | None = None) -> list[int]:
+    """Bring the schema up to date; return the versions applied. ``conn`` must be in autocommit mode."""
+    clock = now or (lambda: datetime.now(UTC))
+    applied: list[int] = []
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+        " applied_at TEXT NOT NULL)"
+    )
+    for version, name, script in MIGRATIONS:
+        if version <= current_version(conn):
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-check inside the write lock: another process may have migrated meanwhile.
+            if version <= current_version(conn):
+                conn.execute("ROLLBACK")
+                continue
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (version, name, clock().isoformat(timespec="seconds")),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(version)
+    return applied
+
+
+def _statements(script: str) -> list[str]:
+    """Split a script into statements, keeping trigger bodies whole (``executescript`` would commit)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.strip().splitlines():
+        buffer += line + "\n"
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements
