@@ -1,0 +1,162 @@
+"""Find article links in feeds, sitemaps and listing pages. Pure: bytes in, links out.
+
+Parsers never resolve XML entities or fetch anything (no DTDs, no network), so a
+hostile feed cannot expand a billion laughs or read a local file.
+"""
+
+from __future__ import annotations
+
+import calendar
+import gzip
+import io
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+import lxml.etree
+import lxml.html
+from dateutil import parser as dateparser
+
+from monitor.errors import MonitorError
+
+MAX_XML_BYTES = 50 * 1024 * 1024
+
+
+class DiscoveryError(MonitorError):
+    """A feed, sitemap or listing page that cannot be read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A candidate article URL, with what the index said about it."""
+
+    url: str
+    title: str | None = None
+    published: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SitemapContent:
+    """A parsed sitemap: article links, or (for a sitemap index) more sitemaps to read."""
+
+    links: list[Link]
+    sitemaps: list[str]
+
+
+def is_fetchable(url: str) -> bool:
+    """Only http(s) links are ever followed: never file:, data:, ftp: or javascript:."""
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def links_from_feed(body: bytes, base_url: str) -> list[Link]:
+    """Entries of an RSS or Atom feed, newest first as the feed lists them."""
+    _refuse_entities(body, "feed")
+    parsed = feedparser.parse(io.BytesIO(body), resolve_relative_uris=False, sanitize_html=False)
+    if parsed.bozo and not parsed.entries:
+        raise DiscoveryError(f"not a readable feed: {parsed.get('bozo_exception')}")
+    links: list[Link] = []
+    for entry in parsed.entries:
+        href = entry.get("link") or ""
+        url = urljoin(base_url, href.strip())
+        if not href or not is_fetchable(url):
+            continue
+        stamp = entry.get("published_parsed") or entry.get("updated_parsed")
+        published = datetime.fromtimestamp(calendar.timegm(stamp), UTC) if stamp else None
+        links.append(Link(url=url, title=(entry.get("title") or None), published=published))
+    return links
+
+
+def links_from_sitemap(body: bytes, base_url: str) -> SitemapContent:
+    """URLs of a sitemap (with lastmod or Google News dates), or the child sitemaps of an index."""
+    if body[:2] == b"\x1f\x8b":
+        body = _gunzip(body)
+    _refuse_entities(body, "sitemap")
+    parser = lxml.etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        recover=True,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+        load_dtd=False,
+    )
+    try:
+        root = lxml.etree.fromstring(body, parser=parser)
+    except lxml.etree.XMLSyntaxError as error:
+        raise DiscoveryError(f"not a readable sitemap: {error}") from None
+    if root is None:
+        raise DiscoveryError("not a readable sitemap: empty document")
+    kind = _local(root.tag)
+    if kind not in ("urlset", "sitemapindex"):
+        raise DiscoveryError(f"not a sitemap: root element is <{kind}>")
+    links: list[Link] = []
+    sitemaps: list[str] = []
+    for element in root:
+        fields = {_local(child.tag): child for child in element.iter() if child is not element}
+        loc = (fields["loc"].text or "").strip() if "loc" in fields else ""
+        url = urljoin(base_url, loc)
+        if not loc or not is_fetchable(url):
+            continue
+        if kind == "sitemapindex":
+            sitemaps.append(url)
+            continue
+        date_text = _text(fields.get("publication_date")) or _text(fields.get("lastmod"))
+        links.append(Link(url=url, title=_text(fields.get("title")), published=_parse_date(date_text)))
+    return SitemapContent(links=links, sitemaps=sitemaps)
+
+
+def links_from_listing(html: str, base_url: str, pattern: str) -> list[Link]:
+    """Links on a listing page whose absolute URL matches ``pattern``, in page order, once each."""
+    try:
+        document = lxml.html.document_fromstring(html)
+    except (lxml.etree.ParserError, ValueError) as error:
+        raise DiscoveryError(f"not a readable listing page: {error}") from None
+    compiled = re.compile(pattern)
+    seen: set[str] = set()
+    links: list[Link] = []
+    for anchor in document.iter("a"):
+        href = (anchor.get("href") or "").strip()
+        url = urljoin(base_url, href).split("#", 1)[0]
+        if not href or url in seen or not is_fetchable(url) or not compiled.search(url):
+            continue
+        seen.add(url)
+        title = " ".join(anchor.text_content().split()) or None
+        links.append(Link(url=url, title=title))
+    return links
+
+
+def _refuse_entities(body: bytes, what: str) -> None:
+    """Feeds and sitemaps have no business declaring entities; one that does is an attack or broken."""
+    if b"<!ENTITY" in body[:65536]:
+        raise DiscoveryError(f"{what} declares XML entities; refused (entity expansion attack)")
+
+
+def _gunzip(body: bytes) -> bytes:
+    with gzip.GzipFile(fileobj=io.BytesIO(body)) as stream:
+        data = stream.read(MAX_XML_BYTES + 1)
+    if len(data) > MAX_XML_BYTES:
+        raise DiscoveryError(f"sitemap is larger than {MAX_XML_BYTES} bytes unpacked; refused")
+    return data
+
+
+def _local(tag: object) -> str:
+    return str(tag).rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _text(element: lxml.etree._Element | None) -> str | None:
+    if element is None or not element.text:
+        return None
+    return element.text.strip() or None
+
+
+def _parse_date(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = dateparser.isoparse(text)
+    except (ValueError, OverflowError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,77 @@
+"""Crawl some sources in this process and write a JSON report: what ``monitor run`` starts.
+
+Each ``monitor run`` (and each scheduled run in ``monitor serve``) starts this in
+a fresh process, because a Twisted reactor cannot be restarted: a crash or a
+leak in one crawl dies with its process. Usage::
+
+    python -m spiders.crawl --config rules.yaml --db db/monitor.db --report out.json [--source NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from scrapy.crawler import Crawler, CrawlerProcess
+from scrapy.settings import Settings
+
+from monitor.config import load_config
+from monitor.errors import MonitorError
+from monitor.workers import Analyser
+from spiders import settings as default_settings
+from spiders.news import NewsSpider
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m spiders.crawl")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--report", required=True)
+    parser.add_argument("--source", action="append", default=[])
+    parser.add_argument("--log-level", default="WARNING")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+        names = args.source or [s.name for s in config.sources if s.enabled]
+        sources = [config.source(name) for name in names]
+    except (MonitorError, KeyError) as error:
+        print(f"crawl: {error}", file=sys.stderr)
+        return 2
+
+    settings = Settings()
+    settings.setmodule(default_settings, priority="project")
+    settings.setdict(default_settings.from_config(config), priority="cmdline")
+    settings.set("LOG_LEVEL", args.log_level, priority="cmdline")
+    settings.set("MONITOR_CONFIG", args.config, priority="cmdline")
+    settings.set("MONITOR_DB", args.db, priority="cmdline")
+    analyser = Analyser(config.rules, config.alerts.threshold, config.crawl.workers)
+    settings.set("MONITOR_ANALYSER", analyser, priority="cmdline")
+
+    process = CrawlerProcess(settings)
+    logging.getLogger("monitor").setLevel(logging.INFO)
+    crawlers: list[tuple[str, Crawler]] = []
+    for source in sources:
+        crawler = process.create_crawler(NewsSpider)
+        crawlers.append((source.name, crawler))
+        process.crawl(crawler, source=source.name)
+    try:
+        process.start()
+    finally:
+        analyser.close()
+
+    report = []
+    for name, crawler in crawlers:
+        summary = getattr(crawler.spider, "summary", None)
+        report.append(
+            summary
+            or {"source": name, "status": "failed", "errors": 1, "message": "the spider did not start (see the log)"}
+        )
+    Path(args.report).write_text(json.dumps(report), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
