@@ -1,0 +1,74 @@
+"""One pass of the monitor: crawl the sources, then deliver the alerts that are due."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor.alerts.delivery import DeliveryReport, deliver_due
+from monitor.crawl import CrawlReport, fail_open_runs, run_crawl
+from monitor.errors import CrawlError
+from monitor.settings import Config
+from monitor.store import Store
+
+log = logging.getLogger("monitor.run")
+
+
+@dataclass
+class RunSummary:
+    """What one ``monitor run`` did, for people."""
+
+    crawl: CrawlReport
+    delivery: DeliveryReport | None
+    crashed: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        c = self.crawl
+        lines = [
+            f"Crawled {len(c.sources)} source(s): {c.total('pages')} pages fetched, "
+            f"{c.total('new_articles')} new articles, {c.total('updated_articles')} updated, "
+            f"{c.total('matches')} matches, {c.total('alerts_queued')} alerts queued, {c.total('errors')} errors"
+        ]
+        for source in c.sources:
+            lines.append(
+                f"  {source['source']:<20} {source.get('status', '?'):<7} pages {source.get('pages', 0):>4}  "
+                f"new {source.get('new_articles', 0):>4}  matches {source.get('matches', 0):>3}  "
+                f"errors {source.get('errors', 0):>3}"
+            )
+        for message in self.crashed:
+            lines.append(f"  crawl crashed: {message}")
+        if self.delivery is None:
+            lines.append("Alerts: not sent (--no-send); `monitor run` or `monitor serve` will send them")
+        else:
+            d = self.delivery
+            lines.append(
+                f"Alerts: {d.sent} sent, {d.failed} failed (will retry), {d.dead} dead, "
+                f"{d.skipped} waiting for a destination"
+            )
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sources": self.crawl.sources,
+            "crashed": self.crashed,
+            "delivery": vars(self.delivery) if self.delivery else None,
+        }
+
+
+def run_once(
+    config: Config, store: Store, sources: Sequence[str] = (), *, send: bool = True, log_level: str = "WARNING"
+) -> RunSummary:
+    """Crawl ``sources`` (all enabled if empty) in a child process, then send due alerts."""
+    names = list(sources) or [s.name for s in config.sources if s.enabled]
+    crashed: list[str] = []
+    try:
+        report = run_crawl(config.path, store.path, names, log_level=log_level)
+    except CrawlError as error:
+        log.error("%s", error)
+        fail_open_runs(store, names, str(error))
+        crashed.append(str(error))
+        report = CrawlReport(sources=[{"source": n, "status": "failed", "errors": 1} for n in names])
+    delivery = deliver_due(store, config.alerts.destinations, max_attempts=config.alerts.max_attempts) if send else None
+    return RunSummary(report, delivery, crashed)
