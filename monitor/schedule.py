@@ -92,7 +92,7 @@ def build_scheduler(
             id=f"crawl:{source.name}",
             name=f"crawl {source.name}",
             # Stagger the first runs so fifty sources do not start in the same second.
-            next_run_time=start + timedelta(seconds=index * 2),
+            next_run_time=start + timedelta(seconds=index * min(2.0, source.interval_seconds / len(sources))),
         )
     scheduler.add_job(
         send,
