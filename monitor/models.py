@@ -8,6 +8,7 @@ thing to the core.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -95,6 +96,10 @@ class Verdict:
     def alert(self) -> bool:
         """True when the article scored at or above the threshold."""
         return bool(self.matches) and self.score >= self.threshold
+
+    def alert_destinations(self, destinations: Sequence[str]) -> tuple[str, ...]:
+        """Which of the configured ``destinations`` this verdict owes an alert to."""
+        return tuple(destinations) if self.alert else ()
 
     @property
     def hits(self) -> list[Hit]:

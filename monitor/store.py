@@ -234,9 +234,10 @@ def save_article(
                 ),
             )
         queued = 0
-        if verdict.alert:
+        owed = set(verdict.alert_destinations([d.name for d in destinations if d.enabled]))
+        if owed:
             for destination in destinations:
-                if not destination.enabled:
+                if destination.name not in owed:
                     continue
                 key = f"article:{article.canonical_url}|destination:{destination.name}"
                 event = build_event(alert_id(key), article, article_id, verdict, moment or "")
