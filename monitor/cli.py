@@ -18,6 +18,8 @@ from monitor.config import load_config
 from monitor.durations import DurationError
 from monitor.durations import since as parse_since
 from monitor.errors import ConfigError, MonitorError, StoreError
+from monitor.logs import FORMATS as LOG_FORMATS
+from monitor.logs import configure_logging
 from monitor.output import write_rows
 from monitor.settings import Config
 from monitor.store import Store, sync_sources
@@ -93,9 +95,17 @@ def since_option(func: Any) -> Any:
     help="The SQLite store (env MONITOR_DB).",
 )
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for the crawl's own log).")
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    default="text",
+    envvar="MONITOR_LOG_FORMAT",
+    show_default=True,
+    help="Log lines as text or JSON (env MONITOR_LOG_FORMAT).",
+)
 @click.version_option(__version__, prog_name="monitor")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str, db_path: str, verbose: int) -> None:
+def cli(ctx: click.Context, config_path: str, db_path: str, verbose: int, log_format: str) -> None:
     """Watch news sources, score articles with keyword rules, and alert on matches.
 
     \b
@@ -103,7 +113,7 @@ def cli(ctx: click.Context, config_path: str, db_path: str, verbose: int) -> Non
         monitor check && monitor run && monitor matches --since 1d
     """
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    configure_logging(level, log_format)
     ctx.obj = State(config_path, db_path)
     ctx.obj.verbose = verbose
 
@@ -160,13 +170,15 @@ def run(state: State, sources: tuple[str, ...], no_send: bool) -> None:
 
 @cli.command()
 @click.option("--send-interval", default="30s", show_default=True, help="How often to deliver due alerts.")
+@click.option("--grace", default="60s", show_default=True, help="How long running crawls may take to finish on stop.")
+@click.option("--health-port", type=int, metavar="PORT", help="Serve GET /healthz on 127.0.0.1:PORT.")
 @pass_state
-def serve(state: State, send_interval: str) -> None:
-    """Crawl each source on its own interval until SIGINT or SIGTERM.
+def serve(state: State, send_interval: str, grace: str, health_port: int | None) -> None:
+    """Crawl each source on its own interval until SIGINT or SIGTERM; reload the config on SIGHUP.
 
     \b
     Example:
-        monitor serve
+        monitor serve --health-port 8787
     """
     from monitor.durations import parse_duration
     from monitor.schedule import serve as serve_forever
@@ -174,12 +186,20 @@ def serve(state: State, send_interval: str) -> None:
     config = state.config()
     try:
         seconds = parse_duration(send_interval)
+        grace_seconds = parse_duration(grace)
     except DurationError as error:
-        raise UsageProblem(f"--send-interval {error}") from None
+        raise UsageProblem(f"--send-interval/--grace {error}") from None
     state.store().close()  # fail now, not at the first run, if the store is unusable
     if not logging.getLogger().isEnabledFor(logging.INFO):
         logging.getLogger().setLevel(logging.INFO)
-    serve_forever(config, state.db_path, send_interval=seconds, log_level=_crawl_log_level(state))
+    serve_forever(
+        config,
+        state.db_path,
+        send_interval=seconds,
+        log_level=_crawl_log_level(state),
+        grace_seconds=grace_seconds,
+        health_port=health_port,
+    )
 
 
 @cli.command()
@@ -325,3 +345,14 @@ def _crawl_log_level(state: State) -> str:
 def main() -> None:
     """The console script."""
     cli(prog_name="monitor")
+
+
+def _register_groups() -> None:
+    # Imported late: the subcommand modules import State and pass_state from here.
+    from monitor.cli_ops import prune, status
+
+    cli.add_command(status)
+    cli.add_command(prune)
+
+
+_register_groups()

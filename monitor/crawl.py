@@ -13,6 +13,8 @@ import logging
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,8 +43,13 @@ def run_crawl(
     *,
     timeout: float | None = None,
     log_level: str = "WARNING",
+    abort: threading.Event | None = None,
 ) -> CrawlReport:
-    """Crawl ``sources`` (all enabled ones if empty) in a child process; CrawlError if it dies without a report."""
+    """Crawl ``sources`` (all enabled ones if empty) in a child process; CrawlError if it dies without a report.
+
+    Setting ``abort`` stops the crawl: the child gets SIGTERM (Scrapy then closes its
+    spiders, which records the runs), and SIGKILL if it has not gone within 10 s.
+    """
     with tempfile.TemporaryDirectory(prefix="monitor-crawl-") as folder:
         report_path = Path(folder) / "report.json"
         command = [
@@ -60,15 +67,38 @@ def run_crawl(
         ]
         for name in sources:
             command += ["--source", name]
+        label = ", ".join(sources) or "all sources"
+        process = subprocess.Popen(command)
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            completed = subprocess.run(command, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
-            raise CrawlError(
-                f"crawl of {', '.join(sources) or 'all sources'} took longer than {timeout} s; stopped"
-            ) from None
+            while True:
+                try:
+                    process.wait(timeout=0.5)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                if abort is not None and abort.is_set():
+                    _stop(process)
+                    raise CrawlError(f"crawl of {label} stopped: the monitor is shutting down")
+                if deadline is not None and time.monotonic() > deadline:
+                    _stop(process)
+                    raise CrawlError(f"crawl of {label} took longer than {timeout} s; stopped")
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
         if not report_path.exists():
-            raise CrawlError(f"crawl process exited with status {completed.returncode} and no report")
+            raise CrawlError(f"crawl process exited with status {process.returncode} and no report")
         return CrawlReport(sources=json.loads(report_path.read_text(encoding="utf-8")))
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def fail_open_runs(store: Store, sources: Sequence[str], reason: str) -> int:

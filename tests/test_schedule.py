@@ -1,4 +1,4 @@
-"""`monitor serve`'s schedule: intervals kept, no overlap, crashes survived, clean stop on SIGTERM."""
+"""`monitor serve`'s schedule: intervals kept, no overlap, resumes after restart, reloads, clean stop."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +16,19 @@ import pytest
 
 from monitor.config import parse_config
 from monitor.demo import start_sites
-from monitor.schedule import build_scheduler
+from monitor.schedule import Service
 from monitor.settings import Config, SourceSpec
-from monitor.store import Store
+from monitor.store import Store, iso, utcnow
 from tests.sitekit import config_text, write
 
 
+def sources_yaml(interval: str = "1s", names: tuple[str, ...] = ("a", "b")) -> str:
+    return "".join(f"  - name: {n}\n    type: rss\n    url: http://127.0.0.1:9/{n}\n    interval: {interval}\n"
+                   for n in names)
+
+
 def two_sources(interval: str = "1s") -> Config:
-    sources = (f"  - name: a\n    type: rss\n    url: http://127.0.0.1:9/a\n    interval: {interval}\n"
-               f"  - name: b\n    type: rss\n    url: http://127.0.0.1:9/b\n    interval: {interval}\n")
-    return parse_config(config_text(sources), "test.yaml", {})
+    return parse_config(config_text(sources_yaml(interval)), "test.yaml", {})
 
 
 class Recorder:
@@ -36,15 +40,19 @@ class Recorder:
         self.starts: dict[str, list[float]] = {}
         self.running: dict[str, int] = {}
         self.max_running: dict[str, int] = {}
+        self.aborted = 0
         self.lock = threading.Lock()
 
-    def __call__(self, config: Config, db_path: str, source: SourceSpec, log_level: str) -> None:
+    def __call__(self, config: Config, db_path: str, source: SourceSpec, log_level: str,
+                 abort: threading.Event) -> None:
         with self.lock:
             self.starts.setdefault(source.name, []).append(time.monotonic())
             self.running[source.name] = self.running.get(source.name, 0) + 1
             self.max_running[source.name] = max(self.max_running.get(source.name, 0), self.running[source.name])
         try:
-            time.sleep(self.duration)
+            if abort.wait(self.duration):
+                with self.lock:
+                    self.aborted += 1
             if source.name == self.crash:
                 raise RuntimeError("crawl crashed")
         finally:
@@ -52,63 +60,133 @@ class Recorder:
                 self.running[source.name] -= 1
 
 
-def run_for(seconds: float, recorder: Recorder, config: Config) -> None:
+def run_for(seconds: float, recorder: Recorder, config: Config, db: Path) -> Service:
     sends: list[float] = []
-    scheduler = build_scheduler(config, "unused.db", send_interval=1, crawl=recorder,
-                                send=lambda *args: sends.append(time.monotonic()))
-    scheduler.start()
+    service = Service(config, str(db), send_interval=1, crawl=recorder, send=lambda *args: sends.append(1.0),
+                      grace_seconds=0.5)
+    service.schedule()
+    service.scheduler.start()
     time.sleep(seconds)
-    scheduler.shutdown(wait=True)
+    service.stop()
     assert len(sends) >= seconds - 1, "alert delivery runs on its own interval"
+    return service
 
 
-def test_each_source_runs_on_its_interval() -> None:
+def test_each_source_runs_on_its_interval(tmp_path: Path) -> None:
     recorder = Recorder()
-    run_for(3.6, recorder, two_sources("1s"))
+    run_for(3.6, recorder, two_sources("1s"), tmp_path / "m.db")
     for name in ("a", "b"):
         assert 3 <= len(recorder.starts[name]) <= 5, recorder.starts
 
 
-def test_a_crawl_slower_than_its_interval_never_overlaps_itself(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_crawl_slower_than_its_interval_never_overlaps_itself_and_the_skip_is_recorded(tmp_path: Path) -> None:
     recorder = Recorder(duration=2.2)
-    run_for(5.0, recorder, two_sources("1s"))
+    run_for(5.0, recorder, two_sources("1s"), tmp_path / "m.db")
     assert recorder.max_running == {"a": 1, "b": 1}
-    assert any("still running from its last slot" in r.getMessage() for r in caplog.records)
+    with Store.open(tmp_path / "m.db") as store:
+        skipped = store.query("SELECT source FROM runs WHERE status = 'skipped'")
+    assert {row["source"] for row in skipped} == {"a", "b"}
 
 
-def test_a_crashing_crawl_does_not_stop_the_scheduler_or_the_other_sources() -> None:
+def test_a_crashing_crawl_does_not_stop_the_scheduler_or_the_other_sources(tmp_path: Path) -> None:
     recorder = Recorder(crash="a")
-    run_for(3.6, recorder, two_sources("1s"))
+    run_for(3.6, recorder, two_sources("1s"), tmp_path / "m.db")
     assert len(recorder.starts["a"]) >= 3 and len(recorder.starts["b"]) >= 3
 
 
+def test_after_a_restart_the_schedule_resumes_and_an_overdue_source_runs_once(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    now = utcnow()
+    with Store.open(db) as store, store.write() as conn:
+        # "a" ran a minute ago: not due for an hour. "b" last ran five hours ago: overdue, five slots missed.
+        for source, ago in (("a", timedelta(minutes=1)), ("b", timedelta(hours=5))):
+            conn.execute("INSERT INTO runs (source, started_at, finished_at, status) VALUES (?, ?, ?, 'ok')",
+                         (source, iso(now - ago), iso(now - ago)))
+    recorder = Recorder()
+    service = Service(two_sources("1h"), str(db), crawl=recorder, send=lambda *a: None)
+    service.schedule(now)
+    jobs = {job.id: job.next_run_time for job in service.scheduler.get_jobs()}
+    service.scheduler.start()
+    time.sleep(2.0)
+    service.stop()
+    assert jobs["crawl:a"] >= now + timedelta(minutes=58)
+    assert recorder.starts.keys() == {"b"} and len(recorder.starts["b"]) == 1  # coalesced: once, not five times
+
+
+def test_stop_gives_running_crawls_a_grace_period_then_stops_them(tmp_path: Path) -> None:
+    recorder = Recorder(duration=30)
+    service = Service(two_sources("1h"), str(tmp_path / "m.db"), crawl=recorder, send=lambda *a: None,
+                      grace_seconds=0.5)
+    service.schedule()
+    service.scheduler.start()
+    time.sleep(3.0)  # the second source starts 2 s after the first (staggered)
+    started = time.monotonic()
+    service.stop()
+    assert time.monotonic() - started < 3.0
+    assert service.abort.is_set() and recorder.aborted == 2
+
+
+def test_reload_takes_a_valid_config_and_refuses_an_invalid_one(tmp_path: Path, caplog: pytest.LogCaptureFixture
+                                                                ) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(config_text(sources_yaml("1h")), encoding="utf-8")
+    service = Service(parse_config(path.read_text(), str(path), {}), str(tmp_path / "m.db"), crawl=Recorder(),
+                      send=lambda *a: None)
+    service.schedule()
+    path.write_text(config_text(sources_yaml("1h", ("a", "b", "c"))), encoding="utf-8")
+    assert service.reload() is True
+    assert {job.id for job in service.scheduler.get_jobs()} == {"crawl:a", "crawl:b", "crawl:c", "send"}
+    path.write_text("sources: [\n", encoding="utf-8")
+    assert service.reload() is False
+    assert [s.name for s in service.config.sources] == ["a", "b", "c"]
+    assert any("reload refused" in r.getMessage() for r in caplog.records)
+
+
+def wait_for(predicate: Any, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.3)
+    return False
+
+
 @pytest.mark.slow
-def test_monitor_serve_crawls_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+def test_monitor_serve_crawls_reloads_on_sighup_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     ledger, herald = start_sites()
+    log_path = tmp_path / "serve.log"
     try:
         sources = f"  - name: ledger\n    type: rss\n    url: {ledger.base}/feed.xml\n    interval: 2s\n"
         config = write(tmp_path / "rules.yaml", config_text(sources))
         db = tmp_path / "m.db"
-        process = subprocess.Popen([sys.executable, "-m", "monitor", "--config", config, "--db", str(db), "serve",
-                                    "--send-interval", "1s"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, env=dict(os.environ))
-        try:
-            deadline = time.monotonic() + 60
-            finished_runs: list[dict[str, Any]] = []
-            while time.monotonic() < deadline and len(finished_runs) < 2:
-                time.sleep(0.5)
-                if db.exists():
-                    with Store.open(db) as store:
-                        finished_runs = store.query("SELECT * FROM runs WHERE status = 'ok'")
-            assert len(finished_runs) >= 2, "serve should have crawled the source at least twice"
-            process.send_signal(signal.SIGTERM)
-            output, _ = process.communicate(timeout=60)
-        finally:
-            if process.poll() is None:
-                process.kill()
+
+        def finished_runs() -> int:
+            if not db.exists():
+                return 0
+            with Store.open(db) as store:
+                return int(store.query("SELECT COUNT(*) AS n FROM runs WHERE status = 'ok'")[0]["n"])
+
+        with log_path.open("w") as log_file:
+            process = subprocess.Popen([sys.executable, "-m", "monitor", "--config", config, "--db", str(db), "serve",
+                                        "--send-interval", "1s", "--grace", "20s"], stdout=log_file,
+                                       stderr=subprocess.STDOUT, env=dict(os.environ))
+            try:
+                assert wait_for(lambda: finished_runs() >= 2), "serve should have crawled the source twice"
+                Path(config).write_text(config_text(sources) + "  - name: extra\n    terms: [harbour]\n")
+                process.send_signal(signal.SIGHUP)
+                assert wait_for(lambda: "configuration reloaded" in log_path.read_text())
+                Path(config).write_text("sources: [\n")
+                process.send_signal(signal.SIGHUP)
+                assert wait_for(lambda: "reload refused" in log_path.read_text())
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=60)
+            finally:
+                if process.poll() is None:
+                    process.kill()
     finally:
         ledger.stop()
         herald.stop()
+    output = log_path.read_text()
     assert process.returncode == 0, output
     assert "SIGTERM: finishing running jobs" in output and "stopped" in output
     with Store.open(db) as store:

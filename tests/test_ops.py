@@ -1,0 +1,121 @@
+"""Operating the monitor: status, the health endpoint, JSON logs and pruning."""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from monitor.cli import cli
+from monitor.config import parse_config
+from monitor.health import HealthServer
+from monitor.logs import JsonFormatter
+from monitor.models import Article, Hit, RuleMatch, Verdict
+from monitor.settings import Config, DestinationSpec
+from monitor.store import Store, finish_run, iso, record_error, save_article, start_run, utcnow
+from tests.sitekit import config_text, write
+
+SOURCES = ("  - name: fresh\n    type: rss\n    url: http://127.0.0.1:9/f\n    interval: 15m\n"
+           "  - name: broken\n    type: rss\n    url: http://127.0.0.1:9/b\n    interval: 15m\n"
+           "  - name: new\n    type: rss\n    url: http://127.0.0.1:9/n\n    interval: 15m\n")
+
+
+def fill(db: Path) -> None:
+    hook = (DestinationSpec(name="hook", type="webhook", url="http://127.0.0.1:9/h"),)
+    with Store.open(db) as store:
+        run = start_run(store, "fresh")
+        finish_run(store, run, {"pages": 4, "new_articles": 3}, "ok")
+        for _ in range(3):
+            run = start_run(store, "broken")
+            record_error(store, run, "broken", "http://127.0.0.1:9/b", "fetch", "connection refused")
+            finish_run(store, run, {"errors": 1}, "failed")
+        hit = Hit(rule="nato", term="NATO", field="title", count=1, snippet="**NATO**")
+        article = Article(url="https://n.test/a", canonical_url="https://n.test/a", title="NATO", text="NATO " * 500,
+                          source="fresh")
+        save_article(store, article, Verdict(5.0, 3.0, (RuleMatch("nato", 5.0, (hit,)),)), hook)
+
+
+def test_status_shows_each_sources_health_next_run_and_the_outbox(tmp_path: Path) -> None:
+    config = write(tmp_path / "rules.yaml", config_text(SOURCES))
+    fill(tmp_path / "m.db")
+    result = CliRunner().invoke(cli, ["--config", config, "--db", str(tmp_path / "m.db"), "status", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    health = {s["source"]: s["health"] for s in report["sources"]}
+    assert health == {"fresh": "ok", "broken": "failing", "new": "never-run"}
+    fresh = next(s for s in report["sources"] if s["source"] == "fresh")
+    assert fresh["pages"] == 4 and fresh["new_articles"] == 3 and fresh["next_run"] > fresh["last_run"]
+    assert report["alerts"] == [{"destination": "hook", "pending": 1, "retrying": 0, "sending": 0, "delivered": 0,
+                                 "dead": 0}]
+    assert report["store_bytes"] > 0 and report["articles"] == 1
+    table = CliRunner().invoke(cli, ["--config", config, "--db", str(tmp_path / "m.db"), "status"])
+    assert table.exit_code == 0 and "failing" in table.output and "never-run" in table.output
+
+
+def test_prune_empties_old_bodies_but_keeps_matches_and_alerts(tmp_path: Path) -> None:
+    config = write(tmp_path / "rules.yaml", config_text(SOURCES))
+    fill(tmp_path / "m.db")
+    with Store.open(tmp_path / "m.db") as store, store.write() as conn:
+        conn.execute("UPDATE articles SET first_seen = ?", (iso(utcnow() - timedelta(days=100)),))
+        conn.execute("UPDATE run_errors SET at = ?", (iso(utcnow() - timedelta(days=100)),))
+    result = CliRunner().invoke(cli, ["--config", config, "--db", str(tmp_path / "m.db"), "prune",
+                                      "--older-than", "90d"])
+    assert result.exit_code == 0, result.output
+    assert "Emptied 1 article bodies and removed 3 run errors" in result.output
+    with Store.open(tmp_path / "m.db") as store:
+        assert store.query("SELECT title, text FROM articles") == [{"title": "NATO", "text": ""}]
+        assert store.db["matches"].count == 1 and store.db["alerts"].count == 1
+        assert store.query("SELECT rowid FROM articles_fts WHERE articles_fts MATCH 'NATO'") != []  # title kept
+        assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+class FakeService:
+    """What the health endpoint reads: a db path, a config, and whether the scheduler runs."""
+
+    def __init__(self, db: Path, config: Config, alive: bool = True):
+        self.db_path = str(db)
+        self.config = config
+        self.alive = alive
+
+
+def get(url: str) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_healthz_is_200_while_runs_succeed_and_503_when_stale_or_stopped(tmp_path: Path) -> None:
+    config = parse_config(config_text(SOURCES), "rules.yaml", {})
+    fill(tmp_path / "m.db")
+    service = FakeService(tmp_path / "m.db", config)
+    server = HealthServer(service).start()
+    try:
+        status, body = get(f"http://127.0.0.1:{server.port}/healthz")
+        assert status == 200 and body["scheduler_alive"] is True and body["outbox_backlog"] == 1
+        assert body["last_successful_run_age_seconds"] < 60
+        with Store.open(tmp_path / "m.db") as store, store.write() as conn:
+            long_ago = iso(utcnow() - timedelta(days=2))
+            conn.execute("UPDATE runs SET started_at = ?, finished_at = ?", (long_ago, long_ago))
+        status, body = get(f"http://127.0.0.1:{server.port}/healthz")
+        assert status == 503 and body["status"] == "unhealthy"
+        service.alive = False
+        status, _ = get(f"http://127.0.0.1:{server.port}/healthz")
+        assert status == 503
+    finally:
+        server.stop()
+
+
+def test_json_log_lines_are_one_object_each() -> None:
+    record = logging.LogRecord("monitor.crawl", logging.WARNING, __file__, 1, "source %s: %s", ("a", "boom"), None)
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert entry["level"] == "warning" and entry["logger"] == "monitor.crawl" and entry["message"] == "source a: boom"
