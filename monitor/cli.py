@@ -73,10 +73,6 @@ def format_option(func: Any) -> Any:
     return click.option("--table", "fmt", flag_value="table", default=True, hidden=True)(func)
 
 
-def since_option(func: Any) -> Any:
-    return click.option("--since", metavar="WHEN", help="Only since then: a duration (7d, 12h) or a date.")(func)
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
@@ -264,49 +260,64 @@ def score(state: State, target: str, page_url: str | None, as_json: bool, explai
             click.echo(line + (f": {hit.snippet}" if explain or hit.field == "title" else ""))
 
 
+def filter_options(func: Any) -> Any:
+    """--since, --until, --source, --rule, --min-score: shared by the commands that read the store."""
+    func = click.option("--min-score", type=float, metavar="N", help="Only scores of at least N.")(func)
+    func = click.option("--rule", metavar="NAME", help="Only articles this rule matched.")(func)
+    func = click.option("--source", metavar="NAME", help="Only articles from this source.")(func)
+    func = click.option("--until", metavar="WHEN", help="Only before then: a duration ago (2d) or a date.")(func)
+    return click.option("--since", metavar="WHEN", help="Only since then: a duration ago (7d, 12h) or a date.")(func)
+
+
+def _filters(
+    since: str | None, until: str | None, source: str | None, rule: str | None, min_score: float | None
+) -> Any:
+    from monitor.query import Filters
+
+    return Filters(since=_since(since), until=_since(until), source=source, rule=rule, min_score=min_score)
+
+
 @cli.command()
 @click.argument("query")
 @click.option("--limit", default=20, show_default=True, help="At most this many articles.")
-@click.option("--source", metavar="NAME", help="Only articles from this source.")
-@since_option
+@filter_options
 @format_option
 @pass_state
-def search(state: State, query: str, limit: int, source: str | None, since: str | None, fmt: str) -> None:
-    """Full-text search over stored articles (FTS5: words, "phrases", AND/OR/NOT, prefix*).
+def search(state: State, /, query: str, limit: int, fmt: str, **filters: Any) -> None:
+    """Full-text search over stored articles (FTS5: words, "phrases", AND/OR/NOT, prefix*), best first.
 
     \b
     Example:
-        monitor search '"armed conflict" OR sanction*' --since 7d --json
+        monitor search '"armed conflict" OR sanction*' --since 7d --rule sanctions --json
     """
     from monitor.query import search as search_store
 
     state.config()
     with state.store(create=False) as store:
         try:
-            rows = search_store(store, query, limit=limit, since=_since(since), source=source)
+            rows = search_store(store, query, filters=_filters(**filters), limit=limit)
         except MonitorError as error:
             raise UsageProblem(str(error)) from None
     write_rows(rows, fmt, sys.stdout, table_widths={"title": 60, "snippet": 80, "url": 60, "published": 19})
 
 
 @cli.command()
-@click.option("--rule", metavar="NAME", help="Only matches of this rule.")
 @click.option("--limit", default=50, show_default=True, help="At most this many matches.")
-@since_option
+@filter_options
 @format_option
 @pass_state
-def matches(state: State, rule: str | None, limit: int, since: str | None, fmt: str) -> None:
+def matches(state: State, /, limit: int, fmt: str, **filters: Any) -> None:
     """Rule matches, newest first, with the terms that hit and the alerts they raised.
 
     \b
     Example:
-        monitor matches --since 1d --rule sanctions --csv
+        monitor matches --since 1d --rule sanctions --min-score 2 --csv
     """
     from monitor.query import matches as list_matches
 
     state.config()
     with state.store(create=False) as store:
-        rows = list_matches(store, since=_since(since), rule=rule, limit=limit)
+        rows = list_matches(store, filters=_filters(**filters), limit=limit)
     write_rows(rows, fmt, sys.stdout, table_widths={"title": 50, "terms": 60, "url": 50, "alerts": 40})
 
 
@@ -349,10 +360,12 @@ def main() -> None:
 
 def _register_groups() -> None:
     # Imported late: the subcommand modules import State and pass_state from here.
-    from monitor.cli_ops import prune, status
+    from monitor.cli_ops import browse, prune, report, status
 
     cli.add_command(status)
     cli.add_command(prune)
+    cli.add_command(report)
+    cli.add_command(browse)
 
 
 _register_groups()

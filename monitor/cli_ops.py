@@ -9,6 +9,7 @@ import click
 
 from monitor.cli import State, UsageProblem, pass_state
 from monitor.durations import DurationError, since
+from monitor.durations import since as since_or_date
 
 
 @click.command()
@@ -67,3 +68,54 @@ def prune(state: State, older_than: str, no_vacuum: bool) -> None:
         f"first recorded before {cutoff:%Y-%m-%d %H:%M} UTC; store {report.bytes_before / 1e6:.1f} MB "
         f"→ {report.bytes_after / 1e6:.1f} MB"
     )
+
+
+@click.command()
+@click.option("--since", default="1d", show_default=True, metavar="WHEN", help="Start: a duration ago or a date.")
+@click.option("--until", metavar="WHEN", help="End: a duration ago or a date (default: now).")
+@click.option("--markdown", is_flag=True, help="Markdown instead of plain text.")
+@click.option("--json", "as_json", is_flag=True, help="The report's data as JSON.")
+@pass_state
+def report(state: State, since: str, until: str | None, markdown: bool, as_json: bool) -> None:
+    """A readable summary of a period: matches per rule and source, top stories, alert delivery.
+
+    \b
+    Example:
+        monitor report --since 7d --markdown > week.md
+    """
+    from monitor.report import build_report, render_report
+
+    state.config()
+    try:
+        start, end = since_or_date(since), since_or_date(until) if until else None
+    except DurationError as error:
+        raise UsageProblem(f"--since/--until {error}") from None
+    with state.store(create=False) as store:
+        data = build_report(store, start, end)
+    click.echo(json.dumps(data, indent=2) if as_json else render_report(data, markdown=markdown), nl=as_json)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8001, show_default=True, help="Port to listen on.")
+@pass_state
+def browse(state: State, host: str, port: int) -> None:
+    """Explore the store in Datasette (read-only): tables explained, full-text search, canned queries.
+
+    \b
+    Example:
+        monitor browse --port 8001    # then open http://127.0.0.1:8001/
+    """
+    import tempfile
+    from pathlib import Path
+
+    from monitor.browse import run_browser, write_metadata
+
+    state.config()
+    state.store(create=False).close()  # migrate an older store before Datasette opens it read-only
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"Warning: listening on {host}: anyone who can reach it can read the store.", err=True)
+    with tempfile.TemporaryDirectory(prefix="monitor-browse-") as folder:
+        metadata_path = write_metadata(state.db_path, Path(folder))
+        click.echo(f"Datasette on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
+        sys.exit(run_browser(state.db_path, metadata_path, host=host, port=port))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,53 +16,69 @@ class QueryError(MonitorError):
     """A search the store cannot run (usually a full-text query syntax error)."""
 
 
-def search(
-    store: Store, query: str, *, limit: int = 20, since: datetime | None = None, source: str | None = None
-) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Filters:
+    """What every query command can narrow by. Times are when the monitor caught the article."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    source: str | None = None
+    rule: str | None = None
+    min_score: float | None = None
+
+    def where(self, caught: str, score: str, rule_clause: str) -> tuple[list[str], dict[str, Any]]:
+        """SQL conditions and parameters, given the columns that hold the time, the score and the rule."""
+        clauses: list[str] = []
+        params: dict[str, Any] = {}
+        if self.since is not None:
+            clauses.append(f"{caught} >= :since")
+            params["since"] = iso(self.since)
+        if self.until is not None:
+            clauses.append(f"{caught} < :until")
+            params["until"] = iso(self.until)
+        if self.source:
+            clauses.append("a.source = :source")
+            params["source"] = self.source
+        if self.rule:
+            clauses.append(rule_clause)
+            params["rule"] = self.rule
+        if self.min_score is not None:
+            clauses.append(f"{score} >= :min_score")
+            params["min_score"] = self.min_score
+        return clauses, params
+
+
+def search(store: Store, query: str, *, filters: Filters = Filters(), limit: int = 20) -> list[dict[str, Any]]:
     """Articles matching an FTS5 ``query`` (words, "phrases", AND/OR/NOT, prefix*), best first."""
-    where = ["articles_fts MATCH :query"]
-    params: dict[str, Any] = {"query": query, "limit": limit}
-    if since is not None:
-        where.append("a.first_seen >= :since")
-        params["since"] = iso(since)
-    if source:
-        where.append("a.source = :source")
-        params["source"] = source
+    clauses, params = filters.where(
+        "a.first_seen", "a.score", "EXISTS (SELECT 1 FROM matches m WHERE m.article_id = a.id AND m.rule = :rule)"
+    )
     sql = f"""
         SELECT a.id, a.published, a.source, a.title, a.score,
                snippet(articles_fts, 1, '**', '**', '…', 16) AS snippet, a.url
         FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid
-        WHERE {" AND ".join(where)}
+        WHERE {" AND ".join(["articles_fts MATCH :query", *clauses])}
         ORDER BY bm25(articles_fts, 3.0, 1.0) LIMIT :limit
     """
     try:
-        return store.query(sql, params)
+        return store.query(sql, {**params, "query": query, "limit": limit})
     except sqlite3.OperationalError as error:
         raise QueryError(f"cannot search for {query!r}: {error}") from None
 
 
-def matches(
-    store: Store, *, since: datetime | None = None, rule: str | None = None, limit: int = 50
-) -> list[dict[str, Any]]:
-    """Rule matches, newest first, with the article and the terms that hit."""
-    where = ["1 = 1"]
-    params: dict[str, Any] = {"limit": limit}
-    if since is not None:
-        where.append("m.matched_at >= :since")
-        params["since"] = iso(since)
-    if rule:
-        where.append("m.rule = :rule")
-        params["rule"] = rule
+def matches(store: Store, *, filters: Filters = Filters(), limit: int = 50) -> list[dict[str, Any]]:
+    """Rule matches, newest first, with the article, the terms that hit and where alerts went."""
+    clauses, params = filters.where("m.matched_at", "m.score", "m.rule = :rule")
     sql = f"""
         SELECT m.matched_at, m.rule, m.score AS rule_score, a.score AS article_score, a.source, a.title,
                m.hits, a.url,
                (SELECT group_concat(al.destination || ':' || al.status, ' ')
                   FROM alerts al WHERE al.article_id = a.id) AS alerts
         FROM matches m JOIN articles a ON a.id = m.article_id
-        WHERE {" AND ".join(where)}
+        WHERE {" AND ".join(clauses or ["1 = 1"])}
         ORDER BY m.matched_at DESC, m.score DESC, m.id DESC LIMIT :limit
     """
-    rows = store.query(sql, params)
+    rows = store.query(sql, {**params, "limit": limit})
     for row in rows:
         hits = json.loads(row.pop("hits"))
         row["terms"] = ", ".join(f"{h['term']} ({h['field']} ×{h['count']})" for h in hits)

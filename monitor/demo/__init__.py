@@ -143,12 +143,11 @@ def _show_results(store: Store, receiver: Receiver, secret: str, ledger_base: st
     )
 
     out.write('Full-text search for "sanctions":\n')
-    write_rows(
-        search(store, "sanctions", limit=5),
-        "table",
-        out,
-        table_widths={"title": 50, "snippet": 60, "url": 45, "published": 19},
-    )
+    found = [
+        {"source": r["source"], "title": r["title"], "snippet": r["snippet"]}
+        for r in search(store, "sanctions", limit=5)
+    ]
+    write_rows(found, "table", out, table_widths={"title": 45, "snippet": 100})
     seed_alerted = ledger_base + SEED_PATH in alerted
     quiet_alerted = ledger_base + QUIET_PATH in alerted
     if not seed_alerted or quiet_alerted:

@@ -1,0 +1,152 @@
+"""``monitor browse``: the store in Datasette, with descriptions, full-text search and canned queries.
+
+Datasette is the web UI of the sqlite-utils ecosystem. We give it metadata (what
+each table and column means, the FTS table behind ``articles``) and canned queries
+for the questions people ask; it opens the file read-only and listens on
+127.0.0.1 unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+TABLES: dict[str, dict[str, Any]] = {
+    "articles": {
+        "description": "One row per article, keyed by its canonical URL.",
+        "fts_table": "articles_fts",
+        "fts_pk": "id",
+        "sort_desc": "first_seen",
+        "columns": {
+            "url": "Canonical URL (tracking parameters removed)",
+            "fetched_url": "The URL it was fetched from",
+            "source": "Source name from rules.yaml",
+            "title": "Headline",
+            "text": "Body text without page clutter",
+            "published": "Publication time (UTC)",
+            "authors": "JSON list of names",
+            "language": "Two-letter language code",
+            "content_hash": "SHA-256 of title and text; changes when the article changes",
+            "score": "Total score against the rules",
+            "first_seen": "When the monitor first stored it",
+            "last_seen": "When a crawl last saw it",
+            "updated_at": "When it last changed",
+        },
+    },
+    "matches": {
+        "description": "Article × rule: which rules matched, with the score and the explanation.",
+        "sort_desc": "matched_at",
+        "columns": {
+            "rule": "Rule name",
+            "score": "This rule's score",
+            "hits": "JSON explanation: term, field, count and snippet of each hit",
+            "matched_at": "When it was scored",
+        },
+    },
+    "alerts": {
+        "description": "The outbox: one row per alert per destination.",
+        "sort_desc": "created_at",
+        "columns": {
+            "id": "Stable alert id (the webhook-id)",
+            "destination": "Destination name (never its URL)",
+            "status": "pending, sending, delivered or dead",
+            "attempts": "Delivery attempts so far",
+            "next_attempt_at": "When a pending alert is due",
+            "last_error": "The last failure",
+            "payload": "The version-1 alert event (JSON)",
+        },
+    },
+    "runs": {
+        "description": "One row per source per crawl.",
+        "sort_desc": "started_at",
+        "columns": {
+            "status": "running, ok, failed or skipped",
+            "pages": "Pages fetched",
+            "new_articles": "Articles stored for the first time",
+            "errors": "Problems recorded",
+        },
+    },
+    "run_errors": {
+        "description": "What went wrong during crawls, one row per problem.",
+        "sort_desc": "at",
+        "columns": {"kind": "fetch, http, size, robots, redirect, content-type, extract, index, store, crash"},
+    },
+    "sources": {"description": "The configured sources as of the last run."},
+}
+
+QUERIES: dict[str, dict[str, str]] = {
+    "latest_alerts": {
+        "title": "Latest alerts",
+        "sql": "SELECT al.created_at, al.destination, al.status, a.title, a.source, a.score, a.url"
+        " FROM alerts al JOIN articles a ON a.id = al.article_id ORDER BY al.created_at DESC LIMIT 100",
+    },
+    "matches_per_rule_per_day": {
+        "title": "Matches per rule per day",
+        "sql": "SELECT substr(matched_at, 1, 10) AS day, rule, COUNT(*) AS matches FROM matches"
+        " GROUP BY day, rule ORDER BY day DESC, matches DESC",
+    },
+    "stories_by_outlets": {
+        "title": "Stories by number of outlets",
+        "description": "Articles sharing a headline across sources, most widely carried first.",
+        "sql": "SELECT title, COUNT(DISTINCT source) AS outlets, group_concat(DISTINCT source) AS sources,"
+        " MIN(first_seen) AS first_seen, MAX(score) AS score FROM articles WHERE score > 0"
+        " GROUP BY lower(title) ORDER BY outlets DESC, first_seen DESC LIMIT 100",
+    },
+    "noisy_rules": {
+        "title": "Noisy rules",
+        "description": "Rules that match often but rarely push an article over the alert threshold.",
+        "sql": "SELECT m.rule, COUNT(*) AS matches, SUM(EXISTS (SELECT 1 FROM alerts al"
+        " WHERE al.article_id = m.article_id)) AS alerted, ROUND(AVG(m.score), 2) AS avg_score"
+        " FROM matches m GROUP BY m.rule ORDER BY matches DESC",
+    },
+    "failing_sources": {
+        "title": "Failing sources",
+        "sql": "SELECT source, COUNT(*) AS failed_runs, MAX(started_at) AS last_failure FROM runs"
+        " WHERE status = 'failed' GROUP BY source ORDER BY failed_runs DESC",
+    },
+}
+
+
+def metadata(db_path: str) -> dict[str, Any]:
+    """Datasette metadata for the store at ``db_path``."""
+    name = Path(db_path).stem
+    return {
+        "title": "monitor",
+        "description": "Articles the monitor caught, the rules they matched and the alerts they raised.",
+        "databases": {name: {"tables": TABLES, "queries": QUERIES}},
+    }
+
+
+def browse_command(db_path: str, metadata_path: str, *, host: str = "127.0.0.1", port: int = 8001) -> list[str]:
+    """The Datasette command line for the store."""
+    return [
+        sys.executable,
+        "-m",
+        "datasette",
+        "serve",
+        db_path,
+        "--metadata",
+        metadata_path,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--setting",
+        "sql_time_limit_ms",
+        "5000",
+    ]
+
+
+def write_metadata(db_path: str, folder: Path) -> str:
+    """Write the metadata next to nothing the user owns (a temporary folder) and return its path."""
+    path = folder / "metadata.json"
+    path.write_text(json.dumps(metadata(db_path), indent=2), encoding="utf-8")
+    return str(path)
+
+
+def run_browser(db_path: str, metadata_path: str, *, host: str, port: int) -> int:
+    """Run Datasette until it is stopped; its exit status."""
+    return subprocess.call(browse_command(db_path, metadata_path, host=host, port=port))
