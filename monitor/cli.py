@@ -202,7 +202,7 @@ def serve(state: State, send_interval: str, grace: str, health_port: int | None)
 @click.argument("target", metavar="PATH_OR_URL")
 @click.option("--url", "page_url", metavar="URL", help="The page's original URL, when scoring a saved file.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--explain", is_flag=True, help="Show every hit with its context.")
+@click.option("--explain", is_flag=True, help="Explain each rule: points, hits, sentences, vetoes, gate.")
 @pass_state
 def score(state: State, target: str, page_url: str | None, as_json: bool, explain: bool) -> None:
     """Extract and score one saved page or URL, and say whether it would alert.
@@ -211,10 +211,12 @@ def score(state: State, target: str, page_url: str | None, as_json: bool, explai
     Example:
         monitor score saved-page.html --url https://example.com/story --json
     """
+    from datetime import UTC, datetime
+
+    from monitor.explain import explain as explain_verdict
     from monitor.extract import extract_article
     from monitor.fetch import fetch_page, read_page
-    from monitor.rules import compile_rules
-    from monitor.rules import score as score_text
+    from monitor.rules import compile_rules, score_article
 
     config = state.config()
     try:
@@ -225,11 +227,16 @@ def score(state: State, target: str, page_url: str | None, as_json: bool, explai
             html = read_page(path)
             url = page_url or path.resolve().as_uri()
         article = extract_article(html, url)
-        verdict = score_text(
-            compile_rules(config.rules), article.title, article.text, threshold=config.alerts.threshold
+        verdict = score_article(
+            compile_rules(config.rules),
+            article,
+            threshold=config.alerts.threshold,
+            now=datetime.now(UTC),
+            max_age_seconds=config.alerts.max_age_seconds,
         )
     except MonitorError as error:
         raise click.ClickException(str(error)) from None
+    enabled = [d.name for d in config.alerts.destinations if d.enabled]
     if as_json:
         result = {
             "title": article.title,
@@ -242,7 +249,13 @@ def score(state: State, target: str, page_url: str | None, as_json: bool, explai
             "alert": verdict.alert,
             "rules": [{"rule": m.rule, "score": m.score} for m in verdict.matches],
             "hits": [hit.to_dict() for hit in verdict.hits],
+            "alert_rules": [m.rule for m in verdict.alerting()],
+            "destinations": list(verdict.alert_destinations(enabled)),
+            "matches": [m.to_dict() for m in verdict.matches],
+            "vetoed": [m.to_dict() for m in verdict.vetoed],
         }
+        if explain:
+            result["explanation"] = explain_verdict(verdict, enabled)
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
     click.echo(f"{article.title}")
@@ -251,13 +264,19 @@ def score(state: State, target: str, page_url: str | None, as_json: bool, explai
         f"  published {article.published.isoformat() if article.published else 'unknown'}"
         f"  authors {', '.join(article.authors) or 'unknown'}  language {article.language or '?'}"
     )
+    if explain:
+        for line in explain_verdict(verdict, enabled):
+            click.echo(f"  {line}" if line.startswith("score") else line)
+        return
     decision = "ALERT" if verdict.alert else "no alert"
     click.echo(f"  score {verdict.score:g} (threshold {verdict.threshold:g}): {decision}")
     for match in verdict.matches:
         click.echo(f"  rule {match.rule}: {match.score:g}")
         for hit in match.hits:
             line = f"    {hit.term!r} in {hit.field} ×{hit.count}"
-            click.echo(line + (f": {hit.snippet}" if explain or hit.field == "title" else ""))
+            click.echo(line + (f": {hit.snippet}" if hit.field == "title" else ""))
+    for match in verdict.vetoed:
+        click.echo(f"  rule {match.rule}: vetoed by " + ", ".join(repr(hit.term) for hit in match.vetoed_by))
 
 
 def filter_options(func: Any) -> Any:
@@ -322,6 +341,26 @@ def matches(state: State, /, limit: int, fmt: str, **filters: Any) -> None:
 
 
 @cli.command()
+@click.option("--limit", default=50, show_default=True, help="At most this many stories.")
+@filter_options
+@format_option
+@pass_state
+def stories(state: State, /, limit: int, fmt: str, **filters: Any) -> None:
+    """Stories: the same wire story across outlets, with its lead, outlets, first seen and alert status.
+
+    \b
+    Example:
+        monitor stories --since 1d --rule nato
+    """
+    from monitor.query import stories as list_stories
+
+    state.config()
+    with state.store(create=False) as store:
+        rows = list_stories(store, filters=_filters(**filters), limit=limit)
+    write_rows(rows, fmt, sys.stdout, table_widths={"title": 50, "sources": 40, "url": 50, "alerts": 40})
+
+
+@cli.command()
 @click.option("--keep-serving", is_flag=True, help="Keep the demo sites up afterwards, until Ctrl-C.")
 @click.option("--db", "demo_db", default="db/demo.db", show_default=True, help="Where the demo's store goes.")
 def demo(keep_serving: bool, demo_db: str) -> None:
@@ -360,8 +399,12 @@ def main() -> None:
 
 def _register_groups() -> None:
     # Imported late: the subcommand modules import State and pass_state from here.
+    from monitor.cli_alerts import alerts
     from monitor.cli_ops import browse, prune, report, status
+    from monitor.cli_rules import rules
 
+    cli.add_command(rules)
+    cli.add_command(alerts)
     cli.add_command(status)
     cli.add_command(prune)
     cli.add_command(report)

@@ -41,6 +41,8 @@ class Article:
     authors: list[str] = field(default_factory=list)
     language: str | None = None
     source: str = ""
+    # Which signal gave ``published``: json-ld, meta, index (feed or sitemap), url or text.
+    published_from: str | None = None
 
     @property
     def content_hash(self) -> str:
@@ -60,13 +62,15 @@ class Article:
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """One term of one rule found in one field of an article."""
+    """One term (or proximity clause) of one rule found in one field of an article."""
 
     rule: str
-    term: str
-    field: str  # "title" or "body"
-    count: int
-    snippet: str  # the text around the first hit, the hit marked with ** **
+    term: str  # as written in the rule
+    field: str  # "title", "lead" (the body's first two sentences), "body" (the rest); "article" for a filter
+    count: int  # occurrences in the field (for a proximity clause: pairs close enough)
+    snippet: str  # the sentence of the first hit, the hit marked with ** **
+    points: float = 0.0  # what it adds to the rule's score before the weight: boost × 2n/(n+1)
+    kind: str = "term"  # "term", "near" (a proximity bonus) or "filter" (a veto on the article: source:, lang:…)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,32 +78,68 @@ class Hit:
 
 @dataclass(frozen=True, slots=True)
 class RuleMatch:
-    """A rule that matched an article, with its score and the hits that explain it."""
+    """A rule that matched an article, with its score and the hits that explain it.
+
+    ``score`` is ``round(weight × Σ hit.points, 3)``. A match with a ``gate`` (the
+    article is older than the rule's max_age) is stored but raises no alert; one
+    with ``vetoed_by`` (an exclusion hit) is reported in ``Verdict.vetoed`` only.
+    """
 
     rule: str
     score: float
     hits: tuple[Hit, ...]
+    weight: float = 1.0
+    threshold: float | None = None  # the rule's own threshold; None: the article score meets alerts.threshold
+    destinations: tuple[str, ...] = ()  # where its alerts go; empty: every destination
+    gate: str | None = None  # why it may not alert, e.g. "published 40 days ago, max_age 7d"
+    vetoed_by: tuple[Hit, ...] = ()  # the exclusions that hit
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "score": self.score, "hits": [h.to_dict() for h in self.hits]}
+        data: dict[str, Any] = {"rule": self.rule, "score": self.score, "hits": [h.to_dict() for h in self.hits]}
+        data["weight"] = self.weight
+        if self.threshold is not None:
+            data["threshold"] = self.threshold
+        if self.destinations:
+            data["destinations"] = list(self.destinations)
+        if self.gate is not None:
+            data["gate"] = self.gate
+        if self.vetoed_by:
+            data["vetoed_by"] = [h.to_dict() for h in self.vetoed_by]
+        return data
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """The outcome of scoring one article against every rule."""
+    """The outcome of scoring one article against every rule.
+
+    ``score`` sums the matches. Rules without a threshold of their own alert
+    together when the sum of their scores reaches ``threshold``; a rule with one
+    alerts when its own score reaches it. Gated matches never alert.
+    """
 
     score: float
     threshold: float
     matches: tuple[RuleMatch, ...]
+    vetoed: tuple[RuleMatch, ...] = ()  # rules whose terms matched but an exclusion vetoed them
+
+    def alerting(self) -> tuple[RuleMatch, ...]:
+        """The matches that raise an alert."""
+        live = [m for m in self.matches if m.gate is None]
+        pooled = [m for m in live if m.threshold is None]
+        pool_alerts = bool(pooled) and round(sum(m.score for m in pooled), 3) >= self.threshold
+        return tuple(m for m in live if (m.score >= m.threshold if m.threshold is not None else pool_alerts))
 
     @property
     def alert(self) -> bool:
-        """True when the article scored at or above the threshold."""
-        return bool(self.matches) and self.score >= self.threshold
+        """True when some match raises an alert."""
+        return bool(self.alerting())
 
     def alert_destinations(self, destinations: Sequence[str]) -> tuple[str, ...]:
-        """Which of the configured ``destinations`` this verdict owes an alert to."""
-        return tuple(destinations) if self.alert else ()
+        """Which of the configured ``destinations`` this verdict owes an alert to, in their order."""
+        owed: set[str] = set()
+        for match in self.alerting():
+            owed.update(match.destinations or destinations)
+        return tuple(name for name in destinations if name in owed)
 
     @property
     def hits(self) -> list[Hit]:
@@ -112,4 +152,6 @@ class Verdict:
             "alert": self.alert,
             "matches": [m.to_dict() for m in self.matches],
             "hits": [h.to_dict() for h in self.hits],
+            "alert_rules": [m.rule for m in self.alerting()],
+            "vetoed": [m.to_dict() for m in self.vetoed],
         }

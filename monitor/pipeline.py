@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from monitor.extract import extract_article
 from monitor.models import Article, Page, Verdict
-from monitor.rules import RuleSet, score
+from monitor.rules import RuleSet, score_article
 from monitor.settings import DestinationSpec
 from monitor.store import SaveOutcome, Store, save_article
 
@@ -25,7 +26,7 @@ class Analysis:
     verdict: Verdict
 
 
-def analyse(page: Page, ruleset: RuleSet, threshold: float) -> Analysis:
+def analyse(page: Page, ruleset: RuleSet, threshold: float, max_age_seconds: int | None = None) -> Analysis:
     """Extract the article in ``page`` and score it; ExtractionError if there is no article."""
     article = extract_article(
         page.html,
@@ -34,7 +35,9 @@ def analyse(page: Page, ruleset: RuleSet, threshold: float) -> Analysis:
         hint_published=page.hint_published,
         source=page.source,
     )
-    verdict = score(ruleset, article.title, article.text, threshold=threshold)
+    # The recency gate measures age from when the page was fetched; the engine itself never reads the clock.
+    now = page.fetched_at or datetime.now(UTC)
+    verdict = score_article(ruleset, article, threshold=threshold, now=now, max_age_seconds=max_age_seconds)
     return Analysis(article, verdict)
 
 

@@ -1,190 +1,382 @@
-"""The rules engine: score an article's title and body against keyword rules.
+"""The rules engine: score an article against every rule, and explain each score.
 
-Pure: text and compiled rules in, a ``Verdict`` with its explanation out. Every
-term of every rule goes into one index keyed by its first token, so scoring an
-article costs one pass over its tokens whatever the number of rules.
+Pure: text, article metadata, compiled rules and ``now`` in; a ``Verdict`` out. No
+I/O, no clock. Every term of every rule goes into one automaton
+(``monitor.ruleindex``), so an article is scanned once whatever the number of
+rules; only the rules whose terms were found are then looked at, most of them
+settled by set tests (``monitor.ruleneeds``) before any tree (``monitor.rulematch``)
+is evaluated. The language itself is ``monitor.rulelang``.
+
+Scoring, per rule and article (``n``: occurrences of a term in a field)::
+
+    points(term, field) = boost(field) × 2n / (n + 1)      title 3, lead 2, body 1; 1 hit → 1, 3 → 1.5, never 2
+    points(NEAR, field) = the same, n being the close pairs  (a proximity bonus)
+    rule score          = weight × Σ points                  over the terms and NEAR clauses that made it true
+    article score       = Σ rule scores
+
+The lead is the body's first two sentences (at most 300 characters); "body" hits
+are the ones after it. A term counts once per field per rule however often it is
+written. Each hit keeps its points, so a rule's explanation always adds up to its
+score.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
 
 from monitor.errors import MonitorError
-from monitor.models import Hit, RuleMatch, Verdict
+from monitor.models import Article, Hit, RuleMatch, Verdict
+from monitor.ruleindex import Atom, Index, atom_of
+from monitor.rulelang import And, Filter, Near, Node, Not, Or, QueryError, Term, parse_query, parse_term
+from monitor.rulematch import BUCKETS, Compiled, Leaf, Meta, Proximity, Scan, compile_node
+from monitor.ruleneeds import Alternatives, group_cost, rarity, requirements
+from monitor.rulerender import render
+from monitor.ruletext import prepare
 from monitor.settings import RuleSpec
 
-__all__ = ["RuleError", "RuleSet", "compile_rules", "score"]
+__all__ = ["Meta", "RuleError", "RuleSet", "compile_rules", "definition", "meta_of", "score", "score_article"]
 
-SNIPPET_CONTEXT = 60  # characters of context either side of a hit
-_TAG = re.compile(r"</?[A-Za-z][^>]*>")
-_WORD = re.compile(r"\w+")
-_SPACE = re.compile(r"\s+")
-_FIELDS = ("title", "body")
-
-Key = tuple[str, ...]  # a term or text as casefolded tokens
-# first token -> (pattern id, the tokens that must follow)
-Index = dict[str, tuple[tuple[int, Key], ...]]
+TITLE_BOOST = 3.0
+LEAD_BOOST = 2.0
+BODY_BOOST = 1.0
+NEAR_BONUS = 1.0  # a proximity clause that holds counts like one more term
+POINTS_DECIMALS = 4
 
 
 class RuleError(MonitorError):
-    """A rule cannot be compiled, e.g. it has a term with no word in it."""
+    """A rule cannot be compiled, e.g. a term with no word in it or a query that does not parse."""
+
+
+def meta_of(article: Article) -> Meta:
+    """The metadata of ``article`` that filters and the recency gate look at."""
+    urls = tuple(dict.fromkeys(url for url in (article.canonical_url, article.url) if url))
+    return Meta(urls, article.source, article.language, tuple(article.authors), article.published)
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    spec: RuleSpec
+    condition: Compiled
+    vetoes: tuple[tuple[Compiled, str], ...]  # each veto, and how it is written (for a veto with no hit)
+    required: Alternatives  # one alternative must have every group met (see requirements)
+    exact: bool  # meeting ``required`` is enough: the condition need not be evaluated
 
 
 @dataclass(frozen=True, slots=True)
 class RuleSet:
-    """Rules compiled into a first-token index; immutable and picklable."""
+    """Rules compiled into one automaton and a tree per rule; immutable and picklable."""
 
     rules: tuple[RuleSpec, ...]
-    title_boost: float = 3.0
-    _index: Index = field(default_factory=dict, repr=False, compare=False)
-    # pattern id -> the (rule position, term as written) pairs it stands for
-    _owners: tuple[tuple[tuple[int, str], ...], ...] = field(default=(), repr=False, compare=False)
+    title_boost: float = TITLE_BOOST
+    lead_boost: float = LEAD_BOOST
+    _compiled: tuple[_Rule, ...] = field(default=(), repr=False, compare=False)
+    _index: Index = field(default_factory=lambda: Index([]), repr=False, compare=False)
+    # For the title and for the body: atom number -> the rules to evaluate when it is found there.
+    _triggers: tuple[dict[int, tuple[int, ...]], ...] = field(default=({}, {}), repr=False, compare=False)
+    _ages: bool = field(default=False, repr=False, compare=False)  # some rule has its own max_age
 
 
-def compile_rules(specs: Sequence[RuleSpec], *, title_boost: float = 3.0) -> RuleSet:
-    """Compile rule specs into a ``RuleSet``; raise ``RuleError`` for a wordless term."""
-    pattern_ids: dict[Key, int] = {}
-    owners: list[list[tuple[int, str]]] = []
-    for position, spec in enumerate(specs):
-        seen: set[Key] = set()
-        for term in spec.terms:
-            key, _ = _tokenise(term)
-            if not key:
-                where = f" (line {spec.line})" if spec.line else ""
-                raise RuleError(f"rule {spec.name!r}{where}: term {term!r} has no word in it")
-            # "NATO" and "nato" in one rule are one term, not a double score.
-            if key in seen:
-                continue
-            seen.add(key)
-            if key not in pattern_ids:
-                pattern_ids[key] = len(owners)
-                owners.append([])
-            owners[pattern_ids[key]].append((position, term))
-    grouped: dict[str, list[tuple[int, Key]]] = {}
-    for key, pattern in pattern_ids.items():
-        grouped.setdefault(key[0], []).append((pattern, key[1:]))
+def definition(spec: RuleSpec) -> tuple[Node, tuple[Node, ...]]:
+    """What ``spec`` requires and what vetoes it: top-level NOTs and ``exclude`` are vetoes.
+
+    Raises RuleError for a term with no word, a query that does not parse, or a
+    rule that could match an article without any of its words being in it.
+    """
+    condition = spec.condition if spec.condition is not None else _from_terms_and_query(spec)
+    parts = _conjuncts(condition)
+    required = [part for part in parts if not isinstance(part, Not)]
+    vetoes = [part.child for part in parts if isinstance(part, Not)]
+    if not required:
+        raise RuleError(f"{_where(spec)}: needs a word or phrase to look for, not only NOT")
+    positive = required[0] if len(required) == 1 else And(tuple(required))
+    if True in _without_terms(positive):
+        raise RuleError(f"{_where(spec)}: could match without any of its words (only NOT or filters); add a word")
+    return positive, (*vetoes, *spec.exclude)
+
+
+def _conjuncts(node: Node) -> list[Node]:
+    """The parts of a top-level AND, nested ANDs opened: ``terms`` AND ``query: a AND NOT b`` is 3 parts."""
+    if isinstance(node, And):
+        return [part for child in node.children for part in _conjuncts(child)]
+    return [node]
+
+
+def _from_terms_and_query(spec: RuleSpec) -> Node:
+    parts: list[Node] = []
+    terms: list[Node] = []
+    for term in spec.terms:
+        try:
+            terms.append(parse_term(term))
+        except QueryError as error:
+            raise RuleError(f"{_where(spec)}: term {term!r}: {error.message}") from None
+    if terms:
+        parts.append(terms[0] if len(terms) == 1 else Or(tuple(terms)))
+    if spec.query is not None:
+        try:
+            parts.append(parse_query(spec.query))
+        except QueryError as error:
+            raise RuleError(f"{_where(spec)}: query: {error.message}") from None
+    if not parts:
+        raise RuleError(f"{_where(spec)}: has no terms and no query")
+    return parts[0] if len(parts) == 1 else And(tuple(parts))
+
+
+def _where(spec: RuleSpec) -> str:
+    return f"rule {spec.name!r}" + (f" (line {spec.line})" if spec.line else "")
+
+
+def _without_terms(node: Node) -> set[bool]:
+    """The values ``node`` can take when no term is found, whatever the filters say."""
+    if isinstance(node, (Term, Near)):
+        return {False}
+    if isinstance(node, Filter):
+        return {True, False}
+    if isinstance(node, Not):
+        return {not value for value in _without_terms(node.child)}
+    values = [_without_terms(child) for child in node.children]
+    if isinstance(node, And):
+        return {value for value in (True, False) if (all if value else any)(value in v for v in values)}
+    return {value for value in (True, False) if (any if value else all)(value in v for v in values)}
+
+
+def compile_rules(
+    specs: Sequence[RuleSpec], *, title_boost: float = TITLE_BOOST, lead_boost: float = LEAD_BOOST
+) -> RuleSet:
+    """Compile rule specs into a ``RuleSet``; RuleError names the rule, its line and the problem."""
+    atoms: dict[Atom, int] = {}
+    parts = []
+    for spec in specs:
+        condition, vetoes = definition(spec)
+        tree = compile_node(condition, partial(_number, atoms))
+        every = frozenset(_atoms_of(condition, atoms))
+        fallback = (((every, every),),), False  # no better necessary condition: any of its atoms, anywhere
+        required, enough = requirements(tree) or fallback
+        parts.append(
+            (
+                spec,
+                tree,
+                tuple((compile_node(veto, partial(_number, atoms)), render(veto)) for veto in vetoes),
+                required,
+                enough,
+            )
+        )
+    cost = [rarity(atom) for atom in atoms]
+    compiled: list[_Rule] = []
+    triggers: tuple[dict[int, list[int]], dict[int, list[int]]] = ({}, {})
+    for position, (spec, tree, vetoing, required, enough) in enumerate(parts):
+        # Index the rule under the most selective group of each alternative: one of them must be met.
+        chosen = [min(alternative, key=partial(group_cost, cost)) for alternative in required]
+        for best in chosen:
+            for where, numbers in enumerate(best):
+                for number in numbers:
+                    positions = triggers[where].setdefault(number, [])
+                    if not positions or positions[-1] != position:
+                        positions.append(position)
+        if len(required) == 1:
+            # Being found through its trigger group already meets that group: check only the others.
+            required = (tuple(group for group in required[0] if group is not chosen[0]),)
+        compiled.append(_Rule(spec, tree, vetoing, required, enough))
     return RuleSet(
         rules=tuple(specs),
         title_boost=title_boost,
-        _index={first: tuple(rest) for first, rest in grouped.items()},
-        _owners=tuple(tuple(pairs) for pairs in owners),
+        lead_boost=lead_boost,
+        _compiled=tuple(compiled),
+        _index=Index(list(atoms)),
+        _triggers=tuple({n: tuple(positions) for n, positions in where.items()} for where in triggers),
+        _ages=any(spec.max_age_seconds is not None for spec in specs),
     )
 
 
-def score(ruleset: RuleSet, title: str, body: str, *, threshold: float) -> Verdict:
-    """Score an article against every rule and explain the score with its hits."""
-    boosts = {"title": ruleset.title_boost, "body": 1.0}
-    hits_by_rule: dict[int, list[Hit]] = {}
-    for field_name, raw in zip(_FIELDS, (title, body), strict=True):
-        text = _blank_tags(raw)
-        keys, spans = _tokenise(text)
-        for pattern, (count, first, last) in _find(ruleset._index, keys).items():
-            snippet = _snippet(text, spans[first][0], spans[last][1])
-            for position, term in ruleset._owners[pattern]:
-                hit = Hit(
-                    rule=ruleset.rules[position].name,
-                    term=term,
-                    field=field_name,
-                    count=count,
-                    snippet=snippet,
-                )
-                hits_by_rule.setdefault(position, []).append(hit)
-    matches = []
-    for position, hits in hits_by_rule.items():
-        ordered = tuple(sorted(hits, key=lambda h: (h.field != "title", -h.count, h.term)))
-        total = sum(boosts[h.field] * _saturate(h.count) for h in ordered)
-        rule_score = round(ruleset.rules[position].weight * total, 3)
-        matches.append((position, RuleMatch(ordered[0].rule, rule_score, ordered)))
+def _atoms_of(node: Node, atoms: dict[Atom, int]) -> list[int]:
+    if isinstance(node, Term):
+        return [atoms[atom_of(node)]]
+    if isinstance(node, Near):
+        return [atoms[atom_of(term)] for term in (*node.left, *node.right)]
+    if isinstance(node, Not):
+        return _atoms_of(node.child, atoms)
+    if isinstance(node, (And, Or)):
+        return [number for child in node.children for number in _atoms_of(child, atoms)]
+    return []
+
+
+def _number(atoms: dict[Atom, int], term: Term) -> int:
+    """The atom number of ``term``, numbering it if it is new."""
+    return atoms.setdefault(atom_of(term), len(atoms))
+
+
+def score_article(
+    ruleset: RuleSet,
+    article: Article,
+    *,
+    threshold: float,
+    now: datetime | None = None,
+    max_age_seconds: int | None = None,
+) -> Verdict:
+    """Score ``article``; with ``now``, rules' max_age (default ``max_age_seconds``) gates old articles."""
+    return score(
+        ruleset,
+        article.title,
+        article.text,
+        threshold=threshold,
+        meta=meta_of(article),
+        now=now,
+        max_age_seconds=max_age_seconds,
+    )
+
+
+def score(
+    ruleset: RuleSet,
+    title: str,
+    body: str,
+    *,
+    threshold: float,
+    meta: Meta | None = None,
+    now: datetime | None = None,
+    max_age_seconds: int | None = None,
+) -> Verdict:
+    """Score a title and body against every rule and explain each score with its hits."""
+    title_text, body_text = prepare(title), prepare(body)
+    found = (ruleset._index.scan(title_text), ruleset._index.scan(body_text))
+    in_title, in_body = ruleset._triggers
+    candidates: set[int] = set()
+    for atom in found[0]:
+        candidates.update(in_title.get(atom, ()))
+    for atom in found[1]:
+        candidates.update(in_body.get(atom, ()))
+    if not candidates:
+        return Verdict(score=0.0, threshold=float(threshold), matches=())
+    boosts = {"title": ruleset.title_boost, "lead": ruleset.lead_boost, "body": BODY_BOOST}
+    worth: dict[tuple[str, int], float] = {}
+
+    def points(name: str, count: int) -> float:
+        value = worth.get((name, count))
+        if value is None:
+            value = worth[name, count] = round(boosts[name] * saturate(count), POINTS_DECIMALS)
+        return value
+
+    scan = Scan(title_text, body_text, found, meta or Meta(), ruleset._index.widths, points)
+    # Sets, so that isdisjoint() loops over the smaller side.
+    title_atoms, body_atoms = set(found[0]), set(found[1])
+    gating = now is not None and (max_age_seconds is not None or ruleset._ages)
+    matches: list[tuple[int, RuleMatch]] = []
+    vetoed: list[tuple[int, RuleMatch]] = []
+    compiled = ruleset._compiled
+    for position in candidates:
+        rule = compiled[position]
+        # The cheap necessary test first: in one alternative, every group of atoms has one where it may hit.
+        for alternative in rule.required:
+            for need_title, need_body in alternative:
+                if need_title.isdisjoint(title_atoms) and need_body.isdisjoint(body_atoms):
+                    break
+            else:
+                break
+        else:
+            continue
+        if rule.exact or rule.condition.holds(scan):
+            gate = _gate(rule.spec, scan.meta, now, max_age_seconds) if gating else None
+            match = _match(rule, scan, boosts, gate)
+            (vetoed if match.vetoed_by else matches).append((position, match))
     # The rule position breaks ties between rules that share a name.
-    matches.sort(key=lambda item: (-item[1].score, item[1].rule, item[0]))
-    ranked = tuple(match for _, match in matches)
+    ranked = tuple(m for _, m in sorted(matches, key=lambda item: (-item[1].score, item[1].rule, item[0])))
     # Summing the rounded rule scores keeps the total equal to what the hits show.
     article_score = round(sum((match.score for match in ranked), 0.0), 3)
-    return Verdict(score=article_score, threshold=float(threshold), matches=ranked)
+    return Verdict(
+        score=article_score,
+        threshold=float(threshold),
+        matches=ranked,
+        vetoed=tuple(m for _, m in sorted(vetoed, key=lambda item: (item[1].rule, item[0]))),
+    )
 
 
-def _saturate(count: int) -> float:
+def saturate(count: int) -> float:
     """Diminishing returns on repeats: 1 hit is 1.0, 3 hits 1.5, never 2.0."""
     return 2 * count / (count + 1)
 
 
-def _blank_tags(text: str) -> str:
-    """Replace inline HTML tags with spaces of the same length, so offsets hold."""
-    return _TAG.sub(lambda tag: " " * len(tag.group()), text)
+_FIELD_ORDER = {"title": 0, "lead": 1, "body": 2}
+_BIT = dict(BUCKETS)
 
 
-def _tokenise(text: str) -> tuple[Key, list[tuple[int, int]]]:
-    """Split text into casefolded word tokens and their character spans."""
-    keys: list[str] = []
-    spans: list[tuple[int, int]] = []
-    for word in _WORD.finditer(text):
-        start, end = word.span()
-        end = _skip_marks(text, end)
-        # Combining marks are not \w: a decomposed "é" must not split its word.
-        if spans and spans[-1][1] == start:
-            start = spans.pop()[0]
-            keys.pop()
-        spans.append((start, end))
-        keys.append(_fold(text[start:end]))
-    return tuple(keys), spans
+def _match(rule: _Rule, scan: Scan, boosts: dict[str, float], gate: str | None) -> RuleMatch:
+    spec = rule.spec
+    hits = _hits(spec.name, rule.condition, scan, boosts)
+    total = sum(hit.points for hit in hits)
+    vetoed_by: list[Hit] = []
+    for veto, written in rule.vetoes:
+        if veto.holds(scan):
+            found = [_unscored(hit) for hit in _hits(spec.name, veto, scan, boosts)]
+            # A veto on the article itself (source:, lang:, …) has no hit in the text: name the filter.
+            vetoed_by += found or [
+                Hit(spec.name, written, "article", 1, f"the article matches {written}", 0.0, "filter")
+            ]
+    return RuleMatch(
+        rule=spec.name,
+        score=round(spec.weight * total, 3),
+        hits=hits,
+        weight=spec.weight,
+        threshold=spec.threshold,
+        destinations=spec.destinations,
+        gate=gate,
+        vetoed_by=tuple(vetoed_by),
+    )
 
 
-def _skip_marks(text: str, end: int) -> int:
-    """The offset just past any combining marks that start at ``end``."""
-    while end < len(text) and text[end] >= "\u0300" and unicodedata.category(text[end]).startswith("M"):
-        end += 1
-    return end
+def _unscored(hit: Hit) -> Hit:
+    return Hit(hit.rule, hit.term, hit.field, hit.count, hit.snippet, 0.0, hit.kind)
 
 
-def _fold(token: str) -> str:
-    """The comparison form of a token: caseless, and composed the same way."""
-    if token.isascii():
-        return token.casefold()
-    composed = unicodedata.normalize("NFC", token)
-    return unicodedata.normalize("NFC", composed.casefold())
-
-
-def _find(index: Index, keys: Key) -> dict[int, list[int]]:
-    """Occurrences of every indexed pattern: id -> [count, first token, last token]."""
-    found: dict[int, list[int]] = {}
-    for position, key in enumerate(keys):
-        candidates = index.get(key)
-        if candidates is None:
+def _hits(rule: str, node: Compiled, scan: Scan, boosts: dict[str, float]) -> tuple[Hit, ...]:
+    """The hits of the terms and proximity clauses that make ``node`` true, each counted once per field."""
+    contributing: list[Leaf | Proximity] = []
+    node.collect(scan, contributing)
+    hits: list[Hit] = []
+    seen: set[tuple[object, int]] = set()
+    for item in contributing:
+        if isinstance(item, Leaf):
+            for name, bit, count, snippet, value in scan.hit_data(item.atom):
+                if item.mask & bit and (item.atom, bit) not in seen:
+                    seen.add((item.atom, bit))
+                    hits.append(Hit(rule, item.label, name, count, snippet, value))
             continue
-        for pattern, rest in candidates:
-            end = position + len(rest)
-            if rest and keys[position + 1 : end + 1] != rest:
-                continue
-            if pattern in found:
-                found[pattern][0] += 1
-            else:
-                found[pattern] = [1, position, end]
-    return found
+        for name, (count, marks, text) in scan.near(item).items():
+            if (item.label, _BIT[name]) not in seen:
+                seen.add((item.label, _BIT[name]))
+                value = round(boosts[name] * NEAR_BONUS * saturate(count), POINTS_DECIMALS)
+                hits.append(Hit(rule, item.label, name, count, text.snippet(marks), value, "near"))
+    if len(hits) > 1:
+        hits.sort(key=_hit_order)
+    return tuple(hits)
 
 
-def _snippet(text: str, start: int, end: int) -> str:
-    """Context around ``text[start:end]``, the hit in ** **, cut at whitespace."""
-    left = max(0, start - SNIPPET_CONTEXT)
-    if left > 0 and not text[left - 1].isspace():
-        gap = _SPACE.search(text, left, start)
-        left = gap.end() if gap else left
-    right = min(len(text), end + SNIPPET_CONTEXT)
-    if right < len(text) and not text[right].isspace():
-        gaps = list(_SPACE.finditer(text, end, right))
-        right = gaps[-1].start() if gaps else right
-    before = _collapse(text[left:start]).lstrip()
-    after = _collapse(text[end:right]).rstrip()
-    snippet = f"{before}**{_collapse(text[start:end])}**{after}"
-    if text[:left].strip():
-        snippet = "…" + snippet
-    if text[right:].strip():
-        snippet += "…"
-    return snippet
+def _hit_order(hit: Hit) -> tuple[int, bool, int, str]:
+    """Title first, then lead, then body; in a field terms before proximity, the most frequent first."""
+    return _FIELD_ORDER[hit.field], hit.kind != "term", -hit.count, hit.term
 
 
-def _collapse(text: str) -> str:
-    """Runs of whitespace as one space."""
-    return _SPACE.sub(" ", text)
+def _gate(spec: RuleSpec, meta: Meta, now: datetime | None, default: int | None) -> str | None:
+    """Why an old article may not alert, or None: published more than max_age before ``now``."""
+    max_age = spec.max_age_seconds if spec.max_age_seconds is not None else default
+    if max_age is None or now is None or meta.published is None:
+        return None
+    published = meta.published if meta.published.tzinfo else meta.published.replace(tzinfo=UTC)
+    moment = now if now.tzinfo else now.replace(tzinfo=UTC)
+    age = (moment - published).total_seconds()
+    if age <= max_age:
+        return None
+    return (
+        f"published {published.astimezone(UTC):%Y-%m-%d %H:%M} UTC, {_age(age)} ago: older than max_age {_age(max_age)}"
+    )
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return (
+                f"{seconds / size:.0f}{unit}"
+                if seconds % size == 0 or seconds >= 10 * size
+                else f"{seconds / size:.1f}{unit}"
+            )
+    return f"{seconds:.0f}s"

@@ -7,23 +7,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SOURCE_TYPES = ("rss", "atom", "sitemap", "listing")
-DESTINATION_TYPES = ("slack", "webhook")
+from monitor.rulelang import Node
+
+SOURCE_TYPES = ("rss", "atom", "sitemap", "listing", "site")
+DESTINATION_TYPES = ("slack", "webhook", "discord", "teams")
+DELIVERY_MODES = ("immediate", "digest", "both")
+# Messages a second per destination when rules.yaml sets no rate_limit (None: unpaced). Slack
+# documents one a second per webhook, Teams about four; Discord allows 30 a minute per channel.
+DEFAULT_RATE_LIMITS: dict[str, float | None] = {"slack": 1.0, "discord": 0.5, "teams": 4.0, "webhook": None}
 
 
 @dataclass(frozen=True)
 class RuleSpec:
-    """A keyword rule: words and exact phrases, each whole-word and case-insensitive."""
+    """A rule: what to look for (terms, a query or both), how much it counts, and where its alerts go.
+
+    ``terms`` alone is the simple form: any of these words or phrases. ``query`` is
+    a query string (see ``monitor.rulelang``); ``condition`` and ``exclude`` are the
+    parsed tree, filled in by the configuration loader (when None, the engine
+    builds it from ``terms`` and ``query``).
+    """
 
     name: str
-    terms: tuple[str, ...]
+    terms: tuple[str, ...] = ()
     weight: float = 1.0
     line: int = 0  # where the rule starts in rules.yaml, for messages
+    query: str | None = None
+    condition: Node | None = None  # everything the rule requires, as one tree
+    exclude: tuple[Node, ...] = ()  # vetoes: if any holds, the rule does not match
+    threshold: float | None = None  # alert on this rule's own score; None: the article score vs alerts.threshold
+    destinations: tuple[str, ...] = ()  # names in alerts.destinations; empty: all of them
+    max_age_seconds: int | None = None  # older articles are stored and scored but raise no alert
 
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """A place to crawl: a feed, a sitemap, or a listing page with a link pattern."""
+    """A place to crawl: a feed, a sitemap, a listing page with a link pattern, or a site (its robots.txt sitemaps)."""
 
     name: str
     type: str  # one of SOURCE_TYPES
@@ -33,6 +51,7 @@ class SourceSpec:
     max_pages: int = 100  # per run
     enabled: bool = True
     line: int = 0
+    max_age_seconds: int | None = None  # links the index dates older than this are not fetched
 
 
 @dataclass(frozen=True)
@@ -45,11 +64,23 @@ class DestinationSpec:
     secret: str | None = None  # webhook signing key (Standard Webhooks, "whsec_...")
     timeout_seconds: float = 15.0
     line: int = 0
+    rate_limit: float | None = None  # messages a second; None: the type's default (DEFAULT_RATE_LIMITS)
+    mode: str = "immediate"  # one of DELIVERY_MODES
+    digest_every_seconds: int | None = None  # digests every so often (aligned to UTC multiples) ...
+    digest_at: tuple[str, ...] = ()  # ... or at these "HH:MM" times of day in ``timezone``
+    timezone: str = "UTC"
+    immediate_limit: int = 3  # mode "both": alerts sent at once per digest window; the rest wait for the digest
+    max_attempts: int | None = None  # None: alerts.max_attempts
 
     @property
     def enabled(self) -> bool:
         """A destination whose URL expanded to nothing is switched off, not an error."""
         return bool(self.url)
+
+    @property
+    def messages_per_second(self) -> float | None:
+        """The pace of sends to this destination: its ``rate_limit`` or its type's default; None for unpaced."""
+        return self.rate_limit if self.rate_limit is not None else DEFAULT_RATE_LIMITS.get(self.type)
 
 
 @dataclass(frozen=True)
@@ -64,6 +95,7 @@ class CrawlSettings:
     download_delay_seconds: float = 0.5
     retries: int = 2
     workers: int = 0  # extraction processes; 0 means one per CPU core
+    max_retry_after_seconds: float = 120.0  # a 429/503 asking to wait longer is given up until the next run
 
 
 @dataclass(frozen=True)
@@ -73,6 +105,7 @@ class AlertSettings:
     threshold: float = 3.0
     destinations: tuple[DestinationSpec, ...] = ()
     max_attempts: int = 8
+    max_age_seconds: int | None = None  # default recency gate for rules without their own max_age
 
 
 @dataclass(frozen=True)

@@ -20,17 +20,19 @@ from monitor.settings import RuleSpec
 # The worker process's own compiled rules, set once by ``_init_worker``.
 _worker_rules: RuleSet | None = None
 _worker_threshold: float = 0.0
+_worker_max_age: int | None = None
 
 
-def _init_worker(rules: Sequence[RuleSpec], threshold: float) -> None:
-    global _worker_rules, _worker_threshold
+def _init_worker(rules: Sequence[RuleSpec], threshold: float, max_age_seconds: int | None) -> None:
+    global _worker_rules, _worker_threshold, _worker_max_age
     _worker_rules = compile_rules(rules)
     _worker_threshold = threshold
+    _worker_max_age = max_age_seconds
 
 
 def _analyse_in_worker(page: Page) -> Analysis:
     assert _worker_rules is not None, "worker not initialised"
-    return analyse(page, _worker_rules, _worker_threshold)
+    return analyse(page, _worker_rules, _worker_threshold, _worker_max_age)
 
 
 def default_workers() -> int:
@@ -44,7 +46,10 @@ def default_workers() -> int:
 class Analyser:
     """Analyses pages in ``workers`` processes, or inline in this process when ``workers`` is 1."""
 
-    def __init__(self, rules: Sequence[RuleSpec], threshold: float, workers: int = 0):
+    def __init__(
+        self, rules: Sequence[RuleSpec], threshold: float, workers: int = 0, max_age_seconds: int | None = None
+    ):
+        self.max_age_seconds = max_age_seconds
         self.rules = tuple(rules)
         self.threshold = threshold
         self.workers = workers or default_workers()
@@ -61,7 +66,7 @@ class Analyser:
         if self.workers == 1:
             future: Future[Analysis] = Future()
             try:
-                future.set_result(analyse(page, self._ruleset, self.threshold))
+                future.set_result(analyse(page, self._ruleset, self.threshold, self.max_age_seconds))
             except Exception as error:
                 future.set_exception(error)
             return future
@@ -94,6 +99,6 @@ class Analyser:
                 max_workers=self.workers,
                 mp_context=context,
                 initializer=_init_worker,
-                initargs=(self.rules, self.threshold),
+                initargs=(self.rules, self.threshold, self.max_age_seconds),
             )
         return self._pool

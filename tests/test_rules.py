@@ -1,4 +1,11 @@
-"""Tests for the rules engine: matching, scoring, explanations and snippets."""
+"""Tests for the rules engine: matching, scoring, explanations and snippets.
+
+Scoring has three fields since rules learned the lead: the title (boost 3), the
+lead (the body's first two sentences, boost 2) and the rest of the body (boost 1).
+Tests that mean "the body" put ``LEAD`` first, so their hits land after the lead.
+Snippets are the sentence of the hit, at most ``SNIPPET_CONTEXT`` characters
+either side of it.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,10 @@ from hypothesis import strategies as st
 from monitor.errors import MonitorError
 from monitor.models import Verdict
 from monitor.rules import RuleError, RuleSet, compile_rules, score
+from monitor.ruletext import SNIPPET_CONTEXT
 from monitor.settings import RuleSpec
+
+LEAD = "First sentence of the story. Second sentence of the story. "
 
 
 def sat(count: int) -> float:
@@ -120,17 +130,21 @@ def test_hit_counts_occurrences(term: str, text: str, count: int) -> None:
     ("terms", "title", "body", "weight", "title_boost", "expected"),
     [
         (("NATO",), "NATO", "", 1.0, 3.0, 3.0),
-        (("NATO",), "", "NATO", 1.0, 3.0, 1.0),
-        (("NATO",), "NATO", "NATO", 1.0, 3.0, 4.0),
+        (("NATO",), "", LEAD + "NATO", 1.0, 3.0, 1.0),
+        (("NATO",), "", "NATO", 1.0, 3.0, 2.0),  # in the lead
+        (("NATO",), "NATO", LEAD + "NATO", 1.0, 3.0, 4.0),
+        (("NATO",), "NATO", "NATO", 1.0, 3.0, 5.0),
         (("NATO",), "NATO", "", 1.0, 2.0, 2.0),
-        (("NATO",), "", "NATO NATO", 1.0, 3.0, 1.333),
-        (("NATO",), "", "NATO NATO NATO", 1.0, 3.0, 1.5),
+        (("NATO",), "", LEAD + "NATO NATO", 1.0, 3.0, 1.333),
+        (("NATO",), "", LEAD + "NATO NATO NATO", 1.0, 3.0, 1.5),
+        (("NATO",), "", "NATO NATO NATO", 1.0, 3.0, 3.0),
         (("NATO",), "NATO NATO NATO", "", 1.0, 3.0, 4.5),
-        (("NATO",), "", "NATO", 2.5, 3.0, 2.5),
-        (("NATO",), "NATO", "NATO", 0.5, 3.0, 2.0),
-        (("NATO", "Russia"), "", "NATO and Russia", 1.0, 3.0, 2.0),
-        (("NATO", "Russia"), "Russia", "NATO NATO NATO", 2.0, 3.0, 9.0),
-        (("NATO", "armed conflict"), "", "armed conflict", 1.0, 3.0, 1.0),
+        (("NATO",), "", LEAD + "NATO", 2.5, 3.0, 2.5),
+        (("NATO",), "NATO", LEAD + "NATO", 0.5, 3.0, 2.0),
+        (("NATO",), "", "NATO met. Then it left. NATO again", 1.0, 3.0, 3.0),  # lead 2 + body 1
+        (("NATO", "Russia"), "", LEAD + "NATO and Russia", 1.0, 3.0, 2.0),
+        (("NATO", "Russia"), "Russia", LEAD + "NATO NATO NATO", 2.0, 3.0, 9.0),
+        (("NATO", "armed conflict"), "", LEAD + "armed conflict", 1.0, 3.0, 1.0),
         (("NATO",), "", "nothing here", 1.0, 3.0, 0.0),
     ],
 )
@@ -149,17 +163,18 @@ def test_scoring(
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 5, 20, 1000])
-def test_body_mentions_saturate_below_one_title_mention(count: int) -> None:
+def test_body_mentions_saturate_below_one_lead_and_one_title_mention(count: int) -> None:
     ruleset = one_rule("NATO")
-    in_body = score(ruleset, "", "NATO " * count, threshold=1.0).score
+    in_body = score(ruleset, "", LEAD + "NATO " * count, threshold=1.0).score
+    in_lead = score(ruleset, "", "NATO", threshold=1.0).score
     in_title = score(ruleset, "NATO", "", threshold=1.0).score
     assert in_body == round(sat(count), 3)
-    assert in_body < 2.0 < in_title == 3.0
+    assert in_body < 2.0 == in_lead < 3.0 == in_title
 
 
 def test_twenty_body_mentions_score_less_than_one_title_mention() -> None:
     ruleset = one_rule("NATO")
-    twenty = score(ruleset, "", "NATO said. " * 20, threshold=1.0).score
+    twenty = score(ruleset, "", LEAD + "NATO said. " * 20, threshold=1.0).score
     assert twenty == 1.905  # 2 * 20 / 21
     assert twenty < score(ruleset, "NATO said", "", threshold=1.0).score
 
@@ -172,7 +187,7 @@ def test_article_score_sums_rules() -> None:
             RuleSpec("other", ("weather",)),
         ]
     )
-    verdict = score(ruleset, "NATO summit", "troops in armed conflict", threshold=1.0)
+    verdict = score(ruleset, "NATO summit", LEAD + "troops in armed conflict", threshold=1.0)
     assert {m.rule: m.score for m in verdict.matches} == {"alliance": 6.0, "war": 1.0}
     assert verdict.score == 7.0
 
@@ -180,10 +195,10 @@ def test_article_score_sums_rules() -> None:
 @pytest.mark.parametrize(
     ("title", "body", "threshold", "alert"),
     [
-        ("", "NATO", 1.0, True),  # at the threshold alerts
-        ("", "NATO", 1.001, False),
+        ("", LEAD + "NATO", 1.0, True),  # at the threshold alerts
+        ("", LEAD + "NATO", 1.001, False),
         ("NATO", "", 3.0, True),
-        ("", "NATO NATO NATO", 3.0, False),
+        ("", LEAD + "NATO NATO NATO", 3.0, False),
         ("", "nothing", 0.0, False),  # no match never alerts
         ("", "", 0.0, False),
     ],
@@ -203,7 +218,7 @@ def test_matches_ordered_by_score_then_name() -> None:
             RuleSpec("delta", ("weather",)),
         ]
     )
-    verdict = score(ruleset, "", "NATO", threshold=1.0)
+    verdict = score(ruleset, "", LEAD + "NATO", threshold=1.0)
     assert [(m.rule, m.score) for m in verdict.matches] == [
         ("bravo", 2.0),
         ("alpha", 1.0),
@@ -213,10 +228,11 @@ def test_matches_ordered_by_score_then_name() -> None:
 
 def test_hits_ordered_title_first_then_count_then_term() -> None:
     ruleset = one_rule("zeta", "alpha", "beta", "gamma", "delta")
-    verdict = score(ruleset, "delta", "zeta alpha alpha beta beta delta", threshold=1.0)
+    verdict = score(ruleset, "delta", "gamma. " + LEAD + "zeta alpha alpha beta beta delta", threshold=1.0)
     [match] = verdict.matches
     assert [(h.field, h.term, h.count) for h in match.hits] == [
         ("title", "delta", 1),
+        ("lead", "gamma", 1),
         ("body", "alpha", 2),
         ("body", "beta", 2),
         ("body", "delta", 1),
@@ -238,7 +254,7 @@ def test_hit_keeps_term_as_written_and_names_rule_and_field() -> None:
 
 
 def test_same_term_twice_in_a_rule_counts_once() -> None:
-    verdict = score(one_rule("NATO", "nato", "N.A.T.O"), "", "NATO", threshold=1.0)
+    verdict = score(one_rule("NATO", "nato", "N.A.T.O"), "", LEAD + "NATO", threshold=1.0)
     assert [h.term for h in verdict.hits] == ["NATO"]
     assert verdict.score == 1.0
 
@@ -252,7 +268,7 @@ def test_term_shared_by_rules_matches_each() -> None:
 def test_many_rules_only_matching_ones_reported() -> None:
     specs = [RuleSpec(f"rule{i}", (f"term{i}", f"phrase {i}")) for i in range(10_000)]
     ruleset = compile_rules(specs)
-    verdict = score(ruleset, "term42", "a phrase 9999 and term7", threshold=1.0)
+    verdict = score(ruleset, "term42", LEAD + "a phrase 9999 and term7", threshold=1.0)
     assert [m.rule for m in verdict.matches] == ["rule42", "rule7", "rule9999"]
     assert verdict.score == 5.0
 
@@ -269,14 +285,15 @@ def test_many_rules_only_matching_ones_reported() -> None:
             "an **armed conflict** zone",
         ),
         ("armed conflict", "an <b>armed</b>\n\n conflict", "an **armed conflict**"),
-        (
-            "NATO",
-            "NATO  said\tthis\n\nand NATO again",
-            "**NATO** said this and NATO again",
-        ),
+        ("NATO", "NATO  said\tthis and NATO again", "**NATO** said this and NATO again"),
+        ("NATO", "NATO  said\tthis\n\nand NATO again", "**NATO** said this"),  # a line break ends a sentence
+        ("NATO", "Talks ended. NATO met Russia. Then it rained.", "**NATO** met Russia."),
+        ("NATO", "Mr. Rutte of NATO spoke. Next.", "Mr. Rutte of **NATO** spoke."),
+        ("NATO", "The U.S. and NATO agree. Next.", "The U.S. and **NATO** agree."),
+        ("NATO", '"Ask NATO," he said. Next.', '"Ask **NATO**," he said.'),
         ("Zelenskyy's", "Zelenskyy’s plan", "**Zelenskyy’s** plan"),
         ("Україна", "Вся УКРАЇНА тут", "Вся **УКРАЇНА** тут"),
-        ("café", "un cafe\u0301 noir", "un **cafe\u0301** noir"),
+        ("café", "un cafe\u0301 noir", "un **café** noir"),  # text is composed (NFC) before matching
     ],
 )
 def test_snippet_marks_first_hit_in_original_text(term: str, text: str, snippet: str) -> None:
@@ -297,7 +314,7 @@ def test_snippet_of_each_field_comes_from_that_field() -> None:
     [
         (["lorem"] * 50, ["ipsum"] * 50),
         (["a", "bb", "ccc", "dddd"] * 20, ["eeeee", "ff"] * 30),
-        (["Україна,"] * 30, ["word."] * 30),
+        (["Україна,"] * 30, ["слово,"] * 30),
     ],
 )
 def test_long_snippet_is_bounded_and_cut_at_words(before: list[str], after: list[str]) -> None:
@@ -306,8 +323,8 @@ def test_long_snippet_is_bounded_and_cut_at_words(before: list[str], after: list
     assert hit.snippet.startswith("…")
     assert hit.snippet.endswith("…")
     assert "**armed-conflict**" in hit.snippet
-    assert len(hit.snippet) <= len("armed-conflict") + 2 * 60 + 4 + 2
-    assert len(hit.snippet) >= len("armed-conflict") + 2 * 40
+    assert len(hit.snippet) <= len("armed-conflict") + 2 * SNIPPET_CONTEXT + 4 + 2
+    assert len(hit.snippet) >= len("armed-conflict") + 2 * (SNIPPET_CONTEXT - 20)
     inner = hit.snippet.strip("…").replace("**", "")
     assert inner in body
     assert set(inner.split()) <= set(before) | set(after) | {"armed-conflict"}
@@ -317,7 +334,7 @@ def test_snippet_in_unbroken_text_still_shows_hit() -> None:
     body = "x" * 200 + " NATO " + "y" * 200
     [hit] = body_verdict("NATO", body).hits
     assert "**NATO**" in hit.snippet
-    assert len(hit.snippet) <= len("NATO") + 2 * 60 + 4 + 2
+    assert len(hit.snippet) <= len("NATO") + 2 * SNIPPET_CONTEXT + 4 + 2
 
 
 def test_snippet_shows_first_occurrence() -> None:
@@ -410,11 +427,15 @@ def test_explanation_accounts_for_score(specs: list[RuleSpec], title: str, body:
     ruleset = compile_rules(specs, title_boost=boost)
     verdict = score(ruleset, title, body, threshold=1.0)
     weights = {spec.name: spec.weight for spec in specs}
-    field_boost = {"title": boost, "body": 1.0}
+    field_boost = {"title": boost, "lead": 2.0, "body": 1.0}
     assert verdict.score == pytest.approx(round(sum(m.score for m in verdict.matches), 3), abs=1e-9)
     for match in verdict.matches:
         assert match.hits
+        assert match.weight == weights[match.rule]
         assert all(hit.rule == match.rule for hit in match.hits)
         assert all("**" in hit.snippet for hit in match.hits)
-        explained = weights[match.rule] * sum(field_boost[hit.field] * sat(hit.count) for hit in match.hits)
-        assert match.score == pytest.approx(explained, abs=5e-4 + 1e-9)
+        # Each hit carries its points, and the points are the formula: boost × 2n / (n + 1).
+        for hit in match.hits:
+            assert hit.points == round(field_boost[hit.field] * sat(hit.count), 4)
+        # The rule's score is exactly what its hits show.
+        assert match.score == round(match.weight * sum(hit.points for hit in match.hits), 3)

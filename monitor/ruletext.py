@@ -1,0 +1,374 @@
+"""Text as the rules engine sees it: words, sentences, the lead, and snippets with the hit marked.
+
+Pure functions over strings. A word is a run of letters, digits and ``_`` with its
+combining marks (so "cafe\u0301" and Devanagari stay whole); everything else
+(spaces, hyphens, apostrophes, punctuation, inline tags) only separates words.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from functools import partial
+from itertools import accumulate, chain
+
+__all__ = ["SNIPPET_CONTEXT", "fold", "lead_end", "prepare", "snippet", "split_words"]
+
+SNIPPET_CONTEXT = 100  # at most this many characters of the sentence either side of a hit
+LEAD_CHARS = 300  # the lead is the body's first two sentences, and at most this many characters
+LEAD_SENTENCES = 2
+
+
+@functools.cache
+def _unicode_words() -> re.Pattern[str]:
+    """Words with their combining marks (built on first use: listing the marks takes ~25 ms)."""
+    ranges: list[list[int]] = []
+    # Beyond U+1FFFF the only marks are the variation selectors U+E0100-U+E01EF: skip the empty planes.
+    for code in [*range(0x300, 0x20000), *range(0xE0100, 0xE01F0)]:
+        if unicodedata.category(chr(code)).startswith("M"):
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1][1] = code
+            else:
+                ranges.append([code, code])
+    marks = "".join(re.escape(chr(a)) + ("-" + re.escape(chr(b)) if b > a else "") for a, b in ranges)
+    # Combining marks are not \w: without them a decomposed "é" or a Hindi vowel sign would split a word.
+    return re.compile(r"\w+(?:[" + marks + r"]+\w*)*")
+
+
+_WORD_ASCII = re.compile(r"\w+", re.ASCII)  # the same words in ASCII text, 2-3× faster
+_WORD_UNICODE = re.compile(r"\w+")  # for text without combining marks
+# Non-ASCII punctuation and spaces (curly quotes, dashes, ellipsis, no-break spaces): none is part of a word.
+_PUNCTUATION = re.compile("[\u00a0\u00ab\u00bb\u00b7\u2000-\u205e\u3000\ufeff]")
+CHUNK = 200  # characters per chunk of text; see FieldText
+# ASCII letters and digits folded, every other ASCII character a space: "NATO's (2022)" -> "nato s  2022 ".
+_ASCII_FOLD = {code: (chr(code).lower() if chr(code).isalnum() or chr(code) == "_" else " ") for code in range(128)}
+_ASCII_BLANK = {code: (chr(code) if chr(code).isalnum() or chr(code) == "_" else " ") for code in range(128)}
+_TAG = re.compile(r"</?[A-Za-z][^>]*>")
+_SPACE = re.compile(r"\s+")
+# A sentence ends at . ! ? or … (and any closing quotes or brackets) before a space, or at a line break.
+# A plain character class finds the candidates ~7× faster than one regex for the whole rule.
+_ENDS = re.compile("[.!?…\n]")
+_CLOSING = frozenset(".!?…\"'”’»)]")
+# A full stop after these is not the end of a sentence ("Mr. Rutte", "Jan. 5").
+_ABBREVIATIONS = frozenset(
+    {"mr", "mrs", "ms", "dr", "st", "sr", "jr", "gen", "col", "lt", "sgt", "capt", "rep", "sen", "gov", "prof"}
+    | {"rev", "inc", "co", "corp", "ltd", "no", "vs", "etc", "approx", "jan", "feb", "mar", "apr", "jun", "jul"}
+    | {"aug", "sep", "sept", "oct", "nov", "dec"}
+)
+
+
+def _word_pattern(text: str) -> re.Pattern[str]:
+    return _WORD_ASCII if text.isascii() else _unicode_words()
+
+
+def fold(word: str) -> str:
+    """The comparison form of a word: caseless, and composed the same way whatever the input."""
+    if word.isascii():
+        return word.lower()
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", word).casefold())
+
+
+def split_words(text: str) -> list[str]:
+    """The words of ``text`` as written (composed to NFC), e.g. for a term or an author name."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
+    return _word_pattern(text).findall(text)
+
+
+def _has_marks(*texts: str) -> bool:
+    """Whether any of ``texts`` holds a combining mark (after NFC, only some scripts do)."""
+    chars: set[str] = set()
+    for text in texts:
+        chars.update(text)
+    return any(char >= "\u0300" and unicodedata.category(char)[0] == "M" for char in chars)
+
+
+def _chunks(text: str) -> list[tuple[int, int]]:
+    """``text`` cut at whitespace into pieces of about CHUNK characters: no word crosses a cut."""
+    pieces: list[tuple[int, int]] = []
+    start = 0
+    while start < len(text):
+        space = _SPACE.search(text, start + CHUNK) if start + CHUNK < len(text) else None
+        end = space.start() if space else len(text)
+        pieces.append((start, end))
+        start = end
+    return pieces
+
+
+class FieldText:
+    """One field of an article (title or body) prepared for matching.
+
+    ``text`` is the field with inline tags blanked (offsets kept) and composed to
+    NFC; ``words`` its folded words; ``joined`` is " " + the words joined by single
+    spaces + " ", the string the automaton scans. The text is read in chunks cut
+    at whitespace, so the character span of a word (for a snippet) costs a look at
+    one chunk, not at everything before it.
+    """
+
+    __slots__ = (
+        "_anchor_offsets",
+        "_anchors",
+        "_chunk_words",
+        "_chunks",
+        "_flat",
+        "_originals",
+        "_pattern",
+        "_plain",
+        "_sentences",
+        "_snippets",
+        "_spans",
+        "joined",
+        "text",
+        "words",
+    )
+
+    def __init__(self, raw: str):
+        text = _TAG.sub(lambda tag: " " * len(tag.group()), raw) if "<" in raw else raw
+        self._originals: list[str] | None = None
+        self._flat: str | None = None
+        self._chunks: list[tuple[int, int]] | None = None
+        self._chunk_words: list[int] = []
+        if text.isascii():
+            plain = text
+        else:
+            text = unicodedata.normalize("NFC", text)
+            # Typographic punctuation separates words like a space does; without it most text is ASCII.
+            plain = _PUNCTUATION.sub(" ", text)
+        if plain.isascii():
+            # The fast path: one C pass folds letters and blanks everything else, then split() finds the words.
+            self._flat = plain.translate(_ASCII_FOLD)
+            pattern, words = _WORD_ASCII, self._flat.split()
+        else:
+            chunks = self._chunks = _chunks(plain)
+            folded = unicodedata.normalize("NFC", plain.casefold())
+            if _has_marks(plain, folded):
+                pattern = _unicode_words()
+                written = [pattern.findall(plain, start, end) for start, end in chunks]
+                per_chunk = [[fold(word) for word in words] for words in written]
+                self._originals = [word for words in written for word in words]
+            else:
+                # Without combining marks, casefolding keeps word boundaries: fold each chunk at once.
+                pattern = _WORD_UNICODE
+                per_chunk = [
+                    pattern.findall(unicodedata.normalize("NFC", plain[start:end].casefold())) for start, end in chunks
+                ]
+            self._chunk_words = list(accumulate((len(words) for words in per_chunk), initial=0))
+            words = list(chain.from_iterable(per_chunk))
+        self.text, self._plain, self._pattern = text, plain, pattern
+        self.words: list[str] = words
+        self.joined = " " + " ".join(words) + " "
+        self._spans: dict[int, list[tuple[int, int]]] = {}
+        self._anchors: list[int] = []  # ASCII text: words whose start offset is known, and those offsets
+        self._anchor_offsets: list[int] = []
+        self._snippets: dict[tuple[tuple[int, int], ...], str] = {}
+        self._sentences: list[tuple[int, int]] | None = None  # sentences found so far, in text order
+
+    def originals(self) -> list[str]:
+        """The words as written, aligned with ``words``."""
+        if self._originals is None:
+            if self._flat is not None:
+                self._originals = self._plain.translate(_ASCII_BLANK).split()
+            else:
+                self._originals = self._pattern.findall(self._plain)
+        return self._originals
+
+    def occurrence(self, end: int, width: int) -> tuple[int, int]:
+        """The first and last word of a match of ``width`` words ending at ``end`` in ``joined``."""
+        last = self.joined.count(" ", 0, end) - 1
+        return last - width + 1, last
+
+    def occurrences(self, ends: Sequence[int], width: int) -> list[tuple[int, int]]:
+        """``occurrence`` for sorted ``ends``, counting spaces once across all of them."""
+        found: list[tuple[int, int]] = []
+        spaces = position = 0
+        joined = self.joined
+        for end in ends:
+            spaces += joined.count(" ", position, end)
+            position = end
+            found.append((spaces - width, spaces - 1))
+        return found
+
+    def offset_of(self, index: int) -> int:
+        """Where word ``index`` starts in ``joined`` (just past the end, for the word count)."""
+        return len(" ".join(self.words[:index])) + 2 if index else 1
+
+    def count_words(self, end: int) -> int:
+        """How many words start before character ``end``."""
+        if self._flat is not None:
+            return len(self._flat[:end].split())
+        return len(self._pattern.findall(self._plain, 0, end))
+
+    def span(self, index: int) -> tuple[int, int]:
+        """Character span in ``text`` of word ``index``."""
+        flat = self._flat
+        if flat is not None:
+            # ASCII: from the nearest word whose start is known, split() skips the words between, in C.
+            words, offsets = self._anchors, self._anchor_offsets
+            if not words:
+                words.append(0)
+                offsets.append(len(flat) - len(flat.lstrip()))
+            nearest = bisect_right(words, index) - 1
+            offset = offsets[nearest]
+            if index > words[nearest]:
+                rest = flat[offset:].split(None, index - words[nearest])[-1]
+                offset = len(flat) - len(rest)
+                words.insert(nearest + 1, index)
+                offsets.insert(nearest + 1, offset)
+            return offset, offset + len(self.words[index])
+        chunks = self._chunks or []
+        chunk = bisect_right(self._chunk_words, index) - 1
+        spans = self._spans.get(chunk)
+        if spans is None:
+            start, end = chunks[chunk]
+            spans = self._spans[chunk] = [match.span() for match in self._pattern.finditer(self._plain, start, end)]
+        return spans[index - self._chunk_words[chunk]]
+
+    def snippet(self, occurrences: Sequence[tuple[int, int]]) -> str:
+        """The sentence of the first of ``occurrences`` (word ranges), each marked ``**…**``."""
+        key = tuple(occurrences)
+        text = self._snippets.get(key)
+        if text is None:
+            marks = [_mark(self.span(first), self.span(last) if last != first else None) for first, last in occurrences]
+            text = self._snippets[key] = snippet(self.text, marks, self.sentence_bounds)
+        return text
+
+    def sentence_bounds(self, start: int, end: int) -> tuple[int, int]:
+        """The sentence around ``text[start:end]``, looked for only as far as a snippet shows."""
+        known = self._sentences
+        if known is None:
+            # Most titles have no sentence end at all: then the sentence is the whole text.
+            if _ENDS.search(self.text) is None:
+                self._sentences = [(0, len(self.text))]
+                return 0, len(self.text)
+            known = self._sentences = []
+        # Hits often share a sentence: reuse one worked out before (kept only when both its ends are real).
+        index = bisect_right(known, (start, len(self.text)))
+        if index and known[index - 1][1] >= end:
+            return known[index - 1]
+        low, high = max(0, start - SNIPPET_CONTEXT - 2), min(len(self.text), end + SNIPPET_CONTEXT + 2)
+        bounds = sentence_bounds(self.text, start, end, reach=SNIPPET_CONTEXT + 2)
+        if (bounds[0] > low or low == 0) and (bounds[1] < high or high == len(self.text)):
+            known.insert(index, bounds)
+        return bounds
+
+
+def _mark(first: tuple[int, int], last: tuple[int, int] | None) -> tuple[int, int]:
+    return first if last is None else (first[0], last[1])
+
+
+def prepare(raw: str) -> FieldText:
+    """``raw`` (a title or body, possibly with inline tags) ready for matching."""
+    return FieldText(raw)
+
+
+def lead_end(field: FieldText) -> int:
+    """How many of the body's words form its lead: its first two sentences, within 300 characters."""
+    text = field.text
+    end = min(len(text), LEAD_CHARS)
+    position, found = 0, 0
+    while found < LEAD_SENTENCES:
+        stop = _sentence_stop(text, position, end + 1)
+        if stop < 0:
+            break
+        found += 1
+        if found == LEAD_SENTENCES:
+            end = stop
+        position = stop + 1
+        while position < len(text) and text[position].isspace():
+            position += 1  # blank lines between paragraphs are not sentences
+    return field.count_words(end)
+
+
+def _following(text: str, position: int) -> int:
+    """If a sentence ends at ``text[position]`` (one of . ! ? … or a line break), where it stops; else -1."""
+    char = text[position]
+    if char == "\n":
+        return position
+    stop = position + 1
+    length = len(text)
+    while stop < length and text[stop] in _CLOSING:
+        stop += 1
+    if stop < length and not text[stop].isspace():
+        return -1  # "3.5", "U.S.A", "e.g.,"
+    if char == "." and position > 0 and text[position - 1].isalnum():
+        start = position - 1
+        while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "."):
+            start -= 1
+        word = text[start:position]
+        if "." in word or word.lower() in _ABBREVIATIONS or (len(word) == 1 and word.isupper()):
+            return -1  # "U.S.", "Mr.", "J. Smith"
+    return stop
+
+
+def _sentence_stop(text: str, low: int, high: int) -> int:
+    """Where the first sentence ending in ``text[low:high]`` stops, or -1."""
+    for candidate in _ENDS.finditer(text, low, high):
+        stop = _following(text, candidate.start())
+        if stop >= 0:
+            return stop
+    return -1
+
+
+def sentence_bounds(text: str, start: int, end: int, reach: int | None = None) -> tuple[int, int]:
+    """The sentence around ``text[start:end]``: from the end of the previous sentence to the end of this one.
+
+    With ``reach``, boundaries are looked for only that far either side; beyond it
+    the sentence is taken to go on (a snippet cuts it there anyway).
+    """
+    low = 0 if reach is None else max(0, start - reach)
+    high = len(text) if reach is None else min(len(text), end + reach)
+    left = low
+    candidates = [match.start() for match in _ENDS.finditer(text, low, start)]
+    for position in reversed(candidates):
+        stop = _following(text, position)
+        if 0 <= stop <= start:
+            left = stop
+            while left < start and text[left].isspace():
+                left += 1
+            break
+    right = _sentence_stop(text, end, high)
+    return left, (right if right >= 0 else high)
+
+
+def snippet(
+    text: str,
+    marks: Sequence[tuple[int, int]],
+    bounds: Callable[[int, int], tuple[int, int]] | None = None,
+) -> str:
+    """The sentence holding ``marks`` (character spans), each marked ``**…**``, cut to fit at a space."""
+    ordered = sorted(marks)
+    start, end = ordered[0][0], max(stop for _, stop in ordered)
+    sentence_start, sentence_end = (bounds or partial(sentence_bounds, text))(start, end)
+    left = max(sentence_start, start - SNIPPET_CONTEXT)
+    if left > sentence_start and not text[left - 1].isspace():
+        gap = text.find(" ", left, start)
+        left = gap + 1 if gap >= 0 else left
+    right = min(sentence_end, end + SNIPPET_CONTEXT)
+    if right < sentence_end and not text[right].isspace():
+        gap = text.rfind(" ", end, right)
+        right = gap if gap >= 0 else right
+    pieces: list[str] = []
+    position = left
+    for mark_start, mark_end in ordered:
+        if mark_start < position:
+            continue  # overlapping marks: the first one wins
+        pieces.append(_collapse(text[position:mark_start]))
+        pieces.append(f"**{_collapse(text[mark_start:mark_end])}**")
+        position = mark_end
+    pieces.append(_collapse(text[position:right]))
+    result = "".join(pieces).strip()
+    if left > sentence_start and text[sentence_start:left].strip():
+        result = "…" + result
+    if right < sentence_end and text[right:sentence_end].strip():
+        result += "…"
+    return result
+
+
+def _collapse(text: str) -> str:
+    """Runs of whitespace as one space."""
+    if "  " in text or "\n" in text or "\t" in text or "\r" in text:
+        return _SPACE.sub(" ", text)
+    return text
