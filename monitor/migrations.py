@@ -110,6 +110,91 @@ MIGRATIONS: list[Migration] = [
         END;
         """,
     ),
+    (
+        2,
+        "alerts: kinds, story key, digests; destination state",
+        # SQLite cannot relax NOT NULL on article_id (digests and notices have no article), so the
+        # alerts table is rebuilt. Nothing references it, so dropping the old one checks no foreign key.
+        """
+        CREATE TABLE alerts_v2 (
+            id TEXT PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL DEFAULT 'alert',
+            article_id INTEGER REFERENCES articles(id),
+            story_key TEXT,
+            destination TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            route TEXT,
+            routed_at TEXT,
+            digest_id TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            claimed_until TEXT,
+            last_status INTEGER,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            delivered_at TEXT
+        );
+        INSERT INTO alerts_v2 (id, key, kind, article_id, story_key, destination, payload, status, attempts,
+            next_attempt_at, claimed_until, last_status, last_error, created_at, delivered_at)
+        SELECT id, key, 'alert', article_id,
+            CASE WHEN key LIKE 'article:%|destination:%'
+                 THEN substr(key, 9, length(key) - 8 - length('|destination:' || destination)) END,
+            destination, payload, status, attempts, next_attempt_at, claimed_until, last_status, last_error,
+            created_at, delivered_at
+        FROM alerts;
+        DROP TABLE alerts;
+        ALTER TABLE alerts_v2 RENAME TO alerts;
+        CREATE INDEX alerts_due ON alerts(status, next_attempt_at);
+        CREATE INDEX alerts_queue ON alerts(destination, status, created_at);
+        CREATE INDEX alerts_article ON alerts(article_id);
+        CREATE INDEX alerts_story ON alerts(story_key);
+        CREATE INDEX alerts_digest ON alerts(digest_id);
+        CREATE TABLE destination_state (
+            name TEXT PRIMARY KEY,
+            paused_at TEXT,
+            paused_reason TEXT,
+            paused_status INTEGER,
+            updated_at TEXT NOT NULL
+        );
+        """,
+    ),
+    (
+        3,
+        "articles: which signal gave the publication date",
+        """
+        ALTER TABLE articles ADD COLUMN published_from TEXT;
+        """,
+    ),
+    (
+        4,
+        "stories: near-duplicate articles grouped across outlets",
+        # Existing articles each become their own story, keyed by their canonical URL: the key
+        # their alerts already carry as story_key, so no alert is owed twice after the upgrade.
+        """
+        CREATE TABLE stories (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            lead_article_id INTEGER REFERENCES articles(id),
+            title TEXT NOT NULL,
+            first_seen TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        ALTER TABLE articles ADD COLUMN story_id INTEGER REFERENCES stories(id);
+        ALTER TABLE articles ADD COLUMN signature BLOB;
+        CREATE INDEX articles_story ON articles(story_id);
+        CREATE TABLE story_bands (
+            band INTEGER NOT NULL,
+            hash INTEGER NOT NULL,
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            PRIMARY KEY (band, hash, article_id)
+        ) WITHOUT ROWID;
+        INSERT INTO stories (key, lead_article_id, title, first_seen, updated_at)
+            SELECT url, id, title, first_seen, updated_at FROM articles;
+        UPDATE articles SET story_id = (SELECT id FROM stories WHERE stories.key = articles.url);
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

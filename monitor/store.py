@@ -24,6 +24,8 @@ from monitor.errors import StoreError
 from monitor.migrations import LATEST_VERSION, current_version, migrate
 from monitor.models import Article, Verdict
 from monitor.settings import DestinationSpec, SourceSpec
+from monitor.stories import StoryAssignment, assign_story
+from monitor.stories import outlets as story_outlets
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -117,6 +119,8 @@ class SaveOutcome:
     status: str  # "new", "updated" or "unchanged"
     matches: int
     alerts_queued: int
+    story_id: int = 0
+    new_story: bool = False
 
 
 def sync_sources(store: Store, sources: Sequence[SourceSpec]) -> None:
@@ -172,6 +176,15 @@ def known_urls(store: Store, urls: Sequence[str]) -> set[str]:
     return found & set(urls)
 
 
+def alert_key(story_key: str, destination: str) -> str:
+    """The outbox key of a story's alert at one destination: one alert per story per destination, ever.
+
+    A story's key is the canonical URL of the article that started it, so an article
+    that no other outlet carries keeps the key it always had.
+    """
+    return f"story:{story_key}|destination:{destination}"
+
+
 def alert_id(key: str) -> str:
     """The stable id of an alert: the same key always gives the same id, across retries and re-crawls."""
     return "alert_" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:26]
@@ -206,19 +219,24 @@ def save_article(
             article.language,
             article.content_hash,
             verdict.score,
+            article.published_from,
         )
+        story: StoryAssignment | None = None
         if row is None:
             cursor = conn.execute(
                 "INSERT INTO articles (fetched_url, source, title, text, published, authors, language, content_hash,"
-                " score, url, first_seen, last_seen, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " score, published_from, url, first_seen, last_seen, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (*values, article.canonical_url, moment, moment, moment),
             )
             article_id, status = int(cursor.lastrowid or 0), "new"
+            story = assign_story(conn, article_id, article, moment or "")
         else:
             article_id, status = int(row["id"]), "updated"
             conn.execute(
                 "UPDATE articles SET fetched_url = ?, source = ?, title = ?, text = ?, published = ?, authors = ?,"
-                " language = ?, content_hash = ?, score = ?, last_seen = ?, updated_at = ? WHERE id = ?",
+                " language = ?, content_hash = ?, score = ?, published_from = ?, last_seen = ?, updated_at = ?"
+                " WHERE id = ?",
                 (*values, moment, moment, article_id),
             )
         conn.execute("DELETE FROM matches WHERE article_id = ?", (article_id,))
@@ -233,26 +251,45 @@ def save_article(
                     moment,
                 ),
             )
+        if story is None:
+            story_row = conn.execute(
+                "SELECT s.id, s.key FROM stories s JOIN articles a ON a.story_id = s.id WHERE a.id = ?", (article_id,)
+            ).fetchone()
+            story = StoryAssignment(int(story_row[0]), str(story_row[1]), False)
+        carried_by = story_outlets(conn, story.story_id)
+        if not story.new_story:
+            # Alerts not yet sent list the outlets as they appear; sent ones are never resent.
+            conn.execute(
+                "UPDATE alerts SET payload = json_set(payload, '$.story.outlets', json(?)) WHERE story_key = ?"
+                " AND kind = 'alert' AND status IN ('pending', 'held')",
+                (json.dumps(carried_by, ensure_ascii=False), story.story_key),
+            )
         queued = 0
         owed = set(verdict.alert_destinations([d.name for d in destinations if d.enabled]))
-        if owed:
-            for destination in destinations:
-                if destination.name not in owed:
-                    continue
-                key = f"article:{article.canonical_url}|destination:{destination.name}"
-                event = build_event(alert_id(key), article, article_id, verdict, moment or "")
-                cursor = conn.execute(
-                    "INSERT OR IGNORE INTO alerts (id, key, article_id, destination, payload, next_attempt_at,"
-                    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        event["id"],
-                        key,
-                        article_id,
-                        destination.name,
-                        json.dumps(event, ensure_ascii=False),
-                        moment,
-                        moment,
-                    ),
-                )
-                queued += cursor.rowcount
-        return SaveOutcome(article_id, status, len(verdict.matches), queued)
+        for destination in destinations:
+            if destination.name not in owed:
+                continue
+            key = alert_key(story.story_key, destination.name)
+            event = build_event(alert_id(key), article, article_id, verdict, moment or "")
+            event["story"] = {"key": story.story_key, "outlets": carried_by}
+            # One alert per story per destination: the UNIQUE key covers new rows, and the
+            # story_key check covers rows written under the older per-article key.
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO alerts (id, key, kind, article_id, story_key, destination, payload,"
+                " next_attempt_at, created_at) SELECT ?, ?, 'alert', ?, ?, ?, ?, ?, ?"
+                " WHERE NOT EXISTS (SELECT 1 FROM alerts WHERE story_key = ? AND destination = ? AND kind = 'alert')",
+                (
+                    event["id"],
+                    key,
+                    article_id,
+                    story.story_key,
+                    destination.name,
+                    json.dumps(event, ensure_ascii=False),
+                    moment,
+                    moment,
+                    story.story_key,
+                    destination.name,
+                ),
+            )
+            queued += cursor.rowcount
+        return SaveOutcome(article_id, status, len(verdict.matches), queued, story.story_id, story.new_story)

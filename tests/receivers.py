@@ -34,6 +34,9 @@ class Reply:
     trickle: str | None = None  # "headers" or "body": send that part one byte every `interval` seconds
     interval: float = 1.0
     redirect: str | None = None  # a Location; the status defaults to 302 then
+    # Called with the request before answering; if it returns True, no answer is sent at all
+    # (the test killed the sender, say, or wants the connection dropped).
+    before: Callable[[Request], bool] | None = None
 
     def payload(self) -> bytes:
         return self.body.encode("utf-8") if isinstance(self.body, str) else self.body
@@ -56,8 +59,15 @@ class Request:
 class Receiver:
     """A threaded HTTP server on 127.0.0.1 (a free port), used as a context manager."""
 
-    def __init__(self, *replies: Reply, default: Reply | None = None, stamp: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        *replies: Reply,
+        default: Reply | None = None,
+        stamp: Callable[[], float] = time.monotonic,
+        port: int = 0,
+    ):
         self._replies = list(replies)
+        self._port = port  # 0: any free port; a given one lets a test bring a "down" receiver back
         self.default = default or Reply()
         self.stamp = stamp
         self._lock = threading.Lock()
@@ -85,6 +95,15 @@ class Receiver:
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
+    def unique(self, header: str = "webhook-id") -> list[str]:
+        """What a receiver that deduplicates on ``header`` kept: each value once, in order of first arrival."""
+        seen: dict[str, None] = {}
+        for request in self.requests:
+            value = request.header(header)
+            if value is not None:
+                seen.setdefault(value, None)
+        return list(seen)
+
     def wait_for(self, count: int, timeout: float = 5.0) -> list[Request]:
         """The requests once there are at least ``count`` of them (AssertionError after ``timeout``)."""
         deadline = time.monotonic() + timeout
@@ -106,7 +125,7 @@ class Receiver:
         class Handler(_Handler):
             owner = receiver
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -146,6 +165,8 @@ class _Handler(BaseHTTPRequestHandler):
         request = Request(self.command, self.path, headers, body, self.owner.stamp())
         reply = self.owner._next(request)
         closing = self.owner.closing
+        if reply.before is not None and reply.before(request):
+            return
         if reply.delay and closing.wait(reply.delay):
             return
         if reply.hang:

@@ -70,6 +70,10 @@ def assert_within_limits(message: dict[str, Any]) -> None:
             assert len(block.get("fields", [])) <= 10
             for item in block.get("fields", []):
                 assert 1 <= len(item["text"]) <= 2000
+        elif kind == "context":
+            assert 1 <= len(block["elements"]) <= 10
+            for element in block["elements"]:
+                assert 1 <= len(element["text"]) <= 3000
         elif kind == "actions":
             for element in block["elements"]:
                 assert len(element["text"]["text"]) <= 75

@@ -19,16 +19,10 @@ from typing import Any
 
 import pytest
 
-from monitor.alerts.delivery import (
-    RETRY_SCHEDULE,
-    DeliveryReport,
-    deliver_due,
-    make_session,
-    parse_retry_after,
-    post,
-    render,
-    retry_delay,
-)
+from monitor.alerts.delivery import DeliveryReport, deliver_due
+from monitor.alerts.policy import RETRY_SCHEDULE, parse_retry_after, retry_delay
+from monitor.alerts.render import render
+from monitor.alerts.transport import make_session, post
 from monitor.alerts.webhook import render_webhook, verify
 from monitor.models import Article, Hit, RuleMatch, Verdict
 from monitor.outbox import claim_due, counts_by_status, list_alerts, mark_failed, release
@@ -52,14 +46,16 @@ def verdict() -> Verdict:
     return Verdict(score=5.0, threshold=3.0, matches=(RuleMatch("nato", 5.0, (hit,)),))
 
 
-def queue(store: Store, destinations: list[DestinationSpec], count: int = 1, start: datetime = T0) -> list[str]:
-    """Save ``count`` matching articles, one second apart; the ids of the alerts queued, oldest first."""
+def queue(
+    store: Store, destinations: list[DestinationSpec], count: int = 1, start: datetime = T0, first: int = 0
+) -> list[str]:
+    """Save ``count`` matching articles (numbered from ``first``), one second apart; every alert id, oldest first."""
     for index in range(count):
-        url = f"https://news.example/world/nato-{index}"
-        article = Article(url=url, canonical_url=url, title=f"NATO summit {index}",
+        url = f"https://news.example/world/nato-{first + index}"
+        article = Article(url=url, canonical_url=url, title=f"NATO summit {first + index}",
                           text="Leaders met at the NATO summit.", source="example")  # fmt: skip
         save_article(store, article, verdict(), destinations, now=start + timedelta(seconds=index))
-    return [row["id"] for row in store.query("SELECT id FROM alerts ORDER BY created_at, id")]
+    return [row["id"] for row in store.query("SELECT id FROM alerts WHERE kind = 'alert' ORDER BY created_at, id")]
 
 
 def row(store: Store, alert_id: str) -> dict[str, Any]:
@@ -154,20 +150,36 @@ def test_retry_after_is_a_minimum(store: Store, status: int, retry_after: str, w
         assert deliver_due(store, [destination], now=T0 + timedelta(seconds=wait)) == DeliveryReport(sent=1)
 
 
+def test_a_429_holds_the_whole_destination_then_everything_goes_in_order(store: Store) -> None:
+    with Receiver(Reply(429, "slow down", headers={"Retry-After": "30"})) as receiver:
+        destination = webhook(receiver)
+        ids = queue(store, [destination], count=3)
+        moment = T0 + timedelta(seconds=10)
+        assert deliver_due(store, [destination], now=moment) == DeliveryReport(failed=1, skipped=2)
+        assert deliver_due(store, [destination], now=moment + timedelta(seconds=29)) == DeliveryReport()
+        assert len(receiver.requests) == 1  # no earlier retry, and nothing else sent meanwhile
+        assert deliver_due(store, [destination], now=moment + timedelta(seconds=30)) == DeliveryReport(sent=3)
+        assert [r.header("webhook-id") for r in receiver.requests] == [ids[0], *ids]
+
+
 @pytest.mark.parametrize(
-    ("kind", "status", "body"),
+    ("kind", "status", "body", "paused"),
     [
-        ("webhook", 410, "endpoint gone"),
-        ("webhook", 404, "no such hook"),
-        ("slack", 400, "invalid_payload"),
-        ("slack", 500, "no_service"),  # a Slack error body is permanent whatever the status
+        ("webhook", 410, "endpoint gone", 1),
+        ("webhook", 404, "no such hook", 1),
+        ("webhook", 400, "bad request", 0),  # about the message, not the endpoint: no pause
+        ("slack", 400, "invalid_payload", 0),
+        ("slack", 500, "no_service", 1),  # a Slack error body is permanent whatever the status
+        ("slack", 410, "channel_is_archived", 1),
+        ("slack", 403, "action_prohibited", 1),
+        ("slack", 404, "channel_not_found", 1),
     ],
 )
-def test_permanent_failures_are_dead_at_once(store: Store, kind: str, status: int, body: str) -> None:
+def test_permanent_failures_are_dead_at_once(store: Store, kind: str, status: int, body: str, paused: int) -> None:
     with Receiver(default=Reply(status, body)) as receiver:
         destination = webhook(receiver) if kind == "webhook" else slack(receiver)
         [alert_id] = queue(store, [destination])
-        assert deliver_due(store, [destination], now=T0) == DeliveryReport(dead=1)
+        assert deliver_due(store, [destination], now=T0) == DeliveryReport(dead=1, paused=paused)
         stored = row(store, alert_id)
         assert (stored["status"], stored["last_status"], stored["last_error"]) == ("dead", status, body)
         for days in (1, 3, 30):
@@ -179,8 +191,10 @@ def test_a_gone_endpoint_kills_one_alert_per_run_and_keeps_the_rest(store: Store
     with Receiver(default=Reply(410, "gone")) as receiver:
         destination = webhook(receiver)
         queue(store, [destination], count=3)
-        assert deliver_due(store, [destination], now=T0 + timedelta(minutes=1)) == DeliveryReport(dead=1, skipped=2)
-        assert counts_by_status(store)["hook"] == {"pending": 2, "sending": 0, "delivered": 0, "dead": 1}
+        report = deliver_due(store, [destination], now=T0 + timedelta(minutes=1))
+        assert report == DeliveryReport(dead=1, skipped=2, paused=1)
+        assert counts_by_status(store)["hook"] == {"pending": 2, "sending": 0, "delivered": 0, "dead": 1, "held": 0,
+                                                   "digested": 0}  # fmt: skip
         assert len(receiver.requests) == 1
 
 
@@ -224,9 +238,9 @@ def test_expired_lease_is_resent_with_the_same_id(store: Store) -> None:
         [alert_id] = queue(store, [destination])
         # A sender claims the alert, posts it, and dies before marking it delivered.
         [claimed] = claim_due(store, T0, lease_seconds=120)
-        body, headers = render(destination, claimed)
+        outgoing = render(destination, claimed.id, claimed.payload)
         with make_session() as session:
-            assert post(session, destination.url, body, headers, 5.0).status == 200
+            assert post(session, outgoing.url, outgoing.body, outgoing.headers, 5.0).status == 200
 
         assert deliver_due(store, [destination], now=T0 + timedelta(seconds=60)) == DeliveryReport()
         assert deliver_due(store, [destination], now=T0 + timedelta(seconds=121)) == DeliveryReport(sent=1)
@@ -245,7 +259,7 @@ def test_dead_after_max_attempts(store: Store) -> None:
         for _ in range(2):
             assert deliver_due(store, [destination], max_attempts=3, now=moment) == DeliveryReport(failed=1)
             moment = datetime.fromisoformat(row(store, alert_id)["next_attempt_at"])
-        assert deliver_due(store, [destination], max_attempts=3, now=moment) == DeliveryReport(dead=1)
+        assert deliver_due(store, [destination], max_attempts=3, now=moment) == DeliveryReport(dead=1, paused=1)
         stored = row(store, alert_id)
         assert (stored["status"], stored["attempts"], stored["last_error"]) == ("dead", 3, "still broken")
         assert deliver_due(store, [destination], max_attempts=3, now=moment + timedelta(days=5)) == DeliveryReport()
@@ -298,10 +312,9 @@ def test_unknown_or_disabled_destination_stays_pending(store: Store) -> None:
             stored = row(store, alert_id)
             if stored["destination"] == "retired":
                 assert (stored["status"], stored["attempts"], stored["claimed_until"]) == ("pending", 0, None)
-        assert counts_by_status(store) == {
-            "hook": {"pending": 0, "sending": 0, "delivered": 2, "dead": 0},
-            "retired": {"pending": 2, "sending": 0, "delivered": 0, "dead": 0},
-        }
+        counts = counts_by_status(store)
+        assert counts["hook"] == {"pending": 0, "sending": 0, "delivered": 2, "dead": 0, "held": 0, "digested": 0}
+        assert counts["retired"] == {"pending": 2, "sending": 0, "delivered": 0, "dead": 0, "held": 0, "digested": 0}
 
 
 def test_oldest_first_and_a_down_destination_is_tried_once_per_run(store: Store) -> None:
@@ -322,17 +335,33 @@ def test_oldest_first_and_a_down_destination_is_tried_once_per_run(store: Store)
 
 def test_claim_release_and_lease(store: Store) -> None:
     destination = DestinationSpec(name="hook", type="webhook", url="http://127.0.0.1:9/x")
+    other = DestinationSpec(name="other", type="webhook", url="http://127.0.0.1:9/y")
     first, second = queue(store, [destination], count=2)
     assert claim_due(store, T0 - timedelta(seconds=1)) == []  # not due yet
     claimed = claim_due(store, T0 + timedelta(seconds=5), limit=1, lease_seconds=60)
-    assert [(c.id, c.attempts) for c in claimed] == [(first, 1)]
+    assert [(c.id, c.attempts, c.kind) for c in claimed] == [(first, 1, "alert")]
     assert claimed[0].payload["id"] == first
-    assert [c.id for c in claim_due(store, T0 + timedelta(seconds=5))] == [second]
+    # In order per destination: nothing behind a message that is being sent.
+    assert claim_due(store, T0 + timedelta(seconds=5)) == []
+    assert release(store, [first]) == 1
+    assert (row(store, first)["status"], row(store, first)["attempts"]) == ("pending", 0)
+    assert [c.id for c in claim_due(store, T0 + timedelta(seconds=5))] == [first, second]
     assert claim_due(store, T0 + timedelta(seconds=30)) == []  # both leased
-    assert release(store, [second]) == 1
-    assert (row(store, second)["status"], row(store, second)["attempts"]) == ("pending", 0)
-    assert [c.id for c in claim_due(store, T0 + timedelta(seconds=66))] == [first, second]
+    assert [c.id for c in claim_due(store, T0 + timedelta(seconds=126))] == [first, second]  # leases expired
     assert row(store, first)["attempts"] == 2
+    # Another destination's queue is independent of this one's.
+    save_article(store, Article(url="https://news.example/x", canonical_url="https://news.example/x", title="t",
+                                text="x", source="example"), verdict(), [other], now=T0)  # fmt: skip
+    assert [c.destination for c in claim_due(store, T0 + timedelta(seconds=130))] == ["other"]
+
+
+def test_nothing_is_claimed_behind_a_message_waiting_for_its_retry(store: Store) -> None:
+    destination = DestinationSpec(name="hook", type="webhook", url="http://127.0.0.1:9/x")
+    first, second = queue(store, [destination], count=2)
+    claim_due(store, T0 + timedelta(seconds=5), limit=1)
+    mark_failed(store, first, status_code=500, error="x", next_attempt_at=T0 + timedelta(minutes=5), now=T0)
+    assert claim_due(store, T0 + timedelta(minutes=4)) == []  # `second` is due, but waits behind `first`
+    assert [c.id for c in claim_due(store, T0 + timedelta(minutes=5))] == [first, second]
 
 
 def test_mark_failed_only_touches_a_claimed_alert(store: Store) -> None:

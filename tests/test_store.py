@@ -15,6 +15,7 @@ from monitor.settings import DestinationSpec
 from monitor.store import (
     Store,
     alert_id,
+    alert_key,
     finish_run,
     known_urls,
     record_error,
@@ -85,7 +86,7 @@ def test_saving_an_alerting_article_writes_matches_and_one_alert_per_enabled_des
     assert (outcome.status, outcome.matches, outcome.alerts_queued) == ("new", 1, 2)
     rows = store.query("SELECT id, destination, status, payload FROM alerts ORDER BY destination")
     assert [(r["destination"], r["status"]) for r in rows] == [("hook", "pending"), ("slack", "pending")]
-    assert rows[0]["id"] == alert_id("article:https://news.test/a|destination:hook")
+    assert rows[0]["id"] == alert_id(alert_key("https://news.test/a", "hook"))
     match = store.query("SELECT rule, score FROM matches")[0]
     assert match == {"rule": "nato", "score": 5.0}
 

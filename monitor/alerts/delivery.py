@@ -1,311 +1,63 @@
-"""Deliver due alerts: claim them, render, post under a hard deadline, record the outcome.
+"""Deliver what the outbox owes: make due digests, claim messages, render, post, record the outcome.
 
-Only a 2xx answer is a delivery; redirects are not followed (a 3xx is a failure).
-Failures are retried on ``RETRY_SCHEDULE`` with +-10% jitter, ``Retry-After`` on a
-429 or 503 is honoured as a minimum, and permanent answers (``PERMANENT_STATUSES``,
-Slack's ``SLACK_PERMANENT`` bodies) dead-letter the alert at once, as does the last
-allowed attempt. Each attempt has one deadline covering connect, headers and body:
-a watchdog shuts the socket down when it passes, so a receiver that trickles a byte
-a second is cut off like one that hangs. Sends to one Slack webhook are paced to one
-a second. Destinations are named in logs, never shown: their URLs are credentials.
+One ``deliver_due`` call routes new alerts (immediate or digest, see ``digest``),
+makes the digests whose window has ended, then claims due messages in small
+batches, oldest first, and makes one attempt at each under a hard deadline
+(``transport.post``). ``policy.judge`` says what a failure means: retry later
+(the message stays at the head of its destination's queue, so the destination
+gets one request per retry interval, not one per alert, and gets its messages in
+order once it answers again), dead-letter it, or also pause the destination and
+tell the operator through the others (``pause``). The last allowed attempt's
+failure dead-letters the message and pauses its destination too: its other
+alerts wait there, nothing is lost. Sends to one destination are paced to its
+``rate_limit``. Destinations are named in logs, never shown: their URLs are credentials.
 """
 
 from __future__ import annotations
 
-import contextlib
-import http.client
-import json
 import logging
 import math
-import random
-import socket
-import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from contextvars import ContextVar
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
-from typing import Any
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import requests
-import urllib3
-from requests.adapters import DEFAULT_POOLBLOCK, HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from monitor.alerts.redact import protect_logs, redact_url, scrub, sensitive_parts
-from monitor.alerts.slack import render_slack
-from monitor.alerts.webhook import USER_AGENT, render_webhook, webhook_headers
+from monitor.alerts.digest import prepare_digests
+from monitor.alerts.events import sample_event
+from monitor.alerts.pause import pause_destination
+from monitor.alerts.policy import judge, retry_delay
+from monitor.alerts.redact import protect_logs, sensitive_parts
+from monitor.alerts.render import render
+from monitor.alerts.transport import HttpResult, make_session, post, use_deadlines
 from monitor.outbox import ClaimedAlert, claim_due, mark_delivered, mark_failed, release
 from monitor.settings import DESTINATION_TYPES, DestinationSpec
 from monitor.store import Store, iso, utcnow
 
 log = logging.getLogger("monitor.alerts")
 
-# Seconds to wait after failed attempt n (n = 1, 2, ...); the last entry repeats.
-RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
-JITTER = 0.10
-MAX_RETRY_AFTER = 86400  # a receiver cannot push an alert back by more than a day at a time
-PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 410})
-SLACK_PERMANENT = frozenset(
-    {"invalid_payload", "no_service", "channel_not_found", "channel_is_archived", "action_prohibited"}
-)
-THROTTLE_STATUSES = frozenset({429, 503})
-# Answers about the endpoint rather than the message: the rest of its alerts wait for the next run.
-ENDPOINT_STATUSES = frozenset({401, 403, 404, 410})
-SLACK_INTERVAL = 1.0  # seconds between two messages to one Slack webhook
-ERROR_BODY_CHARS = 500  # of a failed answer's body, kept in last_error
-READ_LIMIT = 16 * 1024  # bytes of an answer read at most
-BATCH = 10  # alerts claimed at a time; small, so a claim's lease stays short
+BATCH = 10  # messages claimed at a time; small, so a claim's lease stays short
 
 
 @dataclass(frozen=True)
 class DeliveryReport:
-    """What one ``deliver_due`` call did: delivered, failed (will retry), dead-lettered, left pending."""
+    """What one ``deliver_due`` call did.
+
+    ``sent``, ``failed`` (will retry) and ``dead`` count attempts' outcomes;
+    ``skipped`` messages were left for later (destination unconfigured, paused or
+    failing in this run); ``held`` alerts were set aside for a digest, ``digests``
+    made, and ``paused`` destinations paused by this call.
+    """
 
     sent: int = 0
     failed: int = 0
     dead: int = 0
     skipped: int = 0
-
-
-@dataclass(frozen=True)
-class HttpResult:
-    """The answer to one POST, or why there was none (``error`` set, ``status`` maybe None)."""
-
-    status: int | None
-    body: str = ""
-    headers: Mapping[str, str] = field(default_factory=dict)
-    error: str | None = None
-    seconds: float = 0.0
-
-
-def retry_delay(attempt: int, *, rng: random.Random | None = None) -> float:
-    """Seconds to wait after failed attempt ``attempt`` (1-based), jittered by +-10%."""
-    base = RETRY_SCHEDULE[min(max(attempt, 1), len(RETRY_SCHEDULE)) - 1]
-    return base * (rng or random).uniform(1 - JITTER, 1 + JITTER)
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds a ``Retry-After`` asks for (delta seconds or an HTTP date), at most a day; None if unreadable."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(min(int(text), MAX_RETRY_AFTER))
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return min(max((when - now).total_seconds(), 0.0), float(MAX_RETRY_AFTER))
-
-
-# The deadline watchdog. As urllib3 opens a socket or starts a request on a kept-alive
-# connection, it is registered with the current attempt's watchdog; when the deadline
-# passes, the watchdog shuts those sockets down, which wakes any blocked send or recv
-# in the sending thread at once. Sockets are held as well as connections because
-# http.client drops ``conn.sock`` once a closing response owns the socket.
-_CURRENT: ContextVar[_Watchdog | None] = ContextVar("monitor_alerts_watchdog", default=None)
-
-
-class _Watchdog:
-    """Cuts every socket of one attempt when the attempt's deadline passes."""
-
-    def __init__(self, seconds: float):
-        self._lock = threading.Lock()
-        self._watched: list[Any] = []  # sockets, and connections whose socket is cut
-        self.fired = False
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
-
-    def start(self) -> None:
-        self._timer.start()
-
-    def stop(self) -> None:
-        self._timer.cancel()
-        self._timer.join()
-
-    def watch(self, item: Any) -> None:
-        with self._lock:
-            self._watched.append(item)
-            fired = self.fired
-        if fired:
-            _cut(item)
-
-    def _fire(self) -> None:
-        with self._lock:
-            self.fired = True
-            watched = list(self._watched)
-        for item in watched:
-            _cut(item)
-
-
-def _cut(item: Any) -> None:
-    """Shut a socket (or a connection's socket) down; not close it: the sending thread owns the descriptor."""
-    sock = item if isinstance(item, socket.socket) else getattr(item, "sock", None)
-    if sock is None:
-        return
-    with contextlib.suppress(OSError):  # already closed: nothing left to cut
-        sock.shutdown(socket.SHUT_RDWR)
-
-
-def _watch(item: Any) -> None:
-    watchdog = _CURRENT.get()
-    if watchdog is not None:
-        watchdog.watch(item)
-
-
-class _WatchedHTTPConnection(HTTPConnection):
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _watch(sock)
-        return sock
-
-
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _watch(sock)  # cuts a slow TLS handshake only once it is done; the connect timeout bounds it meanwhile
-        return sock
-
-    def connect(self) -> None:
-        super().connect()
-        _watch(self.sock)  # the TLS socket that replaced the raw one
-
-
-class _WatchedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-    def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
-        _watch(conn)  # a kept-alive connection opened during an earlier attempt
-        return super()._make_request(conn, *args, **kwargs)
-
-
-class _WatchedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-    def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
-        _watch(conn)
-        return super()._make_request(conn, *args, **kwargs)
-
-
-_POOLS: dict[str, type[HTTPConnectionPool]] = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
-
-
-class DeadlineAdapter(HTTPAdapter):
-    """An HTTPAdapter whose connections a per-attempt deadline can cut (SOCKS proxies excepted)."""
-
-    def init_poolmanager(
-        self, connections: int, maxsize: int, block: bool = DEFAULT_POOLBLOCK, **pool_kwargs: Any
-    ) -> None:
-        super().init_poolmanager(connections, maxsize, block=block, **pool_kwargs)
-        self.poolmanager.pool_classes_by_scheme = dict(_POOLS)
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if not proxy.lower().startswith("socks"):
-            manager.pool_classes_by_scheme = dict(_POOLS)
-        return manager
-
-
-def make_session() -> requests.Session:
-    """A requests Session fit for delivery: deadline-aware adapters for http and https."""
-    session = requests.Session()
-    use_deadlines(session)
-    return session
-
-
-def use_deadlines(session: requests.Session) -> None:
-    """Mount ``DeadlineAdapter`` on ``session`` for http and https, unless it already has it."""
-    for prefix in ("https://", "http://"):
-        if not isinstance(session.adapters.get(prefix), DeadlineAdapter):
-            session.mount(prefix, DeadlineAdapter())
-
-
-def post(session: requests.Session, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> HttpResult:
-    """POST ``body`` to ``url`` within ``timeout`` seconds in all; never raises for network trouble.
-
-    The answer's status, headers and first ``READ_LIMIT`` bytes are returned. Error
-    texts never quote the URL (requests' own messages do, so they are not used).
-    """
-    started = time.monotonic()
-    watchdog = _Watchdog(timeout)
-    token = _CURRENT.set(watchdog)
-    watchdog.start()
-    response: requests.Response | None = None
-    status: int | None = None
-    answer_headers: Mapping[str, str] = {}
-    chunks: list[bytes] = []
-    error: str | None = None
-    try:
-        response = session.post(
-            url,
-            data=body,
-            headers=dict(headers),
-            timeout=(timeout, timeout),
-            allow_redirects=False,
-            stream=True,
-        )
-        status, answer_headers = response.status_code, response.headers
-        size = 0
-        for chunk in response.iter_content(chunk_size=1024):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= READ_LIMIT or watchdog.fired or time.monotonic() - started > timeout:
-                break
-    except (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
-        error = describe_error(exc)
-    finally:
-        watchdog.stop()
-        _CURRENT.reset(token)
-        if response is not None:
-            response.close()
-    seconds = time.monotonic() - started
-    if watchdog.fired or seconds > timeout:
-        error = f"no complete answer within the {timeout:g} s deadline"
-    text = b"".join(chunks).decode("utf-8", "replace")
-    return HttpResult(status, text, answer_headers, error, seconds)
-
-
-def describe_error(exc: BaseException) -> str:
-    """A one-line description of a network failure that never quotes the URL."""
-    kinds: list[tuple[type[BaseException] | tuple[type[BaseException], ...], str]] = [
-        (requests.exceptions.ConnectTimeout, "connection timed out"),
-        (requests.exceptions.Timeout, "timed out"),
-        (requests.exceptions.SSLError, "TLS error"),
-        (requests.exceptions.ProxyError, "proxy error"),
-        (
-            (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema),
-            "invalid destination URL",
-        ),
-        ((requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError), "unreadable answer"),
-        (requests.exceptions.ConnectionError, "connection failed"),
-    ]
-    kind = next((text for types, text in kinds if isinstance(exc, types)), type(exc).__name__)
-    cause = _root_os_error(exc)
-    return f"{kind} ({cause})" if cause else kind
-
-
-def _root_os_error(exc: BaseException) -> str:
-    """The deepest plain OS error behind ``exc`` (like "Connection refused"), or ""."""
-    found = ""
-    seen: set[int] = set()
-    stack: list[BaseException] = [exc]
-    while stack and len(seen) < 32:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        # Only the interpreter's own OSErrors: urllib3's subclasses carry the connection in their args.
-        if isinstance(current, OSError) and type(current).__module__ == "builtins" and current.strerror:
-            found = current.strerror
-        nested = [current.__cause__, current.__context__, getattr(current, "reason", None)]
-        nested += [arg for arg in current.args if isinstance(arg, BaseException)]
-        stack.extend(item for item in nested if isinstance(item, BaseException))
-    return found
+    held: int = 0
+    digests: int = 0
+    paused: int = 0
 
 
 def _ceil_second(moment: datetime) -> datetime:
@@ -315,8 +67,12 @@ def _ceil_second(moment: datetime) -> datetime:
     return moment.replace(microsecond=0) + timedelta(seconds=1)
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:200]
+
+
 class _Sender:
-    """One ``deliver_due`` run: the counters, the Slack pacing and the destinations backing off."""
+    """One ``deliver_due`` run: its counters, each destination's pacing, and those failing in this run."""
 
     def __init__(
         self,
@@ -339,21 +95,25 @@ class _Sender:
         self.session = session
         self.sleep = sleep
         self.clock = clock
-        self.last_slack_send: dict[str, float] = {}
+        self.last_send: dict[str, float] = {}
         self.backing_off: set[str] = set()
         self.held: list[str] = []
-        self.sent = self.failed = self.dead = self.skipped = 0
+        self.counts = dict.fromkeys(("sent", "failed", "dead", "skipped", "held", "digests", "paused"), 0)
 
     def now(self) -> datetime:
         return self.fixed_now if self.fixed_now is not None else utcnow()
 
     def run(self) -> DeliveryReport:
-        # Claim with one moment for the whole run, so an alert that fails now is not due again in this run.
+        # One moment for the whole run's claims, so a message that fails now is not due again in this run.
         moment = self.now()
-        slowest = max((d.timeout_seconds for d in self.by_name.values()), default=15.0)
-        lease = math.ceil(BATCH * (slowest + SLACK_INTERVAL + 1) + 30)
+        self.counts["held"], self.counts["digests"] = prepare_digests(self.store, self.by_name.values(), moment)
+        slowest = max((d.timeout_seconds + _interval(d) for d in self.by_name.values()), default=15.0)
+        lease = math.ceil(BATCH * (slowest + 1) + 30)
+        started = self.clock()
         try:
-            while batch := claim_due(self.store, moment, limit=BATCH, lease_seconds=lease):
+            # A lease runs from when its batch is claimed, not from the run's start: a long, paced run
+            # must not hand out leases that have already expired.
+            while batch := claim_due(self.store, moment, limit=BATCH, lease_seconds=lease + self.clock() - started):
                 for index, alert in enumerate(batch):
                     try:
                         self.deliver(alert)
@@ -361,13 +121,13 @@ class _Sender:
                         release(self.store, [a.id for a in batch[index + 1 :]])
                         raise
         finally:
-            # Skipped alerts stayed claimed until now so this run would not claim them again.
+            # Skipped messages stayed claimed until now so this run would not claim them again.
             release(self.store, self.held)
-        return DeliveryReport(self.sent, self.failed, self.dead, self.skipped)
+        return DeliveryReport(**self.counts)
 
     def skip(self, alert: ClaimedAlert, reason: str) -> None:
         self.held.append(alert.id)
-        self.skipped += 1
+        self.counts["skipped"] += 1
         log.info("alert=%s destination=%s outcome=skipped (%s)", alert.id, alert.destination, reason)
 
     def deliver(self, alert: ClaimedAlert) -> None:
@@ -379,104 +139,129 @@ class _Sender:
         if destination.name in self.backing_off:
             self.skip(alert, "destination failed earlier in this run")
             return
-        if alert.attempts > self.max_attempts:  # its senders kept dying mid-send
-            self.give_up(alert, None, f"gave up after {self.max_attempts} attempts", "attempts exhausted")
+        limit = destination.max_attempts or self.max_attempts
+        if alert.attempts > limit:  # its senders kept dying mid-send
+            self.give_up(alert, destination, None, f"gave up after {limit} attempts", "attempts exhausted", False)
             return
         try:
-            body, headers = render(destination, alert)
+            outgoing = render(destination, alert.id, alert.payload)
         except ValueError as error:  # a bad signing secret: the configuration's fault, not the alert's
             self.backing_off.add(destination.name)
-            self.skip(alert, f"cannot sign: {error}")
+            self.skip(alert, f"cannot render: {error}")
             return
-        if destination.type == "slack":
-            self.pace(destination.name)
-        result = post(self.session, destination.url, body, headers, destination.timeout_seconds)
-        if destination.type == "slack":
-            self.last_slack_send[destination.name] = self.clock()
-        self.record(alert, destination, result)
+        self.pace(destination)
+        result = post(self.session, outgoing.url, outgoing.body, outgoing.headers, destination.timeout_seconds)
+        self.last_send[destination.name] = self.clock()
+        self.record(alert, destination, result, limit)
 
-    def pace(self, name: str) -> None:
-        """Wait until a second has passed since the last message to this Slack webhook ended."""
-        last = self.last_slack_send.get(name)
+    def pace(self, destination: DestinationSpec) -> None:
+        """Wait until the destination's interval has passed since the last message to it ended."""
+        last = self.last_send.get(destination.name)
         if last is not None:
-            wait = last + SLACK_INTERVAL - self.clock()
+            wait = last + _interval(destination) - self.clock()
             if wait > 0:
                 self.sleep(wait)
 
-    def record(self, alert: ClaimedAlert, destination: DestinationSpec, result: HttpResult) -> None:
-        """Mark the alert delivered, to retry or dead, and log the attempt."""
+    def record(self, alert: ClaimedAlert, destination: DestinationSpec, result: HttpResult, limit: int) -> None:
+        """Mark the message delivered, to retry or dead (pausing its destination if need be), and log it."""
         moment = self.now()
         status = result.status
         if result.error is None and status is not None and 200 <= status < 300:
             mark_delivered(self.store, alert.id, status, moment)
-            self.sent += 1
+            self.counts["sent"] += 1
             log.info(
                 "alert=%s destination=%s attempt=%d status=%s outcome=delivered (%.2f s)",
                 alert.id, destination.name, alert.attempts, status, result.seconds,
             )  # fmt: skip
             return
-        error, permanent, retry_after = self.failure(destination, result, moment)
-        if status in ENDPOINT_STATUSES:
-            self.backing_off.add(destination.name)
-        if permanent:
-            self.give_up(alert, status, error, "permanent failure", destination.name)
+        failure = judge(destination.type, result, moment, self.secrets)
+        if failure.permanent:
+            self.give_up(alert, destination, status, failure.error, "permanent failure", failure.endpoint)
             return
-        if alert.attempts >= self.max_attempts:
-            self.give_up(alert, status, error, f"{alert.attempts} attempts failed", destination.name)
+        if alert.attempts >= limit:
+            self.give_up(alert, destination, status, failure.error, f"{alert.attempts} attempts failed", True)
             return
-        delay = max(retry_delay(alert.attempts), retry_after or 0.0)
+        delay = max(retry_delay(alert.attempts), failure.retry_after or 0.0)
         next_at = _ceil_second(moment + timedelta(seconds=delay))
-        mark_failed(self.store, alert.id, status_code=status, error=error, next_attempt_at=next_at, now=moment)
-        self.failed += 1
-        if status is None or status in THROTTLE_STATUSES:
-            self.backing_off.add(destination.name)
+        mark_failed(self.store, alert.id, status_code=status, error=failure.error, next_attempt_at=next_at, now=moment)
+        self.counts["failed"] += 1
+        self.backing_off.add(destination.name)  # its newer messages wait behind this one, in order
         log.warning(
             "alert=%s destination=%s attempt=%d status=%s outcome=retry at %s: %s",
-            alert.id, destination.name, alert.attempts, status or "-", iso(next_at), _one_line(error),
+            alert.id, destination.name, alert.attempts, status or "-", iso(next_at), _one_line(failure.error),
         )  # fmt: skip
 
     def give_up(
-        self, alert: ClaimedAlert, status: int | None, error: str, reason: str, name: str | None = None
+        self,
+        alert: ClaimedAlert,
+        destination: DestinationSpec,
+        status: int | None,
+        error: str,
+        reason: str,
+        pause: bool,
     ) -> None:
-        mark_failed(self.store, alert.id, status_code=status, error=error, next_attempt_at=None, now=self.now())
-        self.dead += 1
+        """Dead-letter ``alert``; with ``pause``, pause its destination and tell the operator once."""
+        moment = self.now()
+        mark_failed(self.store, alert.id, status_code=status, error=error, next_attempt_at=None, now=moment)
+        self.counts["dead"] += 1
         log.error(
             "alert=%s destination=%s attempt=%d status=%s outcome=dead (%s): %s",
-            alert.id, name or alert.destination, alert.attempts, status or "-", reason, _one_line(error),
+            alert.id, destination.name, alert.attempts, status or "-", reason, _one_line(error),
         )  # fmt: skip
-
-    def failure(
-        self, destination: DestinationSpec, result: HttpResult, moment: datetime
-    ) -> tuple[str, bool, float | None]:
-        """What went wrong (for last_error), whether it is permanent, and any Retry-After in seconds."""
-        if result.error is not None or result.status is None:
-            return scrub(result.error or "no answer", self.secrets), False, None
-        status = result.status
-        body = scrub(result.body, self.secrets)[:ERROR_BODY_CHARS]
-        permanent = status in PERMANENT_STATUSES or (destination.type == "slack" and body.strip() in SLACK_PERMANENT)
-        retry_after = None
-        if status in THROTTLE_STATUSES:
-            retry_after = parse_retry_after(result.headers.get("retry-after"), moment)
-        if 300 <= status < 400:
-            location = result.headers.get("location")
-            where = f" to {redact_url(location)}" if location else ""
-            error = f"HTTP {status}: redirect{where} not followed" + (f": {body}" if body else "")
-        else:
-            error = body or f"HTTP {status} with an empty body"
-        return error, permanent, retry_after
+        if not pause:
+            return
+        self.backing_off.add(destination.name)
+        why = f"{reason}: {_one_line(error)}"
+        others = [name for name in self.by_name if name != destination.name]
+        if pause_destination(self.store, destination.name, reason=why, status=status, now=moment, notify=others):
+            self.counts["paused"] += 1
+            log.error(
+                "destination=%s paused (%s); its alerts wait in the outbox; the other destinations are told;"
+                " `monitor alerts resume %s` resumes it",
+                destination.name, why, destination.name,
+            )  # fmt: skip
 
 
-def render(destination: DestinationSpec, alert: ClaimedAlert) -> tuple[bytes, dict[str, str]]:
-    """The body and headers of one attempt at ``alert`` (a new webhook timestamp each time)."""
-    if destination.type == "slack":
-        body = json.dumps(render_slack(alert.payload), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        return body, {"content-type": "application/json", "user-agent": USER_AGENT}
-    body = render_webhook(alert.payload)
-    return body, webhook_headers(alert.id, body, destination.secret)
+def _interval(destination: DestinationSpec) -> float:
+    """Seconds between two messages to ``destination`` (0 when it is unpaced)."""
+    rate = destination.messages_per_second
+    return 1.0 / rate if rate else 0.0
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:200]
+@dataclass(frozen=True)
+class SampleOutcome:
+    """How a sample alert sent by ``send_sample`` fared; ``error`` never quotes the URL."""
+
+    delivered: bool
+    status: int | None
+    seconds: float
+    error: str | None = None
+    permanent: bool = False  # the destination would be paused by this answer
+
+
+def send_sample(
+    destination: DestinationSpec, *, now: datetime | None = None, session: requests.Session | None = None
+) -> SampleOutcome:
+    """Post a sample alert (``"test": true``) to ``destination`` now, outside the outbox, and say how it went."""
+    moment = now or utcnow()
+    secrets = sensitive_parts(destination.url, destination.secret)
+    protect_logs(secrets)
+    event = sample_event(f"test_{uuid.uuid4().hex[:26]}", iso(moment) or "")
+    try:
+        outgoing = render(destination, event["id"], event)
+    except ValueError as error:
+        return SampleOutcome(False, None, 0.0, f"cannot render: {error}")
+    http = session if session is not None else make_session()
+    use_deadlines(http)
+    try:
+        result = post(http, outgoing.url, outgoing.body, outgoing.headers, destination.timeout_seconds)
+    finally:
+        if session is None:
+            http.close()
+    if result.error is None and result.status is not None and 200 <= result.status < 300:
+        return SampleOutcome(True, result.status, result.seconds)
+    failure = judge(destination.type, result, moment, secrets)
+    return SampleOutcome(False, result.status, result.seconds, failure.error, failure.endpoint)
 
 
 def deliver_due(
@@ -489,11 +274,12 @@ def deliver_due(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> DeliveryReport:
-    """Send every due alert once (see the module docstring); returns what happened.
+    """Send every due message once (see the module docstring); returns what happened.
 
-    ``session`` gets deadline-aware adapters mounted; without one a Session is made
-    and closed here. ``now`` fixes the time (tests drive the schedule with it);
-    ``sleep`` and ``clock`` pace Slack sends.
+    ``max_attempts`` applies to destinations without their own. ``session`` gets
+    deadline-aware adapters mounted; without one a Session is made and closed here.
+    ``now`` fixes the time (tests drive the schedule with it); ``sleep`` and
+    ``clock`` pace the sends.
     """
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")

@@ -1,19 +1,30 @@
-"""The Slack incoming-webhook message of an alert event, in Block Kit.
+"""The Slack incoming-webhook message of an event, in Block Kit.
 
 Everything in the event that came from a scraped page (title, source, snippets,
 even rule names and terms) is untrusted: unescaped, a title holding ``<!channel>``
 pings a whole channel and ``<https://evil|Reuters>`` shows a fake link. So every
-string is escaped (``&``, ``<``, ``>``), the only link is built here from a
-validated http(s) URL, unfurling is off, and every text is cut so that its
+string is escaped (``&``, ``<``, ``>``), the only links are built here from
+validated http(s) URLs, unfurling is off, and every text is cut so that its
 *escaped* length stays within Slack's limits.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+
+from monitor.alerts.events import DIGEST_TYPE, NOTICE_TYPE
+from monitor.alerts.facts import (
+    AlertFacts,
+    alert_facts,
+    digest_items,
+    fit_escaped,
+    notice_lines,
+    safe_link,
+    split_hits,
+    window_text,
+)
+
+__all__ = ["escape", "fit", "render_slack", "safe_link", "snippet_mrkdwn"]
 
 HEADER_LIMIT = 150  # header block, plain_text
 SECTION_LIMIT = 3000  # section block text
@@ -21,12 +32,10 @@ FIELD_LIMIT = 2000  # each section field
 TEXT_LIMIT = 40000  # the top-level fallback text
 MAX_BLOCKS = 50
 BUTTON_TEXT = "Read the article"
-BUTTON_URL_LIMIT = 3000
+DIGEST_TITLE_CHARS = 200  # of each story's title in a digest
+DIGEST_LINK_CHARS = 1000
 ELLIPSIS = "…"
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
-_HIT = re.compile(r"\*\*(.+?)\*\*", re.S)
-# Characters a URL may hold unencoded (RFC 3986); anything else (space, <, >, |, quotes, non-ASCII) is refused.
-_URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 
 
 def escape(text: str) -> str:
@@ -36,51 +45,15 @@ def escape(text: str) -> str:
 
 def fit(text: str, limit: int) -> str:
     """``text`` escaped, and cut (with an ellipsis) so that the escaped result is at most ``limit`` characters."""
-    escaped = escape(text)
-    if len(escaped) <= limit:
-        return escaped
-    budget = limit - len(ELLIPSIS)
-    out: list[str] = []
-    used = 0
-    for char in text:
-        piece = _ESCAPES.get(char, char)
-        if used + len(piece) > budget:
-            break
-        out.append(piece)
-        used += len(piece)
-    return "".join(out).rstrip() + ELLIPSIS
-
-
-def safe_link(url: object) -> str | None:
-    """``url`` if it is a plain, valid http(s) URL Slack can link to; None otherwise."""
-    if not isinstance(url, str) or not url or len(url) > BUTTON_URL_LIMIT or not _URL_CHARS.fullmatch(url):
-        return None
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        _ = parts.port  # raises ValueError on a bad port
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not host:
-        return None
-    if "@" in parts.netloc:  # https://reuters.com@evil.test/ reads as Reuters and goes elsewhere
-        return None
-    return url
+    return fit_escaped(text, limit, _ESCAPES, ELLIPSIS)
 
 
 def snippet_mrkdwn(snippet: str, limit: int) -> str:
     """A rules-engine snippet as Slack mrkdwn: text escaped, ``**hit**`` shown as ``*hit*``, at most ``limit``."""
-    pieces: list[tuple[str, bool]] = []
-    position = 0
-    for match in _HIT.finditer(snippet):
-        pieces.append((snippet[position : match.start()], False))
-        pieces.append((match.group(1), True))
-        position = match.end()
-    pieces.append((snippet[position:], False))
     out: list[str] = []
     used = 0
-    for text, bold in pieces:
-        bold = bold and bool(text.strip())
+    for text, hit in split_hits(snippet):
+        bold = hit and bool(text.strip())
         text = text.strip() if bold else text
         if not text:
             continue
@@ -96,68 +69,55 @@ def snippet_mrkdwn(snippet: str, limit: int) -> str:
 
 
 def render_slack(event: dict[str, Any]) -> dict[str, Any]:
-    """The Block Kit message for a version-1 alert event, within every Slack limit."""
-    article = event.get("article") or {}
-    title = _text(article.get("title")) or "(untitled)"
-    source = _text(article.get("source")) or "unknown"
-    published = _published(article.get("published"))
-    score = _number(event.get("score"))
-    threshold = _number(event.get("threshold"))
-    rules = [r for r in event.get("rules") or [] if isinstance(r, dict)]
+    """The Block Kit message for a version-1 event of any type, within every Slack limit."""
+    if event.get("type") == DIGEST_TYPE:
+        return _digest(event)
+    if event.get("type") == NOTICE_TYPE:
+        return _notice(event)
+    return _alert(alert_facts(event))
 
+
+def _alert(facts: AlertFacts) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": fit(title, HEADER_LIMIT), "emoji": False}},
+        {"type": "header", "text": {"type": "plain_text", "text": fit(facts.title, HEADER_LIMIT), "emoji": False}},
         {
             "type": "section",
             "fields": [
-                {"type": "mrkdwn", "text": "*Source*\n" + fit(source, FIELD_LIMIT - 10)},
-                {"type": "mrkdwn", "text": "*Published*\n" + fit(published, FIELD_LIMIT - 13)},
-                {"type": "mrkdwn", "text": f"*Score*\n{score:.1f} (threshold {threshold:g})"},
+                {"type": "mrkdwn", "text": "*Source*\n" + fit(facts.source, FIELD_LIMIT - 10)},
+                {"type": "mrkdwn", "text": "*Published*\n" + fit(facts.published, FIELD_LIMIT - 13)},
+                {"type": "mrkdwn", "text": f"*Score*\n{facts.score:.1f} (threshold {facts.threshold:g})"},
             ],
         },
-        {"type": "section", "text": {"type": "mrkdwn", "text": _rules_text(rules)}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": _rules_text(facts)}},
     ]
-    snippet = _best_snippet(rules) or _text(article.get("excerpt"))
-    if snippet:
-        text = snippet_mrkdwn(snippet, SECTION_LIMIT - 2)
+    if facts.snippet:
+        text = snippet_mrkdwn(facts.snippet, SECTION_LIMIT - 2)
         if text:
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "> " + text}})
-    link = safe_link(article.get("url"))
-    if link is not None:
-        blocks.append(
-            {
-                "type": "actions",
-                "elements": [
-                    {
-                        "type": "button",
-                        "text": {"type": "plain_text", "text": BUTTON_TEXT},
-                        "url": link,
-                        "action_id": "read_article",
-                    }
-                ],
-            }
-        )
-    names = ", ".join(_text(r.get("rule")) for r in rules)
-    fallback = f"{title} ({source}, score {score:.1f}; {names or 'no rules'})"
-    return {
-        "text": fit(fallback, TEXT_LIMIT),
-        "blocks": blocks[:MAX_BLOCKS],
-        "unfurl_links": False,
-        "unfurl_media": False,
-    }
+    if facts.link is not None:
+        button = {"type": "button", "text": {"type": "plain_text", "text": BUTTON_TEXT}, "url": facts.link,
+                  "action_id": "read_article"}  # fmt: skip
+        blocks.append({"type": "actions", "elements": [button]})
+    names = ", ".join(rule.rule for rule in facts.rules)
+    fallback = f"{facts.title} ({facts.source}, score {facts.score:.1f}; {names or 'no rules'})"
+    return _message(fallback, blocks)
 
 
-def _rules_text(rules: list[dict[str, Any]]) -> str:
+def _message(fallback: str, blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"text": fit(fallback, TEXT_LIMIT), "blocks": blocks[:MAX_BLOCKS], "unfurl_links": False,
+            "unfurl_media": False}  # fmt: skip
+
+
+def _rules_text(facts: AlertFacts) -> str:
     """The matched rules and their terms, one line each, as many as fit in a section."""
     lines = ["*Matched*"]
     used = len(lines[0])
-    ordered = sorted(rules, key=lambda r: -_number(r.get("score")))
-    for index, rule in enumerate(ordered):
-        terms = ", ".join(_text(h.get("term")) for h in rule.get("hits") or [] if isinstance(h, dict))
-        line = f"• *{fit(_text(rule.get('rule')) or '?', 100)}* ({_number(rule.get('score')):.1f})"
+    for index, rule in enumerate(facts.rules):
+        terms = ", ".join(rule.terms)
+        line = f"• *{fit(rule.rule, 100)}* ({rule.score:.1f})"
         if terms:
             line += ": " + fit(terms, 400)
-        more = f"…and {len(ordered) - index} more"
+        more = f"…and {len(facts.rules) - index} more"
         # Keep room for the "and N more" line in case the next one does not fit either.
         if used + 1 + len(line) + 1 + len(more) > SECTION_LIMIT:
             lines.append(more)
@@ -169,50 +129,48 @@ def _rules_text(rules: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _best_snippet(rules: list[dict[str, Any]]) -> str:
-    """The snippet of the best hit: in the top-scoring rule, a body hit before a title hit, most frequent first."""
-    best: tuple[float, int, int] | None = None
-    snippet = ""
-    for rule in rules:
-        for hit in rule.get("hits") or []:
-            if not isinstance(hit, dict) or not _text(hit.get("snippet")):
-                continue
-            rank = (_number(rule.get("score")), hit.get("field") == "body", int(_number(hit.get("count"))))
-            if best is None or rank > best:
-                best, snippet = rank, _text(hit.get("snippet"))
-    return snippet
+def story_line(facts: AlertFacts) -> str:
+    """One story of a digest as mrkdwn: the linked, escaped title, then source, score and rules."""
+    title = fit(facts.title, DIGEST_TITLE_CHARS)
+    link = escape(facts.link) if facts.link else ""
+    # A very long URL would crowd the section out: such a story is listed unlinked.
+    shown = f"<{link}|{title}>" if link and len(link) <= DIGEST_LINK_CHARS else f"*{title}*"
+    rules = fit(", ".join(rule.rule for rule in facts.rules[:5]), 200)
+    return f"• {shown} · {fit(facts.source, 100)} · {facts.score:.1f} · {rules}"
 
 
-def _published(value: object) -> str:
-    """A published date for people: ``2026-01-31 14:05 UTC``, or the raw value, or "unknown"."""
-    text = _text(value)
-    if not text:
-        return "unknown"
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return text
-    if moment.utcoffset() is None:
-        return moment.strftime("%Y-%m-%d %H:%M")
-    if moment.utcoffset():
-        return moment.strftime("%Y-%m-%d %H:%M %z")
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+def _digest(event: dict[str, Any]) -> dict[str, Any]:
+    items = digest_items(event)
+    headline = f"{len(items)} matching stor{'y' if len(items) == 1 else 'ies'}"
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": fit(headline, HEADER_LIMIT), "emoji": False}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": fit("Digest, " + window_text(event), 300)}]},
+    ]
+    room = MAX_BLOCKS - len(blocks) - 1  # one block kept for "and N more"
+    section: list[str] = []
+    shown = 0
+    for facts in items:
+        line = story_line(facts)
+        if sum(len(s) + 1 for s in section) + len(line) > SECTION_LIMIT and section:
+            if room == 1:
+                break
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(section)}})
+            room -= 1
+            section = []
+        section.append(line)
+        shown += 1
+    if section:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(section)}})
+    if shown < len(items):
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"…and {len(items) - shown} more"}]})
+    fallback = headline + ": " + "; ".join(facts.title for facts in items)
+    return _message(fallback, blocks)
 
 
-def _text(value: object) -> str:
-    """A payload value as one line of text ("" for None)."""
-    if value is None:
-        return ""
-    return " ".join(str(value).split())
-
-
-def _number(value: object) -> float:
-    """A payload value as a number (0 when it is not one)."""
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, (int, float)):
-        return float(value)
-    try:
-        return float(str(value))
-    except ValueError:
-        return 0.0
+def _notice(event: dict[str, Any]) -> dict[str, Any]:
+    headline, lines = notice_lines(event)
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": fit(headline, HEADER_LIMIT), "emoji": False}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": fit("\n".join(lines), SECTION_LIMIT)}},
+    ]
+    return _message(headline + ". " + " ".join(lines), blocks)

@@ -1,0 +1,168 @@
+"""One story, many outlets: the same wire story republished elsewhere is one story and alerts once."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.demo import SEED_PATH, load_stories
+from monitor.demo.receiver import Receiver
+from monitor.demo.sites import LocalSite, Story
+from monitor.extract import extract_article
+from monitor.models import Article, Hit, RuleMatch, Verdict
+from monitor.settings import DestinationSpec
+from monitor.store import Store, save_article
+from monitor.stories import signature, similarity
+from tests.sitekit import config_text, write
+
+HOOK = (DestinationSpec(name="hook", type="webhook", url="http://127.0.0.1:9/h"),
+        DestinationSpec(name="slack", type="slack", url="http://127.0.0.1:9/s"))
+HERALD_PATH = "/2022/01/12/nato-russia-arms-talks.html"
+
+
+def page(site: str, path: str) -> Story:
+    return next(s for s in load_stories()[site] if s.path == path)
+
+
+def article_of(story: Story, base: str, source: str) -> Article:
+    extracted = extract_article(story.html.replace("{base}", base), base + story.path, source=source)
+    return extracted
+
+
+def variant(text: str, *, drop_last: int = 0, dateline: str = "") -> str:
+    """The wire copy as another outlet runs it: a dateline added, the last paragraphs trimmed."""
+    paragraphs = [p for p in text.split("\n") if p.strip()]
+    kept = paragraphs[: len(paragraphs) - drop_last] if drop_last else paragraphs
+    return dateline + "\n".join(kept)
+
+
+def verdict() -> Verdict:
+    hit = Hit(rule="nato", term="NATO", field="title", count=1, snippet="**NATO**")
+    return Verdict(9.0, 3.0, (RuleMatch("nato", 9.0, (hit,)),))
+
+
+def test_republished_copies_are_similar_and_unrelated_stories_are_not() -> None:
+    ledger = article_of(page("ledger", SEED_PATH), "https://ledger.test", "ledger")
+    herald = article_of(page("herald", HERALD_PATH), "https://herald.test", "herald")
+    rose = article_of(page("ledger", "/lifestyle/savar-rose-village.html"), "https://ledger.test", "ledger")
+    seed_sig, herald_sig, rose_sig = (signature(a.text) for a in (ledger, herald, rose))
+    assert seed_sig is not None and herald_sig is not None and rose_sig is not None
+    assert similarity(seed_sig, herald_sig) >= 0.5
+    trimmed = signature(variant(ledger.text, drop_last=3, dateline="BRUSSELS (Reuters) - "))
+    assert trimmed is not None and similarity(seed_sig, trimmed) >= 0.5
+    assert similarity(seed_sig, rose_sig) < 0.2
+    assert signature("Too short to compare.") is None
+
+
+def test_the_seed_story_on_four_outlets_is_one_story_with_one_alert_per_destination(store: Store) -> None:
+    ledger = article_of(page("ledger", SEED_PATH), "https://ledger.test", "ledger")
+    herald = article_of(page("herald", HERALD_PATH), "https://herald.test", "herald")
+    copies = [
+        herald,
+        ledger,
+        Article(url="https://third.test/n/1", canonical_url="https://third.test/n/1", source="third",
+                title="NATO ready for arms talks with Moscow", published=ledger.published - timedelta(hours=1),
+                text=variant(ledger.text, drop_last=4, dateline="BRUSSELS, Jan 12 (Reuters) - ")),
+        Article(url="https://fourth.test/x", canonical_url="https://fourth.test/x", source="fourth",
+                title="Stoltenberg: real risk of conflict", published=ledger.published + timedelta(hours=2),
+                text=variant(ledger.text, drop_last=2)),
+    ]
+    outcomes = [save_article(store, copy, verdict(), HOOK) for copy in copies]
+    assert [o.new_story for o in outcomes] == [True, False, False, False]
+    assert len({o.story_id for o in outcomes}) == 1
+    assert sum(o.alerts_queued for o in outcomes) == 2  # one per destination, from the first copy
+    story = store.query("SELECT s.key, a.source AS lead FROM stories s JOIN articles a ON a.id = s.lead_article_id")
+    assert story == [{"key": herald.canonical_url, "lead": "third"}]  # the earliest published copy leads
+    payloads = store.query("SELECT json_extract(payload, '$.story.outlets') AS outlets FROM alerts")
+    for row in payloads:
+        # Earliest published first: third (14:50 UTC), ledger (15:50), herald (16:20), fourth (17:50).
+        assert [o["source"] for o in json.loads(row["outlets"])] == ["third", "ledger", "herald", "fourth"]
+
+
+def test_an_unrelated_article_starts_its_own_story(store: Store) -> None:
+    seed = article_of(page("ledger", SEED_PATH), "https://ledger.test", "ledger")
+    rose = article_of(page("ledger", "/lifestyle/savar-rose-village.html"), "https://ledger.test", "ledger")
+    first, second = (save_article(store, a, verdict(), HOOK) for a in (seed, rose))
+    assert first.story_id != second.story_id and second.new_story
+    assert second.alerts_queued == 2
+
+
+def test_an_alert_that_went_out_is_not_resent_when_another_outlet_appears(store: Store) -> None:
+    seed = article_of(page("ledger", SEED_PATH), "https://ledger.test", "ledger")
+    herald = article_of(page("herald", HERALD_PATH), "https://herald.test", "herald")
+    save_article(store, seed, verdict(), HOOK)
+    with store.write() as conn:
+        conn.execute("UPDATE alerts SET status = 'delivered'")
+    again = save_article(store, herald, verdict(), HOOK)
+    assert again.alerts_queued == 0
+    sent = store.query("SELECT json_array_length(payload, '$.story.outlets') AS n FROM alerts")
+    assert sent == [{"n": 1}, {"n": 1}]  # what went out is history: it is not rewritten
+    outlets = store.query("SELECT COUNT(*) AS n FROM articles WHERE story_id = (SELECT MIN(id) FROM stories)")
+    assert outlets == [{"n": 2}]
+
+
+@pytest.fixture
+def three_sites() -> Iterator[list[LocalSite]]:
+    """The seed story republished on three sites, each with its own clutter, headline and ending."""
+    ledger_story, herald_story = page("ledger", SEED_PATH), page("herald", HERALD_PATH)
+    third_html = re.sub(r"<p>[^<]*Grushko[^<]*</p>", "", herald_story.html)  # a trimmed ending
+    third_html = third_html.replace("NATO offers Russia arms talks, warns of", "Alliance offers Moscow talks amid")
+    third = Story("/world/alliance-offers-talks.html", "Alliance offers Moscow talks", herald_story.published,
+                  "wire copy", third_html)
+    sites = [LocalSite(name).start() for name in ("ledger", "herald", "third")]
+    for site, story in zip(sites, (ledger_story, herald_story, third), strict=True):
+        site.add_news(site.name, [story])
+    yield sites
+    for site in sites:
+        site.stop()
+
+
+@pytest.mark.slow
+def test_a_crawl_of_three_outlets_sends_one_alert_listing_them_all(three_sites: list[LocalSite],
+                                                                   tmp_path: Path) -> None:
+    sources = "".join(f"  - name: {s.name}\n    type: rss\n    url: {s.base}/feed.xml\n" for s in three_sites)
+    destinations = "    - name: hook\n      type: webhook\n      url: ${STORY_HOOK}\n"
+    config = write(tmp_path / "rules.yaml", config_text(sources, destinations=destinations))
+    with Receiver() as receiver:
+        result = subprocess.run([sys.executable, "-m", "monitor", "--config", config, "--db", str(tmp_path / "m.db"),
+                                 "run"], capture_output=True, text=True, timeout=120,
+                                env={**os.environ, "STORY_HOOK": receiver.base + "/hook"})
+        assert result.returncode == 0, result.stderr
+        posts = receiver.posts("/hook")
+    assert "3 new articles" in result.stdout
+    assert len(posts) == 1
+    outlets = posts[0].json()["story"]["outlets"]
+    assert sorted(o["source"] for o in outlets) == ["herald", "ledger", "third"]
+    with Store.open(tmp_path / "m.db") as store:
+        assert store.db["stories"].count == 1 and store.db["articles"].count == 3
+
+
+def test_monitor_stories_lists_outlets_and_alert_status(store: Store, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from monitor.cli import cli
+
+    seed = article_of(page("ledger", SEED_PATH), "https://ledger.test", "ledger")
+    herald = article_of(page("herald", HERALD_PATH), "https://herald.test", "herald")
+    rose = article_of(page("ledger", "/lifestyle/savar-rose-village.html"), "https://ledger.test", "ledger")
+    for copy in (seed, herald):
+        save_article(store, copy, verdict(), HOOK)
+    save_article(store, rose, Verdict(0.0, 3.0, ()), HOOK)
+    config = write(tmp_path / "rules.yaml", config_text("  - name: a\n    type: rss\n    url: http://127.0.0.1:9/f\n"))
+    result = CliRunner().invoke(cli, ["--config", config, "--db", store.path, "stories", "--json",
+                                      "--source", "herald"])
+    assert result.exit_code == 0, result.output
+    [story] = json.loads(result.output)
+    assert story["outlets"] == 2 and story["sources"] == "ledger, herald" and story["lead_source"] == "ledger"
+    assert story["alerts"] == "hook:pending slack:pending"
+    everything = json.loads(CliRunner().invoke(cli, ["--config", config, "--db", store.path, "stories",
+                                                     "--json"]).output)
+    assert len(everything) == 2
