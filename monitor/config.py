@@ -10,8 +10,11 @@ The ``alerts:`` and ``rules:`` sections live in ``monitor.config_alerts`` and
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
@@ -32,6 +35,9 @@ from monitor.yamlcheck import (
     regex,
     value_line,
 )
+
+# An honest User-Agent names where its operator can be reached.
+_CONTACT_URL = re.compile(r"https?://[^\s/)]+")
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
@@ -89,12 +95,13 @@ def _crawl(check: Checker, root: CommentedMap) -> CrawlSettings:
             "download_delay",
             "retries",
             "workers",
+            "max_retry_after",
         },
     )
     if node is None:
         return defaults
     return CrawlSettings(
-        user_agent=check.get(node, "user_agent", "crawl", check.string, default=defaults.user_agent)
+        user_agent=check.get(node, "user_agent", "crawl", _user_agent(check), default=defaults.user_agent)
         or defaults.user_agent,
         obey_robots_txt=or_default(
             check.get(node, "obey_robots_txt", "crawl", check.boolean), defaults.obey_robots_txt
@@ -110,7 +117,50 @@ def _crawl(check: Checker, root: CommentedMap) -> CrawlSettings:
         ),
         retries=or_default(check.get(node, "retries", "crawl", check.integer), defaults.retries),
         workers=or_default(check.get(node, "workers", "crawl", check.integer), defaults.workers),
+        max_retry_after_seconds=or_default(
+            check.get(node, "max_retry_after", "crawl", _non_negative_duration(check)), defaults.max_retry_after_seconds
+        ),
     )
+
+
+def _user_agent(check: Checker) -> Callable[[Any, str, int], str | None]:
+    """An honest User-Agent: one line that names a contact URL, so a site's owner can reach whoever crawls."""
+
+    def convert(value: Any, field: str, line: int) -> str | None:
+        text = check.string(value, field, line)
+        if text is None:
+            return None
+        if any(ord(char) < 32 or ord(char) == 127 for char in text):
+            check.fail(line, field, "must be one line without control characters")
+            return None
+        if not _CONTACT_URL.search(text):
+            check.fail(
+                line,
+                field,
+                "must include a contact URL (http:// or https://) where site owners can reach you, "
+                f"e.g. 'monitor/0.1 (+https://example.org/contact)', not {text!r}",
+            )
+            return None
+        return text
+
+    return convert
+
+
+def _root(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/"
+
+
+def _non_negative_duration(check: Checker) -> Callable[[Any, str, int], float | None]:
+    """A duration that may also be 0 (off)."""
+
+    def convert(value: Any, field: str, line: int) -> float | None:
+        if value == 0 and not isinstance(value, bool):
+            return 0.0
+        seconds = check.duration(value, field, line)
+        return None if seconds is None else float(seconds)
+
+    return convert
 
 
 def _sources(check: Checker, root: CommentedMap) -> tuple[SourceSpec, ...]:
@@ -123,7 +173,7 @@ def _sources(check: Checker, root: CommentedMap) -> tuple[SourceSpec, ...]:
             item,
             field,
             item_line(items, index),
-            {"name", "type", "url", "interval", "link_pattern", "max_pages", "enabled"},
+            {"name", "type", "url", "interval", "link_pattern", "max_pages", "enabled", "max_age"},
         )
         if entry is None:
             continue
@@ -134,6 +184,17 @@ def _sources(check: Checker, root: CommentedMap) -> tuple[SourceSpec, ...]:
         pattern = check.get(entry, "link_pattern", field, regex(check))
         max_pages = check.get(entry, "max_pages", field, check.integer, default=100)
         enabled = check.get(entry, "enabled", field, check.boolean, default=True)
+        max_age = check.get(entry, "max_age", field, check.duration)
+        if kind == "listing" and "max_age" in entry:
+            check.fail(key_line(entry, "max_age"), f"{field}.max_age", "listing pages give no dates; it needs an index")
+        if kind == "site" and url and urlsplit(url).path not in ("", "/"):
+            check.fail(
+                value_line(entry, "url"),
+                f"{field}.url",
+                f"a site source takes the site's root, like {_root(url)}, and reads the sitemaps its "
+                f"robots.txt names; for one sitemap use type: sitemap, not {url!r}",
+            )
+            url = None
         if kind == "listing" and pattern is None and "link_pattern" not in entry:
             check.fail(node_line(entry), f"{field}.link_pattern", "is required for a listing source")
         if kind not in (None, "listing") and "link_pattern" in entry:
@@ -152,6 +213,7 @@ def _sources(check: Checker, root: CommentedMap) -> tuple[SourceSpec, ...]:
                     max_pages=max_pages or 100,
                     enabled=bool(enabled),
                     line=node_line(entry),
+                    max_age_seconds=max_age,
                 )
             )
     return tuple(sources)

@@ -1,7 +1,9 @@
-"""Find article links in feeds, sitemaps and listing pages. Pure: bytes in, links out.
+"""Find article links in feeds, sitemaps, robots.txt and listing pages. Pure: bytes in, links out.
 
 Parsers never resolve XML entities or fetch anything (no DTDs, no network), so a
-hostile feed cannot expand a billion laughs or read a local file.
+hostile feed cannot expand a billion laughs or read a local file. Google News
+sitemaps give each link its publication time, title, keywords and language, so
+``fresh_links`` can drop old articles before anything is fetched.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ import gzip
 import io
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from urllib.parse import urljoin, urlsplit
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import feedparser
 import lxml.etree
@@ -22,6 +24,10 @@ from dateutil import parser as dateparser
 from monitor.errors import MonitorError
 
 MAX_XML_BYTES = 50 * 1024 * 1024
+NEWS_NAMESPACE = "http://www.google.com/schemas/sitemap-news/0.9"
+# Where a site keeps its sitemap when robots.txt names none (the sitemaps.org convention).
+DEFAULT_SITEMAP_PATH = "/sitemap.xml"
+_SITEMAP_LINE = re.compile(r"^\s*sitemap\s*:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
 
 
 class DiscoveryError(MonitorError):
@@ -35,14 +41,16 @@ class Link:
     url: str
     title: str | None = None
     published: datetime | None = None
+    keywords: tuple[str, ...] = ()  # Google News sitemaps' news:keywords
+    language: str | None = None  # Google News sitemaps' news:language (ISO 639)
 
 
 @dataclass(frozen=True, slots=True)
 class SitemapContent:
-    """A parsed sitemap: article links, or (for a sitemap index) more sitemaps to read."""
+    """A parsed sitemap: article links, or (for a sitemap index) more sitemaps to read, with their lastmod."""
 
     links: list[Link]
-    sitemaps: list[str]
+    sitemaps: list[Link]
 
 
 def is_fetchable(url: str) -> bool:
@@ -93,19 +101,56 @@ def links_from_sitemap(body: bytes, base_url: str) -> SitemapContent:
     if kind not in ("urlset", "sitemapindex"):
         raise DiscoveryError(f"not a sitemap: root element is <{kind}>")
     links: list[Link] = []
-    sitemaps: list[str] = []
+    sitemaps: list[Link] = []
     for element in root:
-        fields = {_local(child.tag): child for child in element.iter() if child is not element}
+        # <loc> and <lastmod> are the entry's own children (an image:loc is not); news: fields sit deeper
+        fields = {_local(child.tag): child for child in element if _namespace(child.tag) != NEWS_NAMESPACE}
+        news = {_local(child.tag): child for child in element.iter() if _namespace(child.tag) == NEWS_NAMESPACE}
         loc = (fields["loc"].text or "").strip() if "loc" in fields else ""
         url = urljoin(base_url, loc)
         if not loc or not is_fetchable(url):
             continue
         if kind == "sitemapindex":
-            sitemaps.append(url)
+            sitemaps.append(Link(url=url, published=_parse_date(_text(fields.get("lastmod")))))
             continue
-        date_text = _text(fields.get("publication_date")) or _text(fields.get("lastmod"))
-        links.append(Link(url=url, title=_text(fields.get("title")), published=_parse_date(date_text)))
+        date_text = _text(news.get("publication_date")) or _text(fields.get("lastmod"))
+        keywords = tuple(k.strip() for k in (_text(news.get("keywords")) or "").split(",") if k.strip())
+        language = _text(news.get("language"))
+        links.append(
+            Link(
+                url=url,
+                title=_text(news.get("title")),
+                published=_parse_date(date_text),
+                keywords=keywords,
+                language=language.lower() if language else None,
+            )
+        )
     return SitemapContent(links=links, sitemaps=sitemaps)
+
+
+def sitemaps_from_robots(text: str, base_url: str) -> list[str]:
+    """The sitemaps a robots.txt names in ``Sitemap:`` lines, resolved, http(s) only, once each."""
+    found: list[str] = []
+    for match in _SITEMAP_LINE.finditer(text):
+        url = urljoin(base_url, match[1])
+        if is_fetchable(url) and url not in found:
+            found.append(url)
+    return found
+
+
+def site_root(url: str) -> str:
+    """``scheme://host[:port]/`` of ``url``: the site a ``site`` source names."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/", "", ""))
+
+
+def fresh_links(links: list[Link], now: datetime, max_age_seconds: int | None) -> tuple[list[Link], list[Link]]:
+    """Split ``links`` into those published within ``max_age_seconds`` of ``now`` (or undated) and older ones."""
+    if max_age_seconds is None:
+        return links, []
+    cutoff = now - timedelta(seconds=max_age_seconds)
+    fresh = [link for link in links if link.published is None or link.published >= cutoff]
+    return fresh, [link for link in links if link.published is not None and link.published < cutoff]
 
 
 def links_from_listing(html: str, base_url: str, pattern: str) -> list[Link]:
@@ -144,6 +189,10 @@ def _gunzip(body: bytes) -> bytes:
 
 def _local(tag: object) -> str:
     return str(tag).rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _namespace(tag: object) -> str:
+    return tag[1:].split("}", 1)[0] if isinstance(tag, str) and tag.startswith("{") else ""
 
 
 def _text(element: lxml.etree._Element | None) -> str | None:

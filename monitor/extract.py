@@ -1,8 +1,17 @@
 """Turn a fetched HTML page into an Article: the main text and its metadata, offline.
 
-Boilerplate removal is trafilatura's job; this module picks its options, adds the
-few signals it does not give precisely enough (a timezone-aware publication time,
-the canonical URL) and turns "nothing usable" into an ExtractionError.
+Boilerplate removal is trafilatura's job; this module picks its options and checks
+its output against what else the page says:
+
+* the body comes from trafilatura's precise mode; when that keeps less than half of
+  what the page's paragraphs (or its JSON-LD ``articleBody``) hold, a second, fuller
+  pass is tried; a full JSON-LD ``articleBody`` then vouches for the text line by line
+  (``_with_article_body``);
+* the title is the candidate (JSON-LD headline, og:title, <title>, trafilatura's) that
+  the page's <h1> confirms, site name cut off (``monitor.pagemeta``);
+* the publication time is reconciled from JSON-LD, <meta>, the feed or sitemap, the URL
+  and the visible text, and the signal that won is kept (``monitor.published``);
+* the canonical URL is ``rel=canonical`` when it stays on the site, tracking parameters removed.
 
 Nothing here touches the network: trafilatura parses the string it is given, and
 its URL helpers (courlan, which uses the ``tld`` package) read the Public Suffix
@@ -12,25 +21,33 @@ List bundled with ``tld``. The canonical-URL check below is a plain host-suffix 
 from __future__ import annotations
 
 import codecs
-import json
 import re
-from collections.abc import Iterator
-from datetime import UTC, datetime, timezone
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import trafilatura
-from dateutil import parser as date_parser
 from trafilatura.settings import Document
 from w3lib.url import canonicalize_url as w3lib_canonicalize_url
 from w3lib.url import url_query_cleaner
 
 from monitor.errors import ExtractionError
 from monitor.models import Article
+from monitor.pagemeta import article_body, article_headline, jsonld_objects, meta_titles, resolve_title
+from monitor.published import published
 
 # Query parameters that only say where a click came from, never which page it is.
 TRACKING_PARAMS = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid", "ref", "ocid", "cmpid"})
 TRACKING_PREFIXES = ("utm_",)
+# A text shorter than this share of another reading of the page is taken to be cut short.
+RESCUE_RATIO = 0.5
+# Below this many characters a precise extraction is always checked against a fuller one.
+SHORT_TEXT_CHARS = 500
+# A fuller pass counts only if one of its lines has this many words (menus and link lists do not).
+PROSE_WORDS = 12
+# JSON-LD articleBody vouches line by line only when it holds this share of the text's 4-grams.
+COVERAGE = 0.7
+GRAM = 4
 
 _SNIFF_CHARS = 65536
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
@@ -38,21 +55,10 @@ _MARKUP = re.compile(
     r"<(?:!doctype\s+html|html|head|body|title|meta|article|main|section|div|span|p|a|h[1-6]|br|table)\b",
     re.IGNORECASE,
 )
-_HAS_TIME = re.compile(r"\d{1,2}:\d{2}")
-_HAS_YEAR = re.compile(r"\d{4}")
 _LANG_CODE = re.compile(r"^([a-z]{2})(?:[-_]|$)", re.IGNORECASE)
-_TITLE_SEPARATORS = (" | ", " - ", " – ", " — ", " :: ", " · ", " // ")
 _HOST_PREFIXES = ("www.", "m.", "amp.", "mobile.")
-_JSONLD_ARTICLE_HINTS = ("article", "posting", "report")
-# Markup that states the publication time, most specific first; the <time> element
-# is only trusted inside the article, where sidebars cannot contribute theirs.
-_PUBLISHED_XPATHS = (
-    "//meta[@property='article:published_time' or @name='article:published_time']/@content",
-    "//meta[@itemprop='datePublished']/@content",
-    "//*[@itemprop='datePublished']/@datetime",
-    "//time[@pubdate or contains(concat(' ', normalize-space(@class), ' '), ' published ')]/@datetime",
-    "//article//time/@datetime",
-)
+_WORD = re.compile(r"\w+")
+_BODY_PARAGRAPHS = "//p[not(ancestor::nav or ancestor::header or ancestor::footer or ancestor::aside)]"
 
 
 def looks_like_html(data: bytes | str) -> bool:
@@ -96,44 +102,96 @@ def extract_article(
     tree = trafilatura.load_html(html)
     if tree is None:
         raise ExtractionError(f"HTML could not be parsed into a document: {url}")
-    document = trafilatura.bare_extraction(
-        tree,
-        url=url,
-        fast=True,  # no readability/jusText fallback: they trade precision for recall
-        favor_precision=True,
-        include_comments=False,
-        include_tables=True,
-        include_images=False,  # drops <figure> and its caption
-        include_links=False,
-        with_metadata=True,
+    jsonld = jsonld_objects(tree)
+    meta = trafilatura.extract_metadata(tree, default_url=url, extensive=False)
+    title = (
+        resolve_title(tree, meta.title, [article_headline(jsonld), *meta_titles(tree)], meta.sitename)
+        or (hint_title or "").strip()
     )
-    if not isinstance(document, Document):
+    text = _drop_leading_title(_body_text(tree, url, article_body(jsonld)), title)
+    if not text:
         raise ExtractionError(f"no article text found: {url}")
-    title = _clean_title(document.title, document.sitename) or (hint_title or "").strip()
-    text = _drop_leading_title(document.text or "", title)
-    if not text.strip():
-        raise ExtractionError(f"no article text found (title only): {url}")
+    when, signal = published(tree, url, jsonld, meta.date, hint_published)
     return Article(
         url=url,
         canonical_url=canonicalize_url(_canonical_link(tree, url)),
         title=title,
         text=text,
-        published=_published(tree, document.date, hint_published),
-        authors=[name.strip() for name in (document.author or "").split(";") if name.strip()],
-        language=_language(tree, document.language),
+        published=when,
+        authors=[name.strip() for name in (meta.author or "").split(";") if name.strip()],
+        language=_language(tree, meta.language),
         source=source,
+        published_from=signal,
     )
 
 
-def _clean_title(title: str | None, sitename: str | None) -> str:
-    """The title without a trailing " | Site Name"."""
-    title = " ".join((title or "").split())
-    if sitename:
-        for separator in _TITLE_SEPARATORS:
-            suffix = f"{separator}{sitename.strip()}"
-            if title.lower().endswith(suffix.lower()) and len(title) > len(suffix):
-                return title[: -len(suffix)].strip()
-    return title
+def _body_text(tree: Any, url: str, ld_body: str) -> str:
+    """The article text: trafilatura's precise pass, a fuller pass if that looks cut short, checked against JSON-LD."""
+    text = _trafilatura_text(tree, url, precise=True)
+    if len(text) < max(SHORT_TEXT_CHARS, RESCUE_RATIO * max(_paragraph_chars(tree), len(ld_body))):
+        # favor_precision sometimes drops most of a real article (or all of it): ask again without it
+        fuller = _trafilatura_text(tree, url, precise=False)
+        if len(text) < RESCUE_RATIO * len(fuller) and _has_prose(fuller):
+            text = fuller
+    return _with_article_body(text, ld_body) if ld_body else text
+
+
+def _trafilatura_text(tree: Any, url: str, *, precise: bool) -> str:
+    document = trafilatura.bare_extraction(
+        tree,
+        url=url,
+        fast=True,  # no readability/jusText fallback: they trade precision for recall
+        favor_precision=precise,
+        include_comments=False,
+        include_tables=True,
+        include_images=False,  # drops <figure> and its caption
+        include_links=False,
+        with_metadata=False,
+    )
+    return (document.text or "").strip() if isinstance(document, Document) else ""
+
+
+def _has_prose(text: str) -> bool:
+    """True when some line reads like a sentence, not a menu: what a fuller pass must find to be taken."""
+    return any(len(line.split()) >= PROSE_WORDS for line in text.splitlines())
+
+
+def _paragraph_chars(tree: Any) -> int:
+    """Characters of <p> text outside navigation, headers, footers and asides: a cheap bound on the body."""
+    return sum(len(" ".join(str(p.text_content()).split())) for p in tree.xpath(_BODY_PARAGRAPHS))
+
+
+def _with_article_body(text: str, ld_body: str) -> str:
+    """Combine the extracted text with the publisher's own JSON-LD ``articleBody``.
+
+    A body much longer than the extracted text replaces it (a page rendered by script, or an
+    extraction cut short). A body that covers the extracted text vouches for it line by line:
+    lines it does not contain are page furniture that slipped through (share buttons, teasers).
+    A body that is only a summary changes nothing.
+    """
+    if len(text) < RESCUE_RATIO * len(ld_body):
+        return ld_body
+    body_grams = _grams(ld_body)
+    text_grams = _grams(text)
+    if not text_grams or len(text_grams & body_grams) < COVERAGE * len(text_grams):
+        return text
+    body_words = set(_words(ld_body))
+    kept = []
+    for line in text.split("\n"):
+        words = _words(line)
+        grams = _grams(line)
+        if (grams & body_grams) if len(words) >= GRAM else all(w in body_words for w in words):
+            kept.append(line)
+    return "\n".join(kept).strip()
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.casefold())
+
+
+def _grams(text: str) -> set[tuple[str, ...]]:
+    words = _words(text)
+    return {tuple(words[i : i + GRAM]) for i in range(len(words) - GRAM + 1)}
 
 
 def _drop_leading_title(text: str, title: str) -> str:
@@ -174,80 +232,6 @@ def _strip_host_prefix(host: str) -> str:
         if host.startswith(prefix) and host.count(".") > 1:
             return host[len(prefix) :]
     return host
-
-
-def _published(tree: Any, trafilatura_date: str | None, hint: datetime | None) -> datetime | None:
-    """The first publication time found, refined by a later, more precise one on the same day."""
-    candidates: list[tuple[datetime, bool]] = []
-    raw_values = [*_jsonld_dates(tree), *(str(v) for x in _PUBLISHED_XPATHS for v in tree.xpath(x))]
-    if trafilatura_date:
-        raw_values.append(trafilatura_date)
-    for raw in raw_values:
-        parsed = _parse_date(raw)
-        if parsed is not None:
-            candidates.append((parsed, bool(_HAS_TIME.search(raw))))
-    if hint is not None:
-        candidates.append((_aware(hint), True))
-    if not candidates:
-        return None
-    first, precise = candidates[0]
-    if not precise:
-        for value, has_time in candidates[1:]:
-            if has_time and value.date() == first.date():
-                return value
-    return first
-
-
-def _jsonld_dates(tree: Any) -> Iterator[str]:
-    """``datePublished`` values of the JSON-LD blocks, article types first."""
-    objects: list[dict[str, Any]] = []
-    for script in tree.xpath("//script[@type='application/ld+json']"):
-        try:
-            objects.extend(_walk_json(json.loads(script.text or "", strict=False)))
-        except ValueError:
-            continue
-    objects.sort(key=lambda obj: not _is_article_type(obj.get("@type")))
-    for obj in objects:
-        value = obj.get("datePublished")
-        if isinstance(value, str):
-            yield value
-
-
-def _walk_json(data: Any) -> Iterator[dict[str, Any]]:
-    """Every JSON object nested in ``data``, outermost first."""
-    if isinstance(data, dict):
-        yield data
-        for value in data.values():
-            yield from _walk_json(value)
-    elif isinstance(data, list):
-        for item in data:
-            yield from _walk_json(item)
-
-
-def _is_article_type(value: Any) -> bool:
-    types = value if isinstance(value, list) else [value]
-    return any(isinstance(t, str) and any(h in t.lower() for h in _JSONLD_ARTICLE_HINTS) for t in types)
-
-
-def _parse_date(raw: str) -> datetime | None:
-    """A timezone-aware datetime from an ISO 8601 or free-form date string; naive means UTC."""
-    raw = raw.strip()
-    if not _HAS_YEAR.search(raw):
-        return None
-    try:
-        return _aware(date_parser.isoparse(raw))
-    except (ValueError, OverflowError):
-        pass
-    try:
-        return _aware(date_parser.parse(raw))
-    except (ValueError, OverflowError):
-        return None
-
-
-def _aware(value: datetime) -> datetime:
-    """``value`` with a fixed-offset stdlib timezone; naive means UTC."""
-    offset = value.utcoffset()
-    return value.replace(tzinfo=UTC if offset is None else timezone(offset))
 
 
 def _language(tree: Any, fallback: str | None) -> str | None:

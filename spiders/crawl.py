@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     settings.set("LOG_LEVEL", args.log_level, priority="cmdline")
     settings.set("MONITOR_CONFIG", args.config, priority="cmdline")
     settings.set("MONITOR_DB", args.db, priority="cmdline")
-    analyser = Analyser(config.rules, config.alerts.threshold, config.crawl.workers)
+    analyser = Analyser(config.rules, config.alerts.threshold, config.crawl.workers, config.alerts.max_age_seconds)
     settings.set("MONITOR_ANALYSER", analyser, priority="cmdline")
 
     process = CrawlerProcess(settings)

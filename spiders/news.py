@@ -1,8 +1,12 @@
-"""The ``news`` spider: crawls one source from rules.yaml (feed, sitemap or listing page).
+"""The ``news`` spider: crawls one source from rules.yaml (feed, sitemap, listing page or site).
 
 It only fetches and follows links; ``monitor.session.CrawlSession`` analyses,
-stores and records. Run it as ``scrapy crawl news -a source=NAME`` or through
-``monitor run``.
+stores and records. A ``site`` source starts from the site's robots.txt and reads
+the sitemaps its ``Sitemap:`` lines name (else ``/sitemap.xml``). Links an index
+dates older than the source's ``max_age`` are never fetched. Index requests are
+revalidated with conditional GET (``spiders.middlewares``): an unchanged one comes
+back flagged ``cached`` and is not read again. Run it as
+``scrapy crawl news -a source=NAME`` or through ``monitor run``.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin
 
 import scrapy
 from scrapy import signals
@@ -21,12 +26,23 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from monitor.config import load_config
-from monitor.discovery import DiscoveryError, Link, links_from_feed, links_from_listing, links_from_sitemap
+from monitor.discovery import (
+    DEFAULT_SITEMAP_PATH,
+    DiscoveryError,
+    Link,
+    fresh_links,
+    links_from_feed,
+    links_from_listing,
+    links_from_sitemap,
+    site_root,
+    sitemaps_from_robots,
+)
 from monitor.models import Page
 from monitor.session import CrawlSession
 from monitor.store import Store
 from monitor.workers import Analyser
-from spiders.settings import from_config
+from spiders.middlewares import INDEX
+from spiders.settings import from_config, httpcache_dir
 
 HTML_TYPES = (b"text/html", b"application/xhtml+xml")
 
@@ -36,6 +52,9 @@ class NewsSpider(scrapy.Spider):
 
     name = "news"
     session: CrawlSession
+    max_pages: int
+    queued: int
+    incomplete_indexes: set[str]
 
     def __init__(self, source: str = "", **kwargs: Any):
         super().__init__(**kwargs)
@@ -48,6 +67,8 @@ class NewsSpider(scrapy.Spider):
         super().update_settings(settings)
         config = load_config(settings.get("MONITOR_CONFIG"))
         settings.setdict(from_config(config), priority="spider")
+        if settings.getpriority("HTTPCACHE_DIR") in (None, 0):  # not set by whoever runs the crawl
+            settings.set("HTTPCACHE_DIR", httpcache_dir(settings.get("MONITOR_DB")), priority="spider")
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> NewsSpider:
@@ -55,37 +76,77 @@ class NewsSpider(scrapy.Spider):
         config = load_config(crawler.settings.get("MONITOR_CONFIG"))
         source = config.source(spider.source_name)
         analyser = crawler.settings.get("MONITOR_ANALYSER") or Analyser(
-            config.rules, config.alerts.threshold, config.crawl.workers
+            config.rules, config.alerts.threshold, config.crawl.workers, config.alerts.max_age_seconds
         )
         store = Store.open(crawler.settings.get("MONITOR_DB"))
         spider.session = CrawlSession(config, source, store, analyser)
         spider.max_pages = source.max_pages
         spider.queued = 0
+        # indexes whose links were not all fetched: forgotten by the HTTP cache so the next run reads them
+        spider.incomplete_indexes = set()
         crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
         return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         source = self.session.source
-        yield scrapy.Request(
-            source.url,
-            callback=self.parse_index,
-            errback=self.index_failed,
-            cb_kwargs={"kind": source.type},
-            dont_filter=True,
+        if source.type == "site":
+            yield scrapy.Request(
+                urljoin(site_root(source.url), "/robots.txt"),
+                callback=self.parse_robots,
+                errback=self.robots_failed,
+                dont_filter=True,
+                meta={INDEX: True},
+            )
+        else:
+            yield self.index_request(source.url, source.type)
+
+    def index_request(self, url: str, kind: str) -> scrapy.Request:
+        """A request for a feed, sitemap or listing page: cached for conditional GET, its failure fatal."""
+        return scrapy.Request(
+            url, callback=self.parse_index, errback=self.index_failed, cb_kwargs={"kind": kind}, meta={INDEX: True}
         )
+
+    def parse_robots(self, response: Response) -> Iterator[scrapy.Request]:
+        """A site source: read the sitemaps robots.txt names, else the conventional /sitemap.xml."""
+        self.session.fetched()
+        text = response.text if isinstance(response, TextResponse) else ""
+        sitemaps = sitemaps_from_robots(text, response.url)
+        if not sitemaps:
+            self.logger.info(
+                "source %s: robots.txt names no sitemap, trying %s", self.source_name, DEFAULT_SITEMAP_PATH
+            )
+            sitemaps = [urljoin(response.url, DEFAULT_SITEMAP_PATH)]
+        for url in sitemaps:
+            yield self.index_request(url, "sitemap")
+
+    def robots_failed(self, failure: Failure) -> Iterator[scrapy.Request]:
+        """No robots.txt (a 404, say) is no reason to give up: try the conventional sitemap."""
+        if not failure.check(HttpError):
+            self._failed(failure, fatal=True)
+            return
+        self.session.fetched()
+        yield self.index_request(urljoin(site_root(self.session.source.url), DEFAULT_SITEMAP_PATH), "sitemap")
 
     def parse_index(self, response: Response, kind: str) -> Iterator[scrapy.Request]:
         """Read a feed, sitemap or listing page and request the articles not seen before."""
         self.session.fetched()
+        unchanged = "cached" in response.flags  # revalidated with a 304: read in full by an earlier run
+        if unchanged and kind != "sitemap":
+            self.logger.info("source %s: %s unchanged (304), not read again", self.source_name, response.url)
+            return
         try:
             if kind in ("rss", "atom"):
                 links = links_from_feed(response.body, response.url)
             elif kind == "sitemap":
                 content = links_from_sitemap(response.body, response.url)
-                for sitemap in content.sitemaps:
-                    yield scrapy.Request(
-                        sitemap, callback=self.parse_index, errback=self.index_failed, cb_kwargs={"kind": "sitemap"}
-                    )
+                sitemaps, old = fresh_links(content.sitemaps, datetime.now(UTC), self.session.source.max_age_seconds)
+                if old:
+                    self.logger.info("source %s: %d sitemaps older than max_age skipped", self.source_name, len(old))
+                for sitemap in sitemaps:  # a sitemap index: its children may have changed even if it has not
+                    yield self.index_request(sitemap.url, "sitemap")
+                if unchanged:
+                    self.logger.info("source %s: %s unchanged (304), not read again", self.source_name, response.url)
+                    return
                 links = content.links
             else:
                 if not isinstance(response, TextResponse):
@@ -94,13 +155,20 @@ class NewsSpider(scrapy.Spider):
         except DiscoveryError as problem:
             self.session.error(response.url, "index", str(problem), fatal=True)
             return
-        yield from self.article_requests(links)
+        yield from self.article_requests(links, response.url)
 
-    def article_requests(self, links: list[Link]) -> Iterator[scrapy.Request]:
-        by_url = {link.url: link for link in links}
+    def article_requests(self, links: list[Link], index_url: str) -> Iterator[scrapy.Request]:
+        """Requests for the links not seen before and not older than the source's max_age, up to the page limit."""
+        fresh, old = fresh_links(links, datetime.now(UTC), self.session.source.max_age_seconds)
+        if old:
+            self.logger.info(
+                "source %s: %d links older than max_age not fetched (%s)", self.source_name, len(old), index_url
+            )
+        by_url = {link.url: link for link in fresh}
         for url in self.session.unseen(list(by_url)):
             if self.queued >= self.max_pages:
                 self.logger.info("source %s: page limit %d reached", self.source_name, self.max_pages)
+                self.incomplete_indexes.add(index_url)
                 return
             self.queued += 1
             link = by_url[url]
@@ -109,6 +177,7 @@ class NewsSpider(scrapy.Spider):
                 callback=self.parse_article,
                 errback=self.article_failed,
                 cb_kwargs={"hint_title": link.title, "hint_published": link.published},
+                meta={"index_url": index_url},
             )
 
     def parse_article(
@@ -142,6 +211,9 @@ class NewsSpider(scrapy.Spider):
         self._failed(failure, fatal=True)
 
     def article_failed(self, failure: Failure) -> None:
+        request = getattr(failure, "request", None)
+        if request is not None and request.meta.get("index_url") and _transient(failure):
+            self.incomplete_indexes.add(request.meta["index_url"])  # worth another try next run
         self._failed(failure, fatal=False)
 
     def _failed(self, failure: Failure, *, fatal: bool) -> None:
@@ -149,7 +221,11 @@ class NewsSpider(scrapy.Spider):
         url = request.url if request is not None else None
         if failure.check(HttpError):
             response = failure.value.response
-            self.session.error(response.url, "http", f"HTTP {response.status}", fatal=fatal)
+            message = f"HTTP {response.status}"
+            retry_after = response.request.meta.get("retry_after") if response.request is not None else None
+            if retry_after is not None:
+                message += f" (Retry-After {retry_after:.0f} s; not retried this run)"
+            self.session.error(response.url, "http", message, fatal=fatal)
             return
         message = (
             str(failure.value)
@@ -166,6 +242,14 @@ class NewsSpider(scrapy.Spider):
     def closed(self, reason: str) -> None:
         self.summary = self.session.finish()
         self.session.store.close()
+
+
+def _transient(failure: Failure) -> bool:
+    """A failure that may not happen again: a 5xx or 429, a timeout, a refused connection; not a 404 or robots.txt."""
+    if failure.check(HttpError):
+        status = int(failure.value.response.status)
+        return status >= 500 or status == 429
+    return not failure.check(IgnoreRequest)
 
 
 def _error_kind(message: str, *, ignored: bool) -> str:

@@ -8,6 +8,7 @@ what a monitor left running for months should have.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from monitor.settings import Config
@@ -37,6 +38,19 @@ AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 0.5
 AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
 ITEM_PIPELINES = {"spiders.pipelines.StorePipeline": 300}
+DOWNLOADER_MIDDLEWARES = {
+    # Retry-After is read before RetryMiddleware (550) would retry a 429/503 at once
+    "spiders.middlewares.RetryAfterMiddleware": 560,
+    # conditional GET for indexes only, never standing in for a failure (see spiders.middlewares)
+    "scrapy.downloadermiddlewares.httpcache.HttpCacheMiddleware": None,
+    "spiders.middlewares.IndexCacheMiddleware": 900,
+}
+MONITOR_RETRY_AFTER_ENABLED = True
+MONITOR_RETRY_AFTER_MAX = 120.0
+HTTPCACHE_ENABLED = True
+HTTPCACHE_POLICY = "spiders.middlewares.IndexCachePolicy"
+HTTPCACHE_STORAGE = "spiders.middlewares.IndexCacheStorage"
+HTTPCACHE_EXPIRATION_SECS = 0  # entries never expire by age: each is revalidated on use
 LOG_LEVEL = "INFO"
 MEMUSAGE_ENABLED = False
 
@@ -58,4 +72,10 @@ def from_config(config: Config) -> dict[str, Any]:
         "DOWNLOAD_DELAY": crawl.download_delay_seconds,
         "AUTOTHROTTLE_START_DELAY": crawl.download_delay_seconds,
         "RETRY_TIMES": crawl.retries,
+        "MONITOR_RETRY_AFTER_MAX": crawl.max_retry_after_seconds,
     }
+
+
+def httpcache_dir(db_path: str) -> str:
+    """Where validators and copies of indexes are kept: ``httpcache`` next to the store."""
+    return str(Path(db_path).resolve().parent / "httpcache")

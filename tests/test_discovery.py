@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import gzip
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.discovery import DiscoveryError, links_from_feed, links_from_listing, links_from_sitemap
+from monitor.discovery import (
+    DiscoveryError,
+    Link,
+    fresh_links,
+    links_from_feed,
+    links_from_listing,
+    links_from_sitemap,
+    site_root,
+    sitemaps_from_robots,
+)
 
 RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>
 <item><title>NATO talks</title><link>https://news.test/a</link><pubDate>Wed, 12 Jan 2022 15:50:00 GMT</pubDate></item>
@@ -70,7 +79,7 @@ def test_sitemap_urls_with_lastmod_and_google_news_dates() -> None:
 
 def test_a_sitemap_index_lists_child_sitemaps() -> None:
     content = links_from_sitemap(INDEX, "https://news.test/sitemap.xml")
-    assert content.sitemaps == ["https://news.test/sitemap-1.xml"] and content.links == []
+    assert content.sitemaps == [Link(url="https://news.test/sitemap-1.xml")] and content.links == []
 
 
 def test_gzipped_sitemaps_are_read() -> None:
@@ -94,3 +103,77 @@ def test_listing_links_matching_the_pattern_once_each_in_page_order() -> None:
         "https://other.test/news/3",
     ]
     assert links[0].title == "Second"
+
+
+NEWS_SITEMAP = b"""<?xml version="1.0" encoding="UTF-8"?>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"
+        xmlns:news="http://www.google.com/schemas/sitemap-news/0.9"
+        xmlns:image="http://www.google.com/schemas/sitemap-image/1.1">
+<url><loc>https://news.test/world/nato-talks</loc>
+  <image:image><image:loc>https://cdn.test/photo.jpg</image:loc><image:title>A photo</image:title></image:image>
+  <news:news>
+    <news:publication><news:name>The Test Times</news:name><news:language>EN</news:language></news:publication>
+    <news:publication_date>2022-01-12T21:50:00+06:00</news:publication_date>
+    <news:title>NATO offers arms talks</news:title>
+    <news:keywords>NATO, Russia , arms control,</news:keywords>
+  </news:news>
+  <lastmod>2022-01-14T08:00:00Z</lastmod>
+</url>
+<url><loc>https://news.test/plain</loc></url>
+</urlset>"""
+
+
+def test_google_news_fields_are_read_and_an_image_is_not_the_article() -> None:
+    first, plain = links_from_sitemap(NEWS_SITEMAP, "https://news.test/news-sitemap.xml").links
+    assert first.url == "https://news.test/world/nato-talks"
+    assert first.title == "NATO offers arms talks"  # news:title, not image:title
+    assert first.published == datetime(2022, 1, 12, 15, 50, tzinfo=UTC)  # publication_date beats lastmod
+    assert first.keywords == ("NATO", "Russia", "arms control")
+    assert first.language == "en"
+    assert plain == Link(url="https://news.test/plain")
+
+
+def test_a_sitemap_index_gives_each_child_its_lastmod() -> None:
+    index = INDEX.replace(b"</loc></sitemap>", b"</loc><lastmod>2022-01-10</lastmod></sitemap>")
+    [child] = links_from_sitemap(index, "https://news.test/sitemap.xml").sitemaps
+    assert child == Link(url="https://news.test/sitemap-1.xml", published=datetime(2022, 1, 10, tzinfo=UTC))
+
+
+def test_sitemaps_named_in_robots_txt() -> None:
+    robots = """User-agent: *
+Disallow: /private/
+sitemap: https://news.test/news-sitemap.xml
+Sitemap:/sitemap-index.xml   # relative, and a comment
+  SITEMAP : https://news.test/news-sitemap.xml
+Sitemap: file:///etc/passwd
+Sitemap: ftp://news.test/s.xml
+# Sitemap: https://news.test/commented-out.xml
+"""
+    assert sitemaps_from_robots(robots, "https://news.test/robots.txt") == [
+        "https://news.test/news-sitemap.xml",
+        "https://news.test/sitemap-index.xml",
+    ]
+    assert sitemaps_from_robots("User-agent: *\nDisallow:\n", "https://news.test/robots.txt") == []
+
+
+@pytest.mark.parametrize(
+    ("url", "root"),
+    [
+        ("https://news.test", "https://news.test/"),
+        ("https://news.test/", "https://news.test/"),
+        ("http://127.0.0.1:8080/section/?q=1#x", "http://127.0.0.1:8080/"),
+    ],
+)
+def test_site_root(url: str, root: str) -> None:
+    assert site_root(url) == root
+
+
+def test_fresh_links_drop_what_is_older_than_max_age_and_keep_the_undated() -> None:
+    now = datetime(2022, 1, 12, 12, 0, tzinfo=UTC)
+    new = Link("https://news.test/new", published=now - timedelta(hours=1))
+    edge = Link("https://news.test/edge", published=now - timedelta(days=2))
+    old = Link("https://news.test/old", published=now - timedelta(days=2, seconds=1))
+    undated = Link("https://news.test/undated")
+    links = [new, edge, old, undated]
+    assert fresh_links(links, now, 2 * 86400) == ([new, edge, undated], [old])
+    assert fresh_links(links, now, None) == (links, [])

@@ -13,10 +13,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import lxml.html
 import pytest
+import trafilatura
 
 from monitor.errors import ExtractionError
 from monitor.extract import canonicalize_url, extract_article, looks_like_html
+from monitor.pagemeta import plain_text, resolve_title
+from monitor.published import Candidate, reconcile, url_date
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ROOT / "monitor" / "demo" / "pages"
@@ -220,6 +224,7 @@ def test_every_demo_page_extracts(name: str) -> None:
     article = extract_page(name)
     assert article.title
     assert article.published is not None and article.published.tzinfo is not None
+    assert article.published_from == "json-ld"
     assert article.authors
     assert article.language == "en"
     assert article.canonical_url == page_url(name)
@@ -290,25 +295,28 @@ def test_looks_like_html() -> None:
 
 
 @pytest.mark.parametrize(
-    ("head", "expected"),
+    ("head", "expected", "signal"),
     [
         # JSON-LD wins over the meta tag
         (
             '<script type="application/ld+json">{"@type": "NewsArticle", "datePublished": "2022-01-12T21:50:00+06:00"}'
             '</script><meta property="article:published_time" content="2022-01-13T09:00:00Z">',
             datetime(2022, 1, 12, 15, 50, tzinfo=UTC),
+            "json-ld",
         ),
         # a naive time is taken as UTC
         (
             '<script type="application/ld+json">{"@type": "NewsArticle", "datePublished": "2022-03-01T09:30:00"}'
             "</script>",
             datetime(2022, 3, 1, 9, 30, tzinfo=UTC),
+            "json-ld",
         ),
         # a date-only value is refined by a precise one on the same day
         (
             '<script type="application/ld+json">{"@type": "NewsArticle", "datePublished": "2022-01-12"}</script>'
             '<meta property="article:published_time" content="2022-01-12T08:05:00-05:00">',
             datetime(2022, 1, 12, 13, 5, tzinfo=UTC),
+            "meta",
         ),
         # the article type's date beats a WebPage's in a Yoast-style @graph
         (
@@ -316,26 +324,52 @@ def test_looks_like_html() -> None:
             '{"@type": "WebPage", "datePublished": "2021-12-01T00:00:00Z"}, '
             '{"@type": "NewsArticle", "datePublished": "2022-01-12T10:00:00Z"}]}</script>',
             datetime(2022, 1, 12, 10, 0, tzinfo=UTC),
+            "json-ld",
         ),
         # itemprop, then <time> inside the article; broken JSON-LD is skipped
         (
             '<script type="application/ld+json">{"@type": "NewsArticle", "datePublished": </script>'
             '<meta itemprop="datePublished" content="Wed, 12 Jan 2022 16:20:00 +0000">',
             datetime(2022, 1, 12, 16, 20, tzinfo=UTC),
+            "meta",
+        ),
+        # JSON-LD in a CDATA section, as XHTML-minded templates write it
+        (
+            '<script type="application/ld+json">//<![CDATA[\n{"@type": "BlogPosting", '
+            '"datePublished": "2022-04-05T06:00:00Z"}\n//]]></script>',
+            datetime(2022, 4, 5, 6, 0, tzinfo=UTC),
+            "json-ld",
+        ),
+        # less common <meta> names, matched whatever their case; the most specific wins
+        (
+            '<meta name="DC.date.issued" content="2022-05-01"><meta name="parsely-pub-date" '
+            'content="2022-05-02T07:00:00Z"><meta name="sailthru.date" content="2022-05-03 08:00:00">',
+            datetime(2022, 5, 2, 7, 0, tzinfo=UTC),
+            "meta",
+        ),
+        # a year no news page can have is not a date
+        (
+            '<script type="application/ld+json">{"@type": "NewsArticle", "datePublished": "0001-01-01T00:00:00Z"}'
+            '</script><meta property="article:published_time" content="2022-06-01T12:00:00Z">',
+            datetime(2022, 6, 1, 12, 0, tzinfo=UTC),
+            "meta",
         ),
     ],
 )
-def test_published_sources(head: str, expected: datetime) -> None:
+def test_published_sources(head: str, expected: datetime, signal: str) -> None:
     article = extract_article(synthetic(head), "https://example.com/news/dredging")
     assert article.published == expected
     assert article.published is not None and article.published.tzinfo is not None
+    assert article.published_from == signal
 
 
 def test_published_falls_back_to_the_hint() -> None:
     naive_hint = datetime(2022, 1, 12, 6, 0)
     article = extract_article(synthetic(), "https://example.com/news/dredging", hint_published=naive_hint)
     assert article.published == datetime(2022, 1, 12, 6, 0, tzinfo=UTC)
-    assert extract_article(synthetic(), "https://example.com/news/dredging").published is None
+    assert article.published_from == "index"
+    bare = extract_article(synthetic(), "https://example.com/news/dredging")
+    assert bare.published is None and bare.published_from is None
 
 
 def test_time_element_inside_the_article() -> None:
@@ -346,6 +380,7 @@ def test_time_element_inside_the_article() -> None:
     )
     article = extract_article(synthetic(body=body), "https://example.com/news/dredging")
     assert article.published == datetime(2022, 1, 11, 19, 5, tzinfo=UTC)
+    assert article.published_from == "text"
 
 
 def test_title_suffix_and_hint() -> None:
@@ -368,6 +403,223 @@ def test_title_suffix_and_hint() -> None:
 @pytest.mark.parametrize(("lang", "expected"), [("pt-BR", "pt"), ("EN_gb", "en"), ("de", "de"), ("", None)])
 def test_language(lang: str, expected: str | None) -> None:
     assert extract_article(synthetic(lang=lang), "https://example.com/a").language == expected
+
+
+def test_the_feed_date_beats_the_url_and_the_text_but_not_page_metadata() -> None:
+    hint = datetime(2022, 1, 12, 7, 45, tzinfo=UTC)
+    url = "https://example.com/2022/01/12/dredging"
+    body = (
+        '<p class="dateline"><time datetime="2022-01-12T09:00:00Z">12 January</time></p>'
+        + synthetic().split("<article><h1>Harbour board weighs channel dredging</h1>")[1].split("</article>")[0]
+    )
+    article = extract_article(synthetic(body=body), url, hint_published=hint)
+    assert (article.published, article.published_from) == (hint, "index")
+    meta = '<meta property="article:published_time" content="2022-01-12T06:00:00Z">'
+    article = extract_article(synthetic(meta, body=body), url, hint_published=hint)
+    assert (article.published, article.published_from) == (datetime(2022, 1, 12, 6, 0, tzinfo=UTC), "meta")
+
+
+def test_the_url_day_overrules_a_far_off_date_and_takes_a_time_from_the_same_day() -> None:
+    # a template that stamps every page with today's date: the URL, fixed at publication, says otherwise
+    head = (
+        '<script type="application/ld+json">{"@type": "NewsArticle", "datePublished": "2023-05-01T10:00:00Z"}</script>'
+    )
+    body = (
+        '<p><time datetime="2022-01-12T18:40:00+01:00">12 Jan</time></p>'
+        "<p>The harbour board met on Tuesday evening to discuss the dredging of the outer channel, which has "
+        "silted up faster than expected since the autumn storms and now limits the largest ferries.</p>"
+    )
+    article = extract_article(synthetic(head, body), "https://example.com/news/2022/01/12/dredging")
+    assert article.published == datetime(2022, 1, 12, 17, 40, tzinfo=UTC)
+    assert article.published_from == "text"
+    only_url = extract_article(synthetic(head), "https://example.com/news/2022/01/12/dredging")
+    assert (only_url.published, only_url.published_from) == (datetime(2022, 1, 12, tzinfo=UTC), "url")
+
+
+def test_a_url_date_alone_is_the_date() -> None:
+    article = extract_article(synthetic(), "https://example.com/2021-11-30-dredging.html")
+    assert (article.published, article.published_from) == (datetime(2021, 11, 30, tzinfo=UTC), "url")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://e.com/news/2022/01/12/story", (2022, 1, 12)),
+        ("https://e.com/2022/1/5/story", (2022, 1, 5)),
+        ("https://e.com/2022-01-12-story.html", (2022, 1, 12)),
+        ("https://e.com/2022/02/30/story", None),  # no such day
+        ("https://e.com/2022/01/story", None),  # a month is not a day
+        ("https://e.com/id/20220112/story", None),
+        ("https://e.com/story?date=2022/01/12/", None),  # only the path counts
+        ("https://e.com/1850/01/12/archive", None),
+    ],
+)
+def test_url_date(url: str, expected: tuple[int, int, int] | None) -> None:
+    found = url_date(url)
+    assert (None if found is None else (found.year, found.month, found.day)) == expected
+
+
+def test_reconcile_prefers_trust_order_and_refines_a_bare_day() -> None:
+    day = Candidate(datetime(2022, 1, 12, tzinfo=UTC), "json-ld", False)
+    later = Candidate(datetime(2022, 1, 12, 15, 0, tzinfo=UTC), "text", True)
+    other_day = Candidate(datetime(2022, 1, 14, 9, 0, tzinfo=UTC), "index", True)
+    assert reconcile([]) == (None, None)
+    assert reconcile([day, other_day, later]) == (later.value, "text")
+    assert reconcile([other_day, later]) == (other_day.value, "index")
+
+
+# ---------------------------------------------------------------- body: a fuller pass, and JSON-LD articleBody
+
+
+def fixture(name: str) -> str:
+    return (FIXTURES / name).read_text(encoding="utf-8")
+
+
+def test_a_story_the_precise_pass_misses_is_found_by_the_fuller_one() -> None:
+    html = fixture("div_paragraphs.html")
+    precise = trafilatura.bare_extraction(html, fast=True, favor_precision=True, include_comments=False)
+    assert "silted up" not in str(getattr(precise, "text", ""))  # what the first pass alone keeps
+    text = extract_article(html, "https://example.com/news/dredging").text
+    for passage in ("silted up faster than expected", "borrow against the harbour dues for the next decade"):
+        assert passage in text
+
+
+def test_a_page_rendered_by_script_is_read_from_its_json_ld_article_body() -> None:
+    html = fixture("jsonld_shell.html")
+    article = extract_article(html, "https://example.com/news/ferry-fares")
+    assert article.title == "Ferry fares to rise in April"
+    assert article.text.splitlines() == [
+        "Ferry fares to the islands will rise by eight per cent in April, the operator said on Monday, blaming "
+        "the price of fuel.",
+        "Season tickets for islanders will rise by less, at three per cent, after a campaign by the community council.",
+        "Timetable unchanged",
+        "The winter timetable will stay as it is until the end of March, with two sailings a day on weekdays "
+        "and one on Sundays.",
+        "The operator said it would review fares again in the autumn, once the new vessel has entered service "
+        "& its running costs are known.",
+    ]
+    assert (article.published, article.published_from) == (datetime(2022, 2, 14, 6, 30, tzinfo=UTC), "json-ld")
+    without = re.sub(r"<script.*?</script>", "", html, flags=re.DOTALL)
+    with pytest.raises(ExtractionError, match="no article text"):
+        extract_article(without, "https://example.com/news/ferry-fares")
+
+
+def test_a_full_json_ld_article_body_vouches_for_each_line() -> None:
+    html = fixture("jsonld_vouches.html")
+    text = extract_article(html, "https://example.com/news/library").text
+    assert "Read more" not in text and "Share this story" not in text
+    assert words_in(text) == set()  # the teaser named three watched words
+    assert len(text.splitlines()) == 4 and "reading hour at three o'clock" in text
+    without = extract_article(re.sub(r"<script.*?</script>", "", html, flags=re.DOTALL), "https://example.com/a")
+    assert "Read more: NATO ministers" in without.text  # the clutter is there without the publisher's body
+
+
+def test_a_json_ld_summary_changes_nothing() -> None:
+    html = fixture("jsonld_vouches.html")
+    summary = re.sub(r'"articleBody": "[^"]*"', '"articleBody": "The library will open on Sundays."', html)
+    plain = re.sub(r"<script.*?</script>", "", html, flags=re.DOTALL)
+    assert extract_article(summary, "https://e.com/a").text == extract_article(plain, "https://e.com/a").text
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("<p>One &amp; two.</p><p>Three<br>four</p>", "One & two.\nThree\nfour"),
+        (
+            "Plain text with an entity: caf&eacute;.\n\n  Second   line ",
+            "Plain text with an entity: café.\nSecond line",
+        ),
+        ("<h2>Head</h2>Tail text", "Head\nTail text"),
+    ],
+)
+def test_plain_text_from_an_article_body(raw: str, expected: str) -> None:
+    assert plain_text(raw) == expected
+
+
+# ---------------------------------------------------------------- titles the page confirms
+
+
+def title_of(head: str, h1s: list[str], extracted: str | None, others: list[str | None], site: str | None) -> str:
+    headings = "".join(f"<h1>{h}</h1>" for h in h1s)
+    tree = lxml.html.document_fromstring(f"<html><head>{head}</head><body>{headings}<p>x</p></body></html>")
+    return resolve_title(tree, extracted, others, site)
+
+
+@pytest.mark.parametrize(
+    ("h1s", "extracted", "others", "site", "expected"),
+    [
+        # a site name the page does not declare is cut off because the <h1> confirms the rest
+        (
+            ["Ferry fares to rise in April"],
+            "Ferry fares to rise in April | Aktuálně.cz",
+            [],
+            None,
+            "Ferry fares to rise in April",
+        ),
+        (
+            ["Ferry fares to rise in April"],
+            "Courier: Ferry fares to rise in April",
+            [],
+            None,
+            "Ferry fares to rise in April",
+        ),
+        # a stray heading the extractor picked loses to the <title> that an <h1> confirms
+        (
+            ["Ferry fares to rise in April"],
+            "Take your next trip with us!",
+            [None, "Ferry fares to rise in April - The Example Courier"],
+            None,
+            "Ferry fares to rise in April",
+        ),
+        # an extracted title that og:title repeats stands, even when the visible <h1> words it differently
+        (
+            ["Why fares are rising again"],
+            "Ferry fares to rise in April",
+            ["Ferry fares to rise in April", None],
+            None,
+            "Ferry fares to rise in April",
+        ),
+        # an <h1> that is the site's name, or much shorter than the title, confirms nothing
+        (
+            ["The Example Courier"],
+            "The Example Courier - Ferry fares to rise in April",
+            [],
+            "The Example Courier",
+            "The Example Courier - Ferry fares to rise in April",
+        ),
+        (
+            ["Ferries"],
+            "Ferries | Ferry fares to rise in April and May",
+            [],
+            None,
+            "Ferries | Ferry fares to rise in April and May",
+        ),
+        # nothing confirmed: the extracted title, less a declared site name
+        (
+            [],
+            "Ferry fares to rise in April | The Example Courier",
+            [],
+            "The Example Courier",
+            "Ferry fares to rise in April",
+        ),
+        ([], None, [None, "From og:title"], None, "From og:title"),
+    ],
+)
+def test_resolve_title(
+    h1s: list[str], extracted: str | None, others: list[str | None], site: str | None, expected: str
+) -> None:
+    assert title_of("", h1s, extracted, others, site) == expected
+
+
+def test_a_stray_heading_does_not_become_the_title_of_a_page() -> None:
+    head = "<title>Harbour board weighs channel dredging - The Example Courier</title>"
+    body = (
+        "<aside><h1>Take your next trip with the Courier!</h1></aside>"
+        "<p>The harbour board met on Tuesday evening to discuss the dredging of the outer channel, which has "
+        "silted up faster than expected since the autumn storms and now limits the largest ferries.</p>"
+    )
+    article = extract_article(synthetic(head, body), "https://example.com/news/dredging")
+    assert article.title == "Harbour board weighs channel dredging"
 
 
 # ---------------------------------------------------------------- URLs

@@ -1,0 +1,150 @@
+"""Downloader middlewares for politeness and cost: honour ``Retry-After``, revalidate indexes with conditional GET.
+
+* ``RetryAfterMiddleware``: a 429 or 503 that says ``Retry-After`` is retried after
+  that wait (the ``retries`` budget applies), never sooner; one asking for more than
+  ``MONITOR_RETRY_AFTER_MAX`` seconds is given up for this run rather than retried at once.
+* ``IndexCacheMiddleware`` with ``IndexCachePolicy`` and ``IndexCacheStorage``: Scrapy's
+  HTTP cache, restricted to index requests (feeds, sitemaps, listing pages, robots.txt of a
+  ``site`` source) and made to revalidate every time, so an unchanged index costs one
+  ``304 Not Modified``. The spider sees the stored copy flagged ``cached`` and skips it.
+  A stored copy never stands in for a failure (a dead feed stays dead), and an index whose
+  articles were not all fetched (the page limit, a transient error) is forgotten at the end
+  of the run, so the next run reads it in full.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+from scrapy import Request, Spider
+from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.httpcache import HttpCacheMiddleware
+from scrapy.downloadermiddlewares.retry import get_retry_request
+from scrapy.exceptions import NotConfigured
+from scrapy.extensions.httpcache import FilesystemCacheStorage, RFC2616Policy
+from scrapy.http import Response
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet import task
+
+log = logging.getLogger(__name__)
+
+# Request meta key marking an index request (feed, sitemap, listing page): the only ones cached.
+INDEX = "monitor_index"
+RETRY_AFTER_CODES = frozenset({429, 503})
+
+
+def retry_after_seconds(value: bytes | str | None, now: datetime) -> float | None:
+    """Seconds a ``Retry-After`` value asks to wait (delta-seconds or an HTTP date); None if absent or unreadable."""
+    if value is None:
+        return None
+    text = (value.decode("latin-1") if isinstance(value, bytes) else value).strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+class RetryAfterMiddleware:
+    """Retry a 429 or 503 only after the ``Retry-After`` wait; give it up when the wait is too long."""
+
+    def __init__(self, crawler: Crawler, max_delay: float):
+        self.crawler = crawler
+        self.max_delay = max_delay
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RetryAfterMiddleware:
+        if not crawler.settings.getbool("MONITOR_RETRY_AFTER_ENABLED", True):
+            raise NotConfigured
+        return cls(crawler, crawler.settings.getfloat("MONITOR_RETRY_AFTER_MAX", 120.0))
+
+    async def process_response(self, request: Request, response: Response) -> Request | Response:
+        if response.status not in RETRY_AFTER_CODES or request.meta.get("dont_retry"):
+            return response
+        delay = retry_after_seconds(response.headers.get(b"Retry-After"), datetime.now(UTC))
+        if delay is None:
+            return response  # no wait asked for: RetryMiddleware's usual handling
+        request.meta["retry_after"] = delay
+        if delay > self.max_delay:
+            # retrying at once would ignore the server; waiting this long would stall the run
+            request.meta["dont_retry"] = True
+            log.warning(
+                "%s answered %d with Retry-After %.0f s, more than the %.0f s allowed: not retried this run",
+                request.url,
+                response.status,
+                delay,
+                self.max_delay,
+            )
+            return response
+        spider = self.crawler.spider
+        assert spider is not None
+        retry = get_retry_request(request, spider=spider, reason=f"{response.status} Retry-After")
+        if retry is None:
+            request.meta["dont_retry"] = True
+            return response
+        log.info("%s answered %d: retrying after %.1f s as asked", request.url, response.status, delay)
+        from twisted.internet import reactor
+
+        await maybe_deferred_to_future(task.deferLater(reactor, delay))
+        return retry
+
+
+class IndexCachePolicy(RFC2616Policy):
+    """RFC 2616 caching for index requests only, always revalidated (ETag / Last-Modified), never trusted stale."""
+
+    def should_cache_request(self, request: Request) -> bool:
+        return bool(request.meta.get(INDEX)) and super().should_cache_request(request)
+
+    def is_cached_response_fresh(self, cachedresponse: Response, request: Request) -> bool:
+        # A heuristic freshness (10% of the Last-Modified age) would skip a feed for hours: always ask,
+        # with the validators the stored copy came with.
+        for validator, condition in ((b"ETag", b"If-None-Match"), (b"Last-Modified", b"If-Modified-Since")):
+            value = cachedresponse.headers.get(validator)
+            if value:
+                request.headers[condition] = value
+        return False
+
+    def is_cached_response_valid(self, cachedresponse: Response, response: Response, request: Request) -> bool:
+        # Only a 304 means "unchanged"; RFC 2616 would also serve the old copy over a 5xx, hiding the failure.
+        return response.status == 304
+
+
+class IndexCacheStorage(FilesystemCacheStorage):
+    """The filesystem cache, which survives a full disk and can forget one entry."""
+
+    def store_response(self, spider: Spider, request: Request, response: Response) -> None:
+        try:
+            super().store_response(spider, request, response)
+        except OSError as error:
+            log.warning("could not cache %s (%s): it will be fetched in full next run", request.url, error)
+
+    def forget(self, spider: Spider, request: Request) -> None:
+        """Drop the stored response for ``request``, so the next run fetches it unconditionally."""
+        shutil.rmtree(Path(self._get_request_path(spider, request)), ignore_errors=True)
+
+
+class IndexCacheMiddleware(HttpCacheMiddleware):
+    """Scrapy's HTTP cache middleware that never hides a failure and forgets incompletely read indexes."""
+
+    storage: Any
+
+    def process_exception(self, request: Request, exception: Exception) -> None:  # type: ignore[override]
+        # HttpCacheMiddleware would answer a dead server with the stored copy: a dead feed must look dead.
+        request.meta.pop("cached_response", None)
+
+    def spider_closed(self, spider: Spider) -> None:
+        forget = getattr(self.storage, "forget", None)
+        for url in sorted(getattr(spider, "incomplete_indexes", ())):
+            if forget is not None:
+                forget(spider, Request(url))
+                log.info("index %s was not read in full: it will be fetched unconditionally next run", url)
+        super().spider_closed(spider)
