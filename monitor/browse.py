@@ -75,6 +75,15 @@ TABLES: dict[str, dict[str, Any]] = {
         "columns": {"kind": "fetch, http, size, robots, redirect, content-type, extract, index, store, crash"},
     },
     "sources": {"description": "The configured sources as of the last run."},
+    "stories": {
+        "description": "The same story across outlets: near-duplicate articles grouped, the earliest copy leading.",
+        "sort_desc": "first_seen",
+        "columns": {
+            "key": "Stable story id: the canonical URL of its first article (alerts.story_key)",
+            "lead_article_id": "The earliest-published copy",
+            "title": "The lead's headline",
+        },
+    },
 }
 
 QUERIES: dict[str, dict[str, str]] = {
@@ -90,10 +99,10 @@ QUERIES: dict[str, dict[str, str]] = {
     },
     "stories_by_outlets": {
         "title": "Stories by number of outlets",
-        "description": "Articles sharing a headline across sources, most widely carried first.",
-        "sql": "SELECT title, COUNT(DISTINCT source) AS outlets, group_concat(DISTINCT source) AS sources,"
-        " MIN(first_seen) AS first_seen, MAX(score) AS score FROM articles WHERE score > 0"
-        " GROUP BY lower(title) ORDER BY outlets DESC, first_seen DESC LIMIT 100",
+        "description": "The same story across outlets (near-duplicates grouped), most widely carried first.",
+        "sql": "SELECT s.id, s.title, COUNT(a.id) AS outlets, group_concat(a.source, ', ') AS sources,"
+        " s.first_seen, MAX(a.score) AS score FROM stories s JOIN articles a ON a.story_id = s.id"
+        " GROUP BY s.id ORDER BY outlets DESC, s.first_seen DESC LIMIT 100",
     },
     "noisy_rules": {
         "title": "Noisy rules",

@@ -83,3 +83,29 @@ def matches(store: Store, *, filters: Filters = Filters(), limit: int = 50) -> l
         hits = json.loads(row.pop("hits"))
         row["terms"] = ", ".join(f"{h['term']} ({h['field']} ×{h['count']})" for h in hits)
     return rows
+
+
+def stories(store: Store, *, filters: Filters = Filters(), limit: int = 50) -> list[dict[str, Any]]:
+    """Stories (the same wire story across outlets), newest first: lead headline, outlets, alert status."""
+    clauses, params = filters.where(
+        "s.first_seen",
+        "a.score",
+        "EXISTS (SELECT 1 FROM matches m JOIN articles o ON o.id = m.article_id"
+        " WHERE o.story_id = s.id AND m.rule = :rule)",
+    )
+    if filters.source:  # any outlet of the story, not only its lead
+        clauses.remove("a.source = :source")
+        clauses.append("EXISTS (SELECT 1 FROM articles o WHERE o.story_id = s.id AND o.source = :source)")
+    sql = f"""
+        SELECT s.id, s.first_seen, s.title, a.source AS lead_source, a.score,
+               (SELECT COUNT(*) FROM articles o WHERE o.story_id = s.id) AS outlets,
+               (SELECT group_concat(source, ', ') FROM (SELECT o.source FROM articles o WHERE o.story_id = s.id
+                  ORDER BY COALESCE(o.published, o.first_seen), o.id)) AS sources,
+               (SELECT group_concat(al.destination || ':' || al.status, ' ') FROM alerts al
+                  WHERE al.story_key = s.key AND al.kind = 'alert') AS alerts,
+               a.url
+        FROM stories s JOIN articles a ON a.id = s.lead_article_id
+        WHERE {" AND ".join(clauses or ["1 = 1"])}
+        ORDER BY s.first_seen DESC, s.id DESC LIMIT :limit
+    """
+    return store.query(sql, {**params, "limit": limit})

@@ -57,18 +57,20 @@ def test_monitor_run_crawls_stores_and_delivers_signed_alerts_once(
         }
         first = monitor("--config", config, "--db", db, "run", env=env)
         assert first.returncode == 0, first.stderr
-        assert "5 new articles" in first.stdout and "4 sent" in first.stdout
+        assert "5 new articles" in first.stdout and "2 sent" in first.stdout
         second = monitor("--config", config, "--db", db, "run", env=env)
         assert second.returncode == 0, second.stderr
         assert "0 new articles" in second.stdout and "0 sent" in second.stdout
 
         hooks = receiver.posts("/hook")
         slack = receiver.posts("/slack")
-    # The seed story on both sites alerts; nothing else does; nothing arrives twice.
-    assert len(hooks) == 2 and len(slack) == 2
-    urls = {post.json()["article"]["fetched_url"] for post in hooks}
-    assert urls == {ledger.base + SEED_PATH, herald.base + "/2022/01/12/nato-russia-arms-talks.html"}
-    assert ledger.base + QUIET_PATH not in urls
+    # The seed story, carried by both sites, is one story: one alert per destination listing both
+    # outlets; nothing else alerts; nothing arrives twice.
+    assert len(hooks) == 1 and len(slack) == 1
+    story = hooks[0].json()["story"]
+    assert [o["url"] for o in story["outlets"]] == [ledger.base + SEED_PATH,
+                                                    herald.base + "/2022/01/12/nato-russia-arms-talks.html"]
+    assert ledger.base + QUIET_PATH not in {o["url"] for o in story["outlets"]}
     for post in hooks:
         verify(SECRET, post.headers, post.body)  # raises if the signature is wrong
         event = post.json()
@@ -83,10 +85,11 @@ def test_monitor_run_crawls_stores_and_delivers_signed_alerts_once(
     with Store.open(db) as store:
         assert store.db["articles"].count == 5
         statuses = store.query("SELECT destination, status, attempts FROM alerts ORDER BY destination")
-        assert [(s["status"], s["attempts"]) for s in statuses] == [("delivered", 1)] * 4
+        assert [(s["status"], s["attempts"]) for s in statuses] == [("delivered", 1)] * 2
         ids = {row["id"] for row in store.query("SELECT id FROM alerts WHERE destination = 'hook'")}
         assert ids == {post.headers["webhook-id"] for post in hooks}
         assert store.db["runs"].count == 4
+        assert store.db["stories"].count == 4  # the seed story (two outlets) and three quiet ones
 
 
 def test_monitor_demo_shows_the_seed_alerting_and_the_sidebar_story_quiet(tmp_path: Path) -> None:
@@ -94,6 +97,7 @@ def test_monitor_demo_shows_the_seed_alerting_and_the_sidebar_story_quiet(tmp_pa
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     alerts_part, quiet_part = out.split("Stored, scored, and rightly quiet:")
-    assert "NATO offers arms talks with Russia" in alerts_part and "signature ok" in alerts_part
+    assert "signature ok · one story, 2 outlet(s)" in alerts_part  # the seed story, on both sites
+    assert "/world/nato-offers-arms-talks.html" in alerts_part and "nato-russia-arms-talks.html" in alerts_part
     assert "Savar's rose village" in quiet_part and "Savar" not in alerts_part
     assert 'Full-text search for "sanctions"' in out

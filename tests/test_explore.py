@@ -22,7 +22,7 @@ from monitor.crawl import run_crawl
 from monitor.demo import start_sites
 from monitor.models import Article, Hit, RuleMatch, Verdict
 from monitor.settings import DestinationSpec
-from monitor.store import Store, iso, save_article, utcnow
+from monitor.store import Store, save_article, utcnow
 from tests.sitekit import config_text, write
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -118,11 +118,13 @@ def _show_results(store: Store, receiver: Receiver, secret: str, ledger_base: st
         except SignatureError as error:
             signature = f"BAD SIGNATURE: {error}"
         article = event["article"]
-        alerted.add(article["fetched_url"])
+        outlets = event["story"]["outlets"]
+        alerted.update(outlet["url"] for outlet in outlets)
         rules = ", ".join(f"{r['rule']} {r['score']:g}" for r in event["rules"])
+        carried = "; ".join(f"{o['source']} {o['url']}" for o in outlets)
         out.write(
             f"  [{event['score']:>5.2f}] {article['title']}\n"
-            f"          {article['source']} · {article['url']} · {signature}\n"
+            f"          {signature} · one story, {len(outlets)} outlet(s): {carried}\n"
             f"          rules: {rules}\n"
         )
         best = event["rules"][0]["hits"][0] if event["rules"] and event["rules"][0]["hits"] else None
@@ -131,8 +133,8 @@ def _show_results(store: Store, receiver: Receiver, secret: str, ledger_base: st
     out.write(f"Slack messages received by the local Slack stand-in: {len(receiver.posts('/slack'))}\n\n")
 
     quiet = store.query(
-        "SELECT title, score, source, fetched_url FROM articles WHERE id NOT IN "
-        "(SELECT article_id FROM alerts) ORDER BY source, title"
+        "SELECT title, score, source, fetched_url FROM articles WHERE story_id NOT IN "
+        "(SELECT s.id FROM stories s JOIN alerts al ON al.story_key = s.key) ORDER BY source, title"
     )
     out.write("Stored, scored, and rightly quiet:\n")
     for row in quiet:
