@@ -101,20 +101,34 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def fail_open_runs(store: Store, sources: Sequence[str], reason: str) -> int:
-    """Close runs a dead crawl process left open, so status never shows a crawl running forever."""
+def fail_open_runs(store: Store, sources: Sequence[str], reason: str, *, record_crash: bool = True) -> int:
+    """Close runs a dead crawl process left open, so status never shows a crawl running forever.
+
+    With ``record_crash``, a source whose crawl died before opening a run still gets a
+    ``crash`` row in run_errors, so the failure is never silent.
+    """
     if not sources:
         return 0
     marks = ",".join("?" * len(sources))
+    now = iso(utcnow())
     with store.write() as conn:
-        cursor = conn.execute(
-            f"UPDATE runs SET status = 'failed', finished_at = ?, errors = errors + 1 "
-            f"WHERE status = 'running' AND source IN ({marks})",
-            (iso(utcnow()), *sources),
-        )
-        for name in sources:
+        open_runs = conn.execute(
+            f"SELECT id, source FROM runs WHERE status = 'running' AND source IN ({marks})", tuple(sources)
+        ).fetchall()
+        for run_id, source in open_runs:
             conn.execute(
-                "INSERT INTO run_errors (run_id, source, url, kind, message, at) VALUES (NULL, ?, NULL, 'crash', ?, ?)",
-                (name, reason, iso(utcnow())),
+                "UPDATE runs SET status = 'failed', finished_at = ?, errors = errors + 1 WHERE id = ?", (now, run_id)
             )
-    return int(cursor.rowcount)
+            conn.execute(
+                "INSERT INTO run_errors (run_id, source, url, kind, message, at) VALUES (?, ?, NULL, 'crash', ?, ?)",
+                (run_id, source, reason, now),
+            )
+        closed = {source for _, source in open_runs}
+        for source in sources if record_crash else ():
+            if source not in closed:
+                conn.execute(
+                    "INSERT INTO run_errors (run_id, source, url, kind, message, at) VALUES (NULL, ?, NULL, 'crash',"
+                    " ?, ?)",
+                    (source, reason, now),
+                )
+    return len(open_runs)

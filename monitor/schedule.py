@@ -236,6 +236,13 @@ def serve(
     if threading.current_thread() is threading.main_thread():
         for number, handler in ((signal.SIGINT, on_stop), (signal.SIGTERM, on_stop), (signal.SIGHUP, on_hangup)):
             previous[number] = signal.signal(number, handler)
+    with Store.open(db_path) as store:
+        # Runs left 'running' by a monitor that was killed (SIGKILL, power loss) ended then: say so.
+        closed = fail_open_runs(
+            store, [s.name for s in config.sources], "the monitor stopped during this crawl", record_crash=False
+        )
+    if closed:
+        log.warning("closed %d run(s) left open by a monitor that did not stop cleanly", closed)
     health = HealthServer(service, health_port).start() if health_port is not None else None
     service.schedule()
     service.scheduler.start()

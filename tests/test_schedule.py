@@ -23,8 +23,9 @@ from tests.sitekit import config_text, write
 
 
 def sources_yaml(interval: str = "1s", names: tuple[str, ...] = ("a", "b")) -> str:
-    return "".join(f"  - name: {n}\n    type: rss\n    url: http://127.0.0.1:9/{n}\n    interval: {interval}\n"
-                   for n in names)
+    return "".join(
+        f"  - name: {n}\n    type: rss\n    url: http://127.0.0.1:9/{n}\n    interval: {interval}\n" for n in names
+    )
 
 
 def two_sources(interval: str = "1s") -> Config:
@@ -43,8 +44,9 @@ class Recorder:
         self.aborted = 0
         self.lock = threading.Lock()
 
-    def __call__(self, config: Config, db_path: str, source: SourceSpec, log_level: str,
-                 abort: threading.Event) -> None:
+    def __call__(
+        self, config: Config, db_path: str, source: SourceSpec, log_level: str, abort: threading.Event
+    ) -> None:
         with self.lock:
             self.starts.setdefault(source.name, []).append(time.monotonic())
             self.running[source.name] = self.running.get(source.name, 0) + 1
@@ -62,8 +64,9 @@ class Recorder:
 
 def run_for(seconds: float, recorder: Recorder, config: Config, db: Path) -> Service:
     sends: list[float] = []
-    service = Service(config, str(db), send_interval=1, crawl=recorder, send=lambda *args: sends.append(1.0),
-                      grace_seconds=0.5)
+    service = Service(
+        config, str(db), send_interval=1, crawl=recorder, send=lambda *args: sends.append(1.0), grace_seconds=0.5
+    )
     service.schedule()
     service.scheduler.start()
     time.sleep(seconds)
@@ -100,8 +103,10 @@ def test_after_a_restart_the_schedule_resumes_and_an_overdue_source_runs_once(tm
     with Store.open(db) as store, store.write() as conn:
         # "a" ran a minute ago: not due for an hour. "b" last ran five hours ago: overdue, five slots missed.
         for source, ago in (("a", timedelta(minutes=1)), ("b", timedelta(hours=5))):
-            conn.execute("INSERT INTO runs (source, started_at, finished_at, status) VALUES (?, ?, ?, 'ok')",
-                         (source, iso(now - ago), iso(now - ago)))
+            conn.execute(
+                "INSERT INTO runs (source, started_at, finished_at, status) VALUES (?, ?, ?, 'ok')",
+                (source, iso(now - ago), iso(now - ago)),
+            )
     recorder = Recorder()
     service = Service(two_sources("1h"), str(db), crawl=recorder, send=lambda *a: None)
     service.schedule(now)
@@ -115,8 +120,9 @@ def test_after_a_restart_the_schedule_resumes_and_an_overdue_source_runs_once(tm
 
 def test_stop_gives_running_crawls_a_grace_period_then_stops_them(tmp_path: Path) -> None:
     recorder = Recorder(duration=30)
-    service = Service(two_sources("1h"), str(tmp_path / "m.db"), crawl=recorder, send=lambda *a: None,
-                      grace_seconds=0.5)
+    service = Service(
+        two_sources("1h"), str(tmp_path / "m.db"), crawl=recorder, send=lambda *a: None, grace_seconds=0.5
+    )
     service.schedule()
     service.scheduler.start()
     time.sleep(3.0)  # the second source starts 2 s after the first (staggered)
@@ -126,12 +132,14 @@ def test_stop_gives_running_crawls_a_grace_period_then_stops_them(tmp_path: Path
     assert service.abort.is_set() and recorder.aborted == 2
 
 
-def test_reload_takes_a_valid_config_and_refuses_an_invalid_one(tmp_path: Path, caplog: pytest.LogCaptureFixture
-                                                                ) -> None:
+def test_reload_takes_a_valid_config_and_refuses_an_invalid_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "rules.yaml"
     path.write_text(config_text(sources_yaml("1h")), encoding="utf-8")
-    service = Service(parse_config(path.read_text(), str(path), {}), str(tmp_path / "m.db"), crawl=Recorder(),
-                      send=lambda *a: None)
+    service = Service(
+        parse_config(path.read_text(), str(path), {}), str(tmp_path / "m.db"), crawl=Recorder(), send=lambda *a: None
+    )
     service.schedule()
     path.write_text(config_text(sources_yaml("1h", ("a", "b", "c"))), encoding="utf-8")
     assert service.reload() is True
@@ -167,9 +175,25 @@ def test_monitor_serve_crawls_reloads_on_sighup_and_stops_cleanly_on_sigterm(tmp
                 return int(store.query("SELECT COUNT(*) AS n FROM runs WHERE status = 'ok'")[0]["n"])
 
         with log_path.open("w") as log_file:
-            process = subprocess.Popen([sys.executable, "-m", "monitor", "--config", config, "--db", str(db), "serve",
-                                        "--send-interval", "1s", "--grace", "20s"], stdout=log_file,
-                                       stderr=subprocess.STDOUT, env=dict(os.environ))
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "monitor",
+                    "--config",
+                    config,
+                    "--db",
+                    str(db),
+                    "serve",
+                    "--send-interval",
+                    "1s",
+                    "--grace",
+                    "20s",
+                ],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=dict(os.environ),
+            )
             try:
                 assert wait_for(lambda: finished_runs() >= 2), "serve should have crawled the source twice"
                 Path(config).write_text(config_text(sources) + "  - name: extra\n    terms: [harbour]\n")
@@ -192,3 +216,18 @@ def test_monitor_serve_crawls_reloads_on_sighup_and_stops_cleanly_on_sigterm(tmp
     with Store.open(db) as store:
         assert store.db["articles"].count == 3
         assert store.query("SELECT COUNT(*) AS n FROM runs WHERE status = 'running'")[0]["n"] == 0
+
+
+def test_runs_left_open_by_a_killed_monitor_are_closed_as_failed_when_serve_starts(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    with Store.open(db) as store, store.write() as conn:
+        conn.execute("INSERT INTO runs (source, started_at, status) VALUES ('a', ?, 'running')", (iso(utcnow()),))
+    stop = threading.Event()
+    stop.set()  # serve starts, tidies up, and stops at once
+    from monitor.schedule import serve
+
+    only_a = parse_config(config_text(sources_yaml("1h", ("a",))), "test.yaml", {})  # "a" is not due for an hour
+    serve(only_a, str(db), stop=stop, grace_seconds=0)
+    with Store.open(db) as store:
+        assert store.query("SELECT status FROM runs") == [{"status": "failed"}]
+        assert store.query("SELECT kind, run_id FROM run_errors") == [{"kind": "crash", "run_id": 1}]
