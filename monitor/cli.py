@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,7 @@ def cli(ctx: click.Context, config_path: str, db_path: str, verbose: int, log_fo
     """
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
     configure_logging(level, log_format)
+    os.environ["MONITOR_LOG_FORMAT"] = log_format  # crawl processes inherit it
     ctx.obj = State(config_path, db_path)
     ctx.obj.verbose = verbose
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from apscheduler.triggers.cron import CronTrigger
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError
@@ -173,7 +175,7 @@ def _sources(check: Checker, root: CommentedMap) -> tuple[SourceSpec, ...]:
             item,
             field,
             item_line(items, index),
-            {"name", "type", "url", "interval", "link_pattern", "max_pages", "enabled", "max_age"},
+            {"name", "type", "url", "interval", "cron", "link_pattern", "max_pages", "enabled", "max_age"},
         )
         if entry is None:
             continue
@@ -185,6 +187,11 @@ def _sources(check: Checker, root: CommentedMap) -> tuple[SourceSpec, ...]:
         max_pages = check.get(entry, "max_pages", field, check.integer, default=100)
         enabled = check.get(entry, "enabled", field, check.boolean, default=True)
         max_age = check.get(entry, "max_age", field, check.duration)
+        cron = check.get(entry, "cron", field, _cron(check))
+        if cron and "interval" in entry:
+            check.fail(key_line(entry, "cron"), f"{field}.cron", "give an interval or a cron expression, not both")
+        if cron:
+            interval = _cron_interval(cron)
         if kind == "listing" and "max_age" in entry:
             check.fail(key_line(entry, "max_age"), f"{field}.max_age", "listing pages give no dates; it needs an index")
         if kind == "site" and url and urlsplit(url).path not in ("", "/"):
@@ -209,6 +216,7 @@ def _sources(check: Checker, root: CommentedMap) -> tuple[SourceSpec, ...]:
                     type=kind,
                     url=url,
                     interval_seconds=interval or 900,
+                    cron=cron,
                     link_pattern=pattern,
                     max_pages=max_pages or 100,
                     enabled=bool(enabled),
@@ -217,3 +225,23 @@ def _sources(check: Checker, root: CommentedMap) -> tuple[SourceSpec, ...]:
                 )
             )
     return tuple(sources)
+
+
+def _cron(check: Checker) -> Callable[[Any, str, int], str | None]:
+    def convert(value: Any, field: str, line: int) -> str | None:
+        try:
+            CronTrigger.from_crontab(str(value), timezone="UTC")
+        except (ValueError, TypeError) as error:
+            check.fail(line, field, f"is not a crontab expression like '*/15 * * * *' (UTC): {error}")
+            return None
+        return str(value)
+
+    return convert
+
+
+def _cron_interval(cron: str) -> int:
+    """The usual gap between two runs of a cron schedule, for health checks that think in intervals."""
+    trigger = CronTrigger.from_crontab(cron, timezone="UTC")
+    first = trigger.get_next_fire_time(None, datetime(2026, 1, 5, tzinfo=UTC))
+    second = trigger.get_next_fire_time(first, first + timedelta(seconds=1)) if first else None
+    return max(60, int((second - first).total_seconds())) if first and second else 86400

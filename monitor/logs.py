@@ -35,3 +35,5 @@ def configure_logging(level: int | str = logging.WARNING, fmt: str = "text") -> 
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
+    # Library warnings become log records too, so every line on stderr has the chosen format.
+    logging.captureWarnings(True)

@@ -140,7 +140,7 @@ class Service:
             jitter = min(MAX_JITTER_SECONDS, source.interval_seconds // 10)
             self.scheduler.add_job(
                 self._crawl_job,
-                IntervalTrigger(seconds=source.interval_seconds, jitter=jitter or None, start_date=due),
+                source.trigger(start=due, jitter=jitter or None),
                 args=[source],
                 id=f"crawl:{source.name}",
                 name=f"crawl {source.name}",

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from monitor.rulelang import Node
 
@@ -52,6 +53,16 @@ class SourceSpec:
     enabled: bool = True
     line: int = 0
     max_age_seconds: int | None = None  # links the index dates older than this are not fetched
+    cron: str | None = None  # a crontab expression (UTC) instead of the interval
+
+    def trigger(self, start: Any = None, jitter: int | None = None) -> Any:
+        """When ``monitor serve`` runs this source: its cron expression, or every ``interval_seconds``."""
+        from apscheduler.triggers.cron import CronTrigger
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        if self.cron:
+            return CronTrigger.from_crontab(self.cron, timezone="UTC")
+        return IntervalTrigger(seconds=self.interval_seconds, jitter=jitter, start_date=start)
 
 
 @dataclass(frozen=True)

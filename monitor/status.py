@@ -30,7 +30,11 @@ def next_run(source: SourceSpec, last: dict[str, Any] | None, now: datetime) -> 
     """When ``source`` is due: one interval after its last start, or now if that has passed (coalesced)."""
     if last is None:
         return now
-    due = datetime.fromisoformat(last["started_at"]) + timedelta(seconds=source.interval_seconds)
+    started = datetime.fromisoformat(last["started_at"])
+    if source.cron:
+        due = source.trigger().get_next_fire_time(None, started + timedelta(seconds=1)) or now
+    else:
+        due = started + timedelta(seconds=source.interval_seconds)
     return max(due, now)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from scrapy.settings import Settings
 
 from monitor.config import load_config
 from monitor.errors import MonitorError
+from monitor.logs import configure_logging
 from monitor.workers import Analyser
 from spiders import settings as default_settings
 from spiders.news import NewsSpider
@@ -50,7 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     analyser = Analyser(config.rules, config.alerts.threshold, config.crawl.workers, config.alerts.max_age_seconds)
     settings.set("MONITOR_ANALYSER", analyser, priority="cmdline")
 
-    process = CrawlerProcess(settings)
+    if os.environ.get("MONITOR_LOG_FORMAT") == "json":
+        # The monitor's own one-object-per-line format, so a log shipper parses crawls like the rest.
+        settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")
+        configure_logging(args.log_level, "json")
+        process = CrawlerProcess(settings)
+    else:
+        process = CrawlerProcess(settings)
     logging.getLogger("monitor").setLevel(logging.INFO)
     crawlers: list[tuple[str, Crawler]] = []
     for source in sources:

@@ -119,3 +119,28 @@ def test_json_log_lines_are_one_object_each() -> None:
     assert "\n" not in line
     entry = json.loads(line)
     assert entry["level"] == "warning" and entry["logger"] == "monitor.crawl" and entry["message"] == "source a: boom"
+
+
+def test_with_log_format_json_every_log_line_of_a_run_is_json_even_from_the_crawl(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from monitor.demo import start_sites
+
+    ledger, herald = start_sites()
+    try:
+        sources = (f"  - name: ledger\n    type: rss\n    url: {ledger.base}/feed.xml\n"
+                   "  - name: dead\n    type: rss\n    url: http://127.0.0.1:9/feed.xml\n")
+        config = write(tmp_path / "rules.yaml", config_text(sources))
+        result = subprocess.run([sys.executable, "-m", "monitor", "--log-format", "json", "-v", "--config", config,
+                                 "--db", str(tmp_path / "m.db"), "run"], capture_output=True, text=True, timeout=120,
+                                env=dict(os.environ))
+    finally:
+        ledger.stop()
+        herald.stop()
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    entries = [json.loads(line) for line in lines]  # raises if any line is not JSON
+    assert any(e["logger"].startswith("monitor.crawl") and "dead" in e["message"] for e in entries)
+    assert all({"time", "level", "logger", "message"} <= set(e) for e in entries)

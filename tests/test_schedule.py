@@ -231,3 +231,34 @@ def test_runs_left_open_by_a_killed_monitor_are_closed_as_failed_when_serve_star
     with Store.open(db) as store:
         assert store.query("SELECT status FROM runs") == [{"status": "failed"}]
         assert store.query("SELECT kind, run_id FROM run_errors") == [{"kind": "crash", "run_id": 1}]
+
+
+def test_a_source_can_run_on_a_cron_expression_and_resumes_from_its_last_run(tmp_path: Path) -> None:
+    text = config_text("  - name: nightly\n    type: rss\n    url: http://127.0.0.1:9/n\n    cron: '30 2 * * *'\n")
+    config = parse_config(text, "test.yaml", {})
+    assert config.sources[0].cron == "30 2 * * *" and config.sources[0].interval_seconds == 86400
+    db = tmp_path / "m.db"
+    now = utcnow().replace(hour=12, minute=0, second=0)
+    with Store.open(db) as store, store.write() as conn:  # ran at 02:30 today: next run 02:30 tomorrow
+        ran = iso(now.replace(hour=2, minute=30))
+        conn.execute("INSERT INTO runs (source, started_at, finished_at, status) VALUES ('nightly', ?, ?, 'ok')",
+                     (ran, ran))
+    service = Service(config, str(db), crawl=Recorder(), send=lambda *a: None)
+    service.schedule(now)
+    job = service.scheduler.get_job("crawl:nightly")
+    assert job.next_run_time == (now + timedelta(days=1)).replace(hour=2, minute=30)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("    cron: 'every night'\n", "sources[0].cron: is not a crontab expression"),
+        ("    cron: '0 * * * *'\n    interval: 1h\n", "sources[0].cron: give an interval or a cron expression"),
+    ],
+)
+def test_a_bad_cron_source_is_refused(source: str, message: str) -> None:
+    from monitor.errors import ConfigError
+
+    text = config_text("  - name: a\n    type: rss\n    url: http://127.0.0.1:9/a\n" + source)
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        parse_config(text, "test.yaml", {})
