@@ -9,9 +9,11 @@ for the questions people ask; it opens the file read-only and listens on
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 TABLES: dict[str, dict[str, Any]] = {
@@ -157,5 +159,18 @@ def write_metadata(db_path: str, folder: Path) -> str:
 
 
 def run_browser(db_path: str, metadata_path: str, *, host: str, port: int) -> int:
-    """Run Datasette until it is stopped; its exit status."""
-    return subprocess.call(browse_command(db_path, metadata_path, host=host, port=port))
+    """Run Datasette until it is stopped; its exit status. SIGTERM and SIGINT are passed on to it."""
+    child = subprocess.Popen(browse_command(db_path, metadata_path, host=host, port=port))
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        child.send_signal(signum)
+
+    previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return child.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if child.poll() is None:
+            child.kill()
+            child.wait()

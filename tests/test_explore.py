@@ -49,10 +49,14 @@ def explored(tmp_path: Path) -> tuple[str, str]:
             ("nato", "NATO summit opens", "nato", 6.0, timedelta(hours=1), "ledger"),
         ]:
             hit = Hit(rule=rule, term=rule, field="title", count=1, snippet=f"**{rule}**")
-            article = Article(url=f"https://n.test/{key}", canonical_url=f"https://n.test/{key}", title=title,
-                              text=f"{title}. More about {rule} here.", source=source)
-            save_article(store, article, Verdict(score, 3.0, (RuleMatch(rule, score, (hit,)),)), hook,
-                         now=now - age)
+            article = Article(
+                url=f"https://n.test/{key}",
+                canonical_url=f"https://n.test/{key}",
+                title=title,
+                text=f"{title}. More about {rule} here.",
+                source=source,
+            )
+            save_article(store, article, Verdict(score, 3.0, (RuleMatch(rule, score, (hit,)),)), hook, now=now - age)
     return config, str(db)
 
 
@@ -106,8 +110,10 @@ def crawled_store(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A store made by a real crawl of the local demo sites."""
     ledger, herald = start_sites()
     try:
-        sources = (f"  - name: ledger\n    type: rss\n    url: {ledger.base}/feed.xml\n"
-                   f"  - name: herald\n    type: sitemap\n    url: {herald.base}/sitemap.xml\n")
+        sources = (
+            f"  - name: ledger\n    type: rss\n    url: {ledger.base}/feed.xml\n"
+            f"  - name: herald\n    type: sitemap\n    url: {herald.base}/sitemap.xml\n"
+        )
         config = write(tmp_path / "rules.yaml", config_text(sources))
         run_crawl(config, str(tmp_path / "monitor.db"))
         yield config, str(tmp_path / "monitor.db")
@@ -134,8 +140,11 @@ def test_browse_serves_the_store_in_datasette_in_a_real_browser(crawled_store: t
 
     config, db = crawled_store
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "monitor", "--config", config, "--db", db, "browse",
-                               "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "--config", config, "--db", db, "browse", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -149,9 +158,17 @@ def test_browse_serves_the_store_in_datasette_in_a_real_browser(crawled_store: t
                 time.sleep(0.3)
         options = webdriver.ChromeOptions()
         options.binary_location = browser_path
-        for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--no-first-run", "--window-size=1400,1000"):
+        for flag in (
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--window-size=1400,1000",
+        ):
             options.add_argument(flag)
         driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
         try:
@@ -176,5 +193,11 @@ def test_browse_serves_the_store_in_datasette_in_a_real_browser(crawled_store: t
             count = store.db["articles"].count
         assert count == 5
     finally:
-        server.terminate()
+        server.terminate()  # monitor browse passes it on to Datasette
         server.wait(timeout=10)
+    assert not _datasette_running(db), "Datasette outlived monitor browse"
+
+
+def _datasette_running(db: str) -> bool:
+    result = subprocess.run(["pgrep", "-f", f"datasette serve {db}"], capture_output=True, text=True)
+    return bool(result.stdout.strip())
