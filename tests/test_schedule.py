@@ -262,3 +262,16 @@ def test_a_bad_cron_source_is_refused(source: str, message: str) -> None:
     text = config_text("  - name: a\n    type: rss\n    url: http://127.0.0.1:9/a\n" + source)
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         parse_config(text, "test.yaml", {})
+
+
+def test_a_second_signal_stops_running_crawls_without_waiting_for_the_grace_period(tmp_path: Path) -> None:
+    recorder = Recorder(duration=60)
+    service = Service(two_sources("1h"), str(tmp_path / "m.db"), crawl=recorder, send=lambda *a: None,
+                      grace_seconds=60)
+    service.schedule()
+    service.scheduler.start()
+    time.sleep(1.0)
+    threading.Timer(0.5, service.abort.set).start()  # what serve's handler does on the second SIGTERM
+    started = time.monotonic()
+    service.stop()
+    assert time.monotonic() - started < 5 and recorder.aborted >= 1
