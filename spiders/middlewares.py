@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import shutil
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,27 +30,13 @@ from scrapy.http import Response
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import task
 
+from monitor.retryafter import retry_after_seconds
+
 log = logging.getLogger(__name__)
 
 # Request meta key marking an index request (feed, sitemap, listing page): the only ones cached.
 INDEX = "monitor_index"
 RETRY_AFTER_CODES = frozenset({429, 503})
-
-
-def retry_after_seconds(value: bytes | str | None, now: datetime) -> float | None:
-    """Seconds a ``Retry-After`` value asks to wait (delta-seconds or an HTTP date); None if absent or unreadable."""
-    if value is None:
-        return None
-    text = (value.decode("latin-1") if isinstance(value, bytes) else value).strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 class RetryAfterMiddleware:

@@ -20,8 +20,8 @@ import pytest
 
 from monitor.crawl import run_crawl
 from monitor.demo.sites import Story, rss_feed
+from monitor.retryafter import retry_after_seconds
 from monitor.store import Store
-from spiders.middlewares import retry_after_seconds
 from tests.sitekit import RULES, write
 
 pytestmark = pytest.mark.slow

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 
 from monitor.alerts.discord import retry_after_from_body
 from monitor.alerts.redact import redact_url, scrub
 from monitor.alerts.transport import HttpResult
+from monitor.retryafter import retry_after_seconds
 
 # Seconds to wait after failed attempt n (n = 1, 2, ...); the last entry repeats.
 RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
@@ -52,18 +52,8 @@ def retry_delay(attempt: int, *, rng: random.Random | None = None) -> float:
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
     """Seconds a ``Retry-After`` asks for (delta seconds or an HTTP date), at most a day; None if unreadable."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(min(int(text), MAX_RETRY_AFTER))
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return min(max((when - now).total_seconds(), 0.0), float(MAX_RETRY_AFTER))
+    seconds = retry_after_seconds(value, now)
+    return None if seconds is None else min(seconds, float(MAX_RETRY_AFTER))
 
 
 def judge(kind: str, result: HttpResult, now: datetime, secrets: list[str]) -> Failure:
