@@ -16,11 +16,12 @@ import hashlib
 import re
 import sqlite3
 from dataclasses import dataclass
-
-import numpy as np
-from datasketch import MinHash
+from typing import TYPE_CHECKING
 
 from monitor.models import Article
+
+if TYPE_CHECKING:
+    import numpy as np
 
 NUM_PERM = 64
 BANDS = 16  # 16 bands of 4 rows: pairs at Jaccard 0.5 share a band 64% of the time, at 0.7 98%
@@ -46,6 +47,11 @@ def signature(text: str) -> np.ndarray | None:
     shingles = {" ".join(words[i : i + SHINGLE_WORDS]).encode() for i in range(len(words) - SHINGLE_WORDS + 1)}
     if len(shingles) < MIN_SHINGLES:
         return None
+    # Imported here: numpy, scipy and datasketch cost ~0.4 s and ~60 MiB, and the extraction
+    # workers and the forkserver import this module's importers without ever needing them.
+    import numpy as np
+    from datasketch import MinHash
+
     minhash = MinHash(num_perm=NUM_PERM, seed=SEED)
     minhash.update_batch(list(shingles))
     return np.asarray(minhash.hashvalues, dtype=np.uint64)
@@ -62,7 +68,7 @@ def band_hashes(sig: np.ndarray) -> list[int]:
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
     """Estimated Jaccard similarity of two signatures."""
-    return float(np.mean(a == b))
+    return float((a == b).mean())
 
 
 def assign_story(conn: sqlite3.Connection, article_id: int, article: Article, moment: str) -> StoryAssignment:
@@ -73,7 +79,7 @@ def assign_story(conn: sqlite3.Connection, article_id: int, article: Article, mo
         bands = band_hashes(sig)
         best = 0.0
         for _, candidate_sig, story_id, story_key in _candidates(conn, bands, article_id):
-            score = similarity(sig, np.frombuffer(candidate_sig, dtype=np.uint64))
+            score = similarity(sig, _from_bytes(candidate_sig))
             if score >= SAME_STORY and score > best:
                 best, match = score, (story_id, story_key)
         conn.execute("UPDATE articles SET signature = ? WHERE id = ?", (sig.tobytes(), article_id))
@@ -128,3 +134,9 @@ def _elect_lead(conn: sqlite3.Connection, story_id: int) -> None:
         " ORDER BY COALESCE(published, first_seen), id LIMIT 1) WHERE id = ?",
         (story_id, story_id),
     )
+
+
+def _from_bytes(stored: bytes) -> np.ndarray:
+    import numpy as np
+
+    return np.frombuffer(stored, dtype=np.uint64)
