@@ -36,6 +36,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from machine import cpu_model  # benchmarks/machine.py: the scripts run from benchmarks/ on sys.path
+
 from monitor.alerts.delivery import deliver_due
 from monitor.models import Article, Hit, RuleMatch, Verdict
 from monitor.settings import DestinationSpec
@@ -207,8 +209,7 @@ def measure_throughput(folder: Path, count: int) -> dict[str, float]:
 
 def machine() -> str:
     """CPU model, cores, memory, Python and SQLite, the OS, and the date."""
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor() or "unknown CPU")  # fmt: skip
+    model = cpu_model()
     memory = next((int(line.split()[1]) / 1024 / 1024 for line in Path("/proc/meminfo").read_text().splitlines()
                    if line.startswith("MemTotal")), 0.0)  # fmt: skip
     return (f"{model}, {len(os.sched_getaffinity(0))} cores, {memory:.0f} GiB, Python {platform.python_version()}, "

@@ -51,6 +51,8 @@ import trafilatura
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from machine import cpu_model  # noqa: E402 - benchmarks/machine.py, beside this script
+
 from monitor.errors import ExtractionError  # noqa: E402
 from monitor.extract import extract_article  # noqa: E402
 
@@ -211,17 +213,6 @@ def summarise(scores: list[Score], extracted: list[Extracted]) -> dict[str, obje
 def mark(ok: bool | None, nearly: bool | None = None) -> str:
     """A per-page cell: ok, hl (headline only), NO, or - when there is nothing to compare."""
     return "-" if ok is None else "ok" if ok else "hl" if nearly else "NO"
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo, else what platform says."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,6 +45,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from machine import cpu_model  # benchmarks/machine.py: the scripts run from benchmarks/ on sys.path
+
 from monitor.errors import MonitorError
 
 # The site, the store and run_crawl are imported where they are used: this file is also the
@@ -352,14 +354,7 @@ def code_fingerprint() -> str:
 
 def machine() -> str:
     """CPU model, cores, Python and library versions, and the date."""
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor() or "unknown CPU",
-    )
+    model = cpu_model()
     cores = len(os.sched_getaffinity(0))
     versions = ", ".join(f"{name} {metadata.version(name)}" for name in ("scrapy", "trafilatura", "lxml"))
     return (

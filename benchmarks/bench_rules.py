@@ -42,6 +42,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from machine import cpu_model  # noqa: E402 - benchmarks/machine.py, beside this script
+
 from monitor.config import load_config  # noqa: E402
 from monitor.extract import extract_article  # noqa: E402
 from monitor.models import Article  # noqa: E402
@@ -295,7 +297,7 @@ def main() -> None:
         rows.append((size, len(patterns), compile_seconds, engine_each, matched, regex_each / len(subset)))
 
     print(f"rules engine benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {_cpu_model()}, load average {_load()}")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {cpu_model()}, load average {_load()}")
     print(f"python {platform.python_version()}, {platform.system()} {platform.release()}")
     print(f"{len(articles)} articles, {words:.0f} words of text each on average, pages {page_kb:.0f} KB")
     print(f"CPU time per article (time.process_time), the fastest of {options.repeat} runs")
@@ -336,16 +338,6 @@ def _load() -> str:
 def _with_source(article: Article) -> Article:
     article.source = "bench-ledger"
     return article
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 
+from machine import cpu_model  # benchmarks/machine.py: the scripts run from benchmarks/ on sys.path
+
 from monitor.demo import QUIET_PATH, SEED_PATH, load_stories
 from monitor.demo.receiver import Receiver
 from monitor.demo.sites import LocalSite, Story
@@ -199,8 +201,7 @@ def store_figures(db: Path) -> dict[str, int]:
 
 def machine() -> str:
     """CPU model, cores, Python, Scrapy and the OS."""
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "unknown CPU")
+    model = cpu_model()
     return (
         f"{model}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}, "
         f"Scrapy {metadata.version('scrapy')}, APScheduler {metadata.version('apscheduler')}, "

@@ -14,11 +14,12 @@ import json
 import platform
 import random
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from machine import cpu_model  # benchmarks/machine.py: the scripts run from benchmarks/ on sys.path
 
 from monitor.query import Filters, matches, search
 from monitor.report import build_report
@@ -158,22 +159,12 @@ def main() -> None:
         size = Path(store.path).stat().st_size
     print(
         f"monitor store benchmark, {datetime.now(UTC):%Y-%m-%d}, Python {platform.python_version()},"
-        f" {platform.machine()}, {_cpu()}"
+        f" {platform.machine()}, {cpu_model()}"
     )
     print(f"{args.articles} articles (~700 words each) filled in {fill_seconds:.1f} s; store {size / 1e6:.0f} MB")
     print(f"{'query':<55} {'median ms':>10} {'p95 ms':>8} {'rows':>5}")
     for label, median, p95, rows in results:
         print(f"{label:<55} {median * 1000:>10.1f} {p95 * 1000:>8.1f} {rows:>5}")
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return sys.platform
 
 
 if __name__ == "__main__":
