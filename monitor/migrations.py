@@ -195,6 +195,19 @@ MIGRATIONS: list[Migration] = [
         UPDATE articles SET story_id = (SELECT id FROM stories WHERE stories.key = articles.url);
         """,
     ),
+    (
+        5,
+        "source_state: the last health judgement per source, so notices go out on changes only",
+        """
+        CREATE TABLE source_state (
+            name TEXT PRIMARY KEY,
+            health TEXT NOT NULL,
+            reason TEXT,
+            since TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -11,7 +11,8 @@ from monitor.alerts.delivery import DeliveryReport, deliver_due
 from monitor.crawl import CrawlReport, fail_open_runs, run_crawl
 from monitor.errors import CrawlError
 from monitor.settings import Config
-from monitor.store import Store
+from monitor.sourcehealth import check_sources
+from monitor.store import Store, utcnow
 
 log = logging.getLogger("monitor.run")
 
@@ -70,5 +71,6 @@ def run_once(
         fail_open_runs(store, names, str(error))
         crashed.append(str(error))
         report = CrawlReport(sources=[{"source": n, "status": "failed", "errors": 1} for n in names])
+    check_sources(store, config, utcnow(), names)
     delivery = deliver_due(store, config.alerts.destinations, max_attempts=config.alerts.max_attempts) if send else None
     return RunSummary(report, delivery, crashed)

@@ -33,6 +33,7 @@ from monitor.crawl import fail_open_runs, run_crawl
 from monitor.errors import ConfigError, CrawlError, MonitorError
 from monitor.health import HealthServer
 from monitor.settings import Config, SourceSpec
+from monitor.sourcehealth import check_sources
 from monitor.status import last_runs, next_run
 from monitor.store import Store, iso, sync_sources, utcnow
 
@@ -58,7 +59,10 @@ def crawl_source(config: Config, db_path: str, source: SourceSpec, log_level: st
         log.error("crawl %s: %s", source.name, error)
         with Store.open(db_path) as store:
             fail_open_runs(store, [source.name], str(error))
+            check_sources(store, config, utcnow(), [source.name])
         return
+    with Store.open(db_path) as store:
+        check_sources(store, config, utcnow(), [source.name])
     for summary in report.sources:
         log.info(
             "crawl %s: %s, %s pages, %s new articles, %s alerts queued, %s errors",

@@ -15,7 +15,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from monitor.alerts.events import DIGEST_TYPE, NOTICE_TYPE
+from monitor.alerts.events import DIGEST_TYPE, NOTICE_TYPES
 from monitor.alerts.facts import (
     AlertFacts,
     alert_facts,
@@ -73,7 +73,7 @@ def render_discord(event: dict[str, Any]) -> dict[str, Any]:
     """The Discord message for a version-1 event of any type, within every Discord limit."""
     if event.get("type") == DIGEST_TYPE:
         return _digest(event)
-    if event.get("type") == NOTICE_TYPE:
+    if event.get("type") in NOTICE_TYPES:
         headline, lines = notice_lines(event)
         return {"content": fit(headline + ". " + " ".join(lines), CONTENT_LIMIT), "allowed_mentions": NO_MENTIONS}
     return _alert(alert_facts(event), str(event.get("id") or ""))

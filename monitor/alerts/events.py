@@ -18,6 +18,8 @@ from monitor.models import Article, Hit, RuleMatch, Verdict
 EVENT_TYPE = "article.matched"
 DIGEST_TYPE = "alerts.digest"
 NOTICE_TYPE = "destination.paused"
+SOURCE_HEALTH_TYPE = "source.health"
+NOTICE_TYPES = (NOTICE_TYPE, SOURCE_HEALTH_TYPE)  # operator notices: rendered as a headline and lines
 EVENT_VERSION = 1
 EXCERPT_CHARS = 400
 
@@ -122,3 +124,17 @@ def sample_event(alert_id: str, created_at: str) -> dict[str, Any]:
     event = build_event(alert_id, article, 0, Verdict(4.0, 3.0, matches), created_at)
     event["test"] = True
     return event
+
+
+def build_source_notice(notice_id: str, source: str, *, health: str, reason: str, since: str) -> dict[str, Any]:
+    """The version-1 ``source.health`` notice: a source started failing, went quiet, or recovered."""
+    return {
+        "type": SOURCE_HEALTH_TYPE,
+        "version": EVENT_VERSION,
+        "id": notice_id,
+        "created_at": since,
+        "source": source,
+        "health": health,
+        "reason": reason,
+        "since": since,
+    }

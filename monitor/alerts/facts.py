@@ -180,7 +180,17 @@ def window_text(event: dict[str, Any]) -> str:
 
 
 def notice_lines(event: dict[str, Any]) -> tuple[str, list[str]]:
-    """A ``destination.paused`` notice as a headline and plain lines."""
+    """An operator notice (``destination.paused`` or ``source.health``) as a headline and plain lines."""
+    if event.get("type") == "source.health":
+        source = text(event.get("source")) or "?"
+        health = text(event.get("health")) or "?"
+        headline = f"Source recovered: {source}" if health == "ok" else f"Source {health}: {source}"
+        lines = [
+            f"Why: {text(event.get('reason'))}",
+            f"Since: {published(event.get('since'))}",
+            f"Details: monitor status, and run_errors in the store for source {source}",
+        ]
+        return headline, lines
     name = text(event.get("destination")) or "?"
     status = event.get("status")
     reason = text(event.get("reason")) or "permanent failures"

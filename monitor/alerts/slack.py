@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.alerts.events import DIGEST_TYPE, NOTICE_TYPE
+from monitor.alerts.events import DIGEST_TYPE, NOTICE_TYPES
 from monitor.alerts.facts import (
     AlertFacts,
     alert_facts,
@@ -72,7 +72,7 @@ def render_slack(event: dict[str, Any]) -> dict[str, Any]:
     """The Block Kit message for a version-1 event of any type, within every Slack limit."""
     if event.get("type") == DIGEST_TYPE:
         return _digest(event)
-    if event.get("type") == NOTICE_TYPE:
+    if event.get("type") in NOTICE_TYPES:
         return _notice(event)
     return _alert(alert_facts(event))
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from monitor.alerts.events import DIGEST_TYPE, NOTICE_TYPE
+from monitor.alerts.events import DIGEST_TYPE, NOTICE_TYPES
 from monitor.alerts.facts import AlertFacts, alert_facts, digest_items, notice_lines, split_hits, window_text
 
 SIZE_LIMIT = 28 * 1024  # bytes of the whole request body
@@ -36,7 +36,7 @@ def render_teams(event: dict[str, Any]) -> dict[str, Any]:
     """The Workflows message for a version-1 event of any type, under Teams' 28 KB limit."""
     if event.get("type") == DIGEST_TYPE:
         return _digest(event)
-    if event.get("type") == NOTICE_TYPE:
+    if event.get("type") in NOTICE_TYPES:
         headline, lines = notice_lines(event)
         return _message([_heading(headline), *(_runs([(cut(line, 2000), False)]) for line in lines)])
     facts = alert_facts(event)
