@@ -208,6 +208,13 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    (
+        6,
+        "runs: median age of the new articles a run found",
+        """
+        ALTER TABLE runs ADD COLUMN median_age_seconds INTEGER;
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

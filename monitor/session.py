@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import statistics
 from concurrent.futures.process import BrokenProcessPool
+from datetime import UTC, datetime
 from typing import Any
 
 from monitor.errors import ExtractionError, MonitorError
@@ -36,6 +38,7 @@ class CrawlSession:
             ("pages", "new_articles", "updated_articles", "unchanged_articles", "matches", "alerts_queued", "errors"), 0
         )
         self.source_failed = False
+        self.new_article_ages: list[float] = []  # seconds from publication to our fetch, new articles only
         self.run_id = start_run(store, source.name)
         self.finished = False
 
@@ -84,6 +87,9 @@ class CrawlSession:
             return
         self.counts[f"{outcome.status}_articles"] += 1
         self.counts["matches"] += outcome.matches
+        if outcome.status == "new" and analysis.article.published is not None:
+            fetched = page.fetched_at or datetime.now(UTC)
+            self.new_article_ages.append((fetched - analysis.article.published).total_seconds())
         self.counts["alerts_queued"] += outcome.alerts_queued
         if outcome.alerts_queued:
             log.info(
@@ -97,7 +103,14 @@ class CrawlSession:
     def finish(self) -> dict[str, Any]:
         """Close the run record and return the run's summary."""
         status = "failed" if self.source_failed else "ok"
+        median_age = round(statistics.median(self.new_article_ages)) if self.new_article_ages else None
         if not self.finished:
-            finish_run(self.store, self.run_id, self.counts, status)
+            finish_run(self.store, self.run_id, {**self.counts, "median_age_seconds": median_age}, status)
             self.finished = True
-        return {"source": self.source.name, "run_id": self.run_id, "status": status, **self.counts}
+        return {
+            "source": self.source.name,
+            "run_id": self.run_id,
+            "status": status,
+            **self.counts,
+            "median_age_seconds": median_age,
+        }

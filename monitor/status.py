@@ -77,6 +77,7 @@ def sources_status(store: Store, config: Config, now: datetime | None = None) ->
                 "pages": last["pages"] if last else None,
                 "new_articles": last["new_articles"] if last else None,
                 "errors": last["errors"] if last else None,
+                "median_age": _age(last.get("median_age_seconds")) if last else None,
                 "next_run": iso(next_run(source, last, moment)) if source.enabled else None,
             }
         )
@@ -117,3 +118,14 @@ def status_report(store: Store, config: Config, now: datetime | None = None) -> 
         "articles": store.query("SELECT COUNT(*) AS n FROM articles")[0]["n"],
         "store_bytes": store_size(store.path),
     }
+
+
+def _age(seconds: int | None) -> str | None:
+    """A median article age for people: 45m, 6h, 3d."""
+    if seconds is None:
+        return None
+    if seconds < 3600:
+        return f"{round(seconds / 60)}m"
+    if seconds < 86400:
+        return f"{round(seconds / 3600)}h"
+    return f"{round(seconds / 86400)}d"

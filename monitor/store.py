@@ -143,13 +143,23 @@ def start_run(store: Store, source: str, now: datetime | None = None) -> int:
         return int(cursor.lastrowid or 0)
 
 
-def finish_run(store: Store, run_id: int, counts: dict[str, int], status: str, now: datetime | None = None) -> None:
-    """Close a run record with its counters ("pages", "new_articles", ...) and status ("ok" or "failed")."""
+def finish_run(
+    store: Store, run_id: int, counts: dict[str, int | None], status: str, now: datetime | None = None
+) -> None:
+    """Close a run record with its counters ("pages", "new_articles", ...; "median_age_seconds") and status."""
     columns = ("pages", "new_articles", "updated_articles", "matches", "alerts_queued", "errors")
     with store.write() as conn:
         conn.execute(
-            "UPDATE runs SET finished_at = ?, status = ?, " + ", ".join(f"{c} = ?" for c in columns) + " WHERE id = ?",
-            (iso(now or utcnow()), status, *(int(counts.get(c, 0)) for c in columns), run_id),
+            "UPDATE runs SET finished_at = ?, status = ?, median_age_seconds = ?, "
+            + ", ".join(f"{c} = ?" for c in columns)
+            + " WHERE id = ?",
+            (
+                iso(now or utcnow()),
+                status,
+                counts.get("median_age_seconds"),
+                *(int(counts.get(c) or 0) for c in columns),
+                run_id,
+            ),
         )
 
 

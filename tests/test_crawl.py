@@ -57,8 +57,10 @@ def test_a_crawl_stores_every_article_and_queues_alerts_only_for_relevant_ones(
         assert ledger.base + QUIET_PATH not in alerted
         quiet = store.query("SELECT score FROM articles WHERE fetched_url = ?", [ledger.base + QUIET_PATH])[0]
         assert quiet["score"] == 0
-        runs = store.query("SELECT source, status, pages, new_articles FROM runs ORDER BY source")
+        runs = store.query("SELECT source, status, pages, new_articles, median_age_seconds FROM runs ORDER BY source")
         assert [(r["source"], r["status"]) for r in runs] == [("herald", "ok"), ("ledger", "ok")]
+        # The demo stories were published in January 2022: the median new article is years old.
+        assert all(r["median_age_seconds"] > 4 * 365 * 86400 for r in runs)
 
 
 def test_a_second_crawl_fetches_no_known_article_and_owes_no_new_alert(
