@@ -175,7 +175,7 @@ def _sources(check: Checker, root: CommentedMap) -> tuple[SourceSpec, ...]:
             item,
             field,
             item_line(items, index),
-            {"name", "type", "url", "interval", "cron", "link_pattern", "max_pages", "enabled", "max_age"},
+            {"name", "type", "url", "interval", "cron", "link_pattern", "max_pages", "enabled", "max_age", "prefilter"},
         )
         if entry is None:
             continue
@@ -188,6 +188,7 @@ def _sources(check: Checker, root: CommentedMap) -> tuple[SourceSpec, ...]:
         enabled = check.get(entry, "enabled", field, check.boolean, default=True)
         max_age = check.get(entry, "max_age", field, check.duration)
         cron = check.get(entry, "cron", field, _cron(check))
+        prefilter = check.get(entry, "prefilter", field, check.boolean, default=False)
         if cron and "interval" in entry:
             check.fail(key_line(entry, "cron"), f"{field}.cron", "give an interval or a cron expression, not both")
         if cron:
@@ -217,6 +218,7 @@ def _sources(check: Checker, root: CommentedMap) -> tuple[SourceSpec, ...]:
                     url=url,
                     interval_seconds=interval or 900,
                     cron=cron,
+                    prefilter=bool(prefilter),
                     link_pattern=pattern,
                     max_pages=max_pages or 100,
                     enabled=bool(enabled),

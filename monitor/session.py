@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import statistics
+from collections.abc import Sequence
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +19,7 @@ from monitor.errors import ExtractionError, MonitorError
 from monitor.models import Page
 from monitor.pipeline import Analysis, record
 from monitor.settings import Config, SourceSpec
-from monitor.store import Store, finish_run, known_urls, record_error, start_run
+from monitor.store import Store, finish_run, last_seen, record_error, start_run
 from monitor.workers import Analyser
 
 log = logging.getLogger("monitor.crawl")
@@ -56,10 +57,18 @@ class CrawlSession:
         except MonitorError as problem:
             log.error("source %s: could not record an error: %s", self.source.name, problem)
 
-    def unseen(self, urls: list[str]) -> list[str]:
-        """The URLs not yet in the store, in the given order."""
-        known = known_urls(self.store, urls)
-        return [url for url in urls if url not in known]
+    def to_fetch(self, links: Sequence[tuple[str, datetime | None]], now: datetime) -> list[str]:
+        """URLs never fetched, and those whose index date says they changed after we last fetched them.
+
+        An article seen again is not fetched again, unless its feed or sitemap dates it
+        (``lastmod``, ``updated``) after our last fetch; a date in the future is ignored.
+        """
+        seen = last_seen(self.store, [url for url, _ in links])
+        wanted = []
+        for url, dated in links:
+            if url not in seen or (dated is not None and seen[url] < dated <= now):
+                wanted.append(url)
+        return wanted
 
     async def process(self, page: Page) -> None:
         """Analyse ``page`` in the worker pool and save it; record (never raise) what goes wrong."""

@@ -54,6 +54,7 @@ class SourceSpec:
     line: int = 0
     max_age_seconds: int | None = None  # links the index dates older than this are not fetched
     cron: str | None = None  # a crontab expression (UTC) instead of the interval
+    prefilter: bool = False  # skip links whose index title and keywords match no rule
 
     def trigger(self, start: Any = None, jitter: int | None = None) -> Any:
         """When ``monitor serve`` runs this source: its cron expression, or every ``interval_seconds``."""

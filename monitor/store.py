@@ -172,18 +172,22 @@ def record_error(store: Store, run_id: int | None, source: str, url: str | None,
         )
 
 
-def known_urls(store: Store, urls: Sequence[str]) -> set[str]:
-    """Which of ``urls`` are already stored, as fetched or canonical URLs."""
-    found: set[str] = set()
+def last_seen(store: Store, urls: Sequence[str]) -> dict[str, datetime]:
+    """When each of ``urls`` that is stored (as a fetched or canonical URL) was last fetched."""
+    seen: dict[str, datetime] = {}
+    wanted = set(urls)
     for start in range(0, len(urls), 400):
         chunk = list(urls[start : start + 400])
         marks = ",".join("?" * len(chunk))
         for row in store.conn.execute(
-            f"SELECT url, fetched_url FROM articles WHERE url IN ({marks}) OR fetched_url IN ({marks})",
+            f"SELECT url, fetched_url, last_seen FROM articles WHERE url IN ({marks}) OR fetched_url IN ({marks})",
             (*chunk, *chunk),
         ):
-            found.update((row["url"], row["fetched_url"]))
-    return found & set(urls)
+            moment = datetime.fromisoformat(row["last_seen"])
+            for url in (row["url"], row["fetched_url"]):
+                if url in wanted:
+                    seen[url] = max(moment, seen.get(url, moment))
+    return seen
 
 
 def alert_key(story_key: str, destination: str) -> str:

@@ -38,6 +38,8 @@ from monitor.discovery import (
     sitemaps_from_robots,
 )
 from monitor.models import Page
+from monitor.prefilter import may_be_relevant
+from monitor.rules import compile_rules
 from monitor.session import CrawlSession
 from monitor.store import Store
 from monitor.workers import Analyser
@@ -80,6 +82,7 @@ class NewsSpider(scrapy.Spider):
         )
         store = Store.open(crawler.settings.get("MONITOR_DB"))
         spider.session = CrawlSession(config, source, store, analyser)
+        spider.ruleset = compile_rules(config.rules) if source.prefilter else None
         spider.max_pages = source.max_pages
         spider.queued = 0
         # indexes whose links were not all fetched: forgotten by the HTTP cache so the next run reads them
@@ -164,8 +167,17 @@ class NewsSpider(scrapy.Spider):
             self.logger.info(
                 "source %s: %d links older than max_age not fetched (%s)", self.source_name, len(old), index_url
             )
+        if self.session.source.prefilter and self.ruleset is not None:
+            relevant = [link for link in fresh if may_be_relevant(self.ruleset, link, self.source_name)]
+            if len(relevant) < len(fresh):
+                self.logger.info(
+                    "source %s: %d links whose index title and keywords match no rule not fetched",
+                    self.source_name,
+                    len(fresh) - len(relevant),
+                )
+            fresh = relevant
         by_url = {link.url: link for link in fresh}
-        for url in self.session.unseen(list(by_url)):
+        for url in self.session.to_fetch([(link.url, link.published) for link in fresh], datetime.now(UTC)):
             if self.queued >= self.max_pages:
                 self.logger.info("source %s: page limit %d reached", self.source_name, self.max_pages)
                 self.incomplete_indexes.add(index_url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -170,3 +171,34 @@ def test_a_listing_source_follows_only_links_matching_its_pattern(tmp_path: Path
         [report] = run_crawl(config, str(tmp_path / "m.db")).sources
     assert report["new_articles"] == 1
     assert "/about" not in site.requests
+
+
+def test_an_article_seen_again_is_refetched_only_when_its_sitemap_says_it_changed(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    seed = next(s for s in load_stories()["ledger"] if s.path == SEED_PATH)
+    with LocalSite("changing") as site:
+        site.add_news("Changing", [seed])
+        sources = f"  - name: changing\n    type: sitemap\n    url: {site.base}/sitemap.xml\n"
+        config = write(tmp_path / "rules.yaml", config_text(sources))
+        first = run_crawl(config, str(tmp_path / "m.db")).sources[0]
+        assert first["new_articles"] == 1
+        fetched_before = site.requests.count(SEED_PATH)
+        again = run_crawl(config, str(tmp_path / "m.db")).sources[0]  # lastmod 2022: nothing changed since
+        assert site.requests.count(SEED_PATH) == fetched_before == 1
+        assert again["updated_articles"] == again["new_articles"] == 0
+        # The publisher corrects the story and bumps lastmod: the next run fetches and rescores it.
+        changed = seed.html.replace("It was not immediately clear how Moscow would respond.",
+                                    "Moscow said it would study the offer.")
+        site.routes[SEED_PATH] = Route(changed.replace("{base}", site.base).encode())
+        time.sleep(1.1)  # last_seen has one-second resolution: the correction comes after our fetch
+        lastmod = datetime.now(UTC).isoformat(timespec="seconds")
+        site.routes["/sitemap.xml"] = Route(
+            ('<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+             f"<url><loc>{site.base}{SEED_PATH}</loc><lastmod>{lastmod}</lastmod></url></urlset>").encode(),
+            "application/xml")
+        time.sleep(1.1)
+        third = run_crawl(config, str(tmp_path / "m.db")).sources[0]
+    assert third["updated_articles"] == 1 and third["alerts_queued"] == 0
+    with Store.open(tmp_path / "m.db") as store:
+        assert "study the offer" in store.query("SELECT text FROM articles")[0]["text"]

@@ -17,7 +17,7 @@ from monitor.store import (
     alert_id,
     alert_key,
     finish_run,
-    known_urls,
+    last_seen,
     record_error,
     save_article,
     start_run,
@@ -129,10 +129,10 @@ def test_full_text_index_follows_inserts_and_updates(store: Store) -> None:
     assert len(store.query("SELECT rowid FROM articles_fts WHERE articles_fts MATCH 'missiles'")) == 1
 
 
-def test_known_urls_recognises_fetched_and_canonical_urls(store: Store) -> None:
+def test_last_seen_recognises_fetched_and_canonical_urls(store: Store) -> None:
     save_article(store, article(), verdict(), DESTINATIONS)
     asked = ["https://news.test/a", "https://news.test/a?utm_source=x", "https://news.test/b"]
-    assert known_urls(store, asked) == {"https://news.test/a", "https://news.test/a?utm_source=x"}
+    assert set(last_seen(store, asked)) == {"https://news.test/a", "https://news.test/a?utm_source=x"}
 
 
 def test_runs_and_their_errors_are_recorded(store: Store) -> None:
