@@ -135,7 +135,7 @@ def check(state: State) -> None:
     for destination in config.alerts.destinations:
         where = redact_url(destination.url) if destination.enabled else "off (its URL variable is empty)"
         signed = ", signed" if destination.secret else ""
-        click.echo(f"  destination {destination.name} ({destination.type}{signed}): {where}")
+        click.echo(f"  destination {destination.name} ({destination.type}{signed}, {destination.mode}): {where}")
 
 
 @cli.command()

@@ -47,7 +47,11 @@ class RunSummary:
             lines.append(
                 f"Alerts: {d.sent} sent, {d.failed} failed (will retry), {d.dead} dead, "
                 f"{d.skipped} waiting for a destination"
+                + (f", {d.held} held for a digest" if d.held else "")
+                + (f", {d.digests} digest(s) made" if d.digests else "")
             )
+            if d.paused:
+                lines.append(f"  {d.paused} destination(s) paused after permanent failures: see `monitor alerts list`")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
