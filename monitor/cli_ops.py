@@ -8,7 +8,7 @@ import sys
 import click
 
 from monitor.cli import State, UsageProblem, pass_state
-from monitor.durations import DurationError, since
+from monitor.durations import DurationError
 from monitor.durations import since as since_or_date
 
 
@@ -58,7 +58,7 @@ def prune(state: State, older_than: str, no_vacuum: bool) -> None:
 
     state.config()
     try:
-        cutoff = since(older_than)
+        cutoff = since_or_date(older_than)
     except DurationError as error:
         raise UsageProblem(f"--older-than {error}") from None
     with state.store(create=False) as store:

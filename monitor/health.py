@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
 from monitor.errors import MonitorError
+from monitor.status import last_success
 from monitor.store import Store, utcnow
 
 # A source may miss a couple of slots (a slow site) before the service counts as unhealthy.
@@ -38,7 +39,7 @@ def health(service: Watched, now: datetime | None = None) -> tuple[bool, dict[st
     allowed = STALE_AFTER_INTERVALS * max(intervals) + 300
     try:
         with Store.open(service.db_path, create=False) as store:
-            last = store.query("SELECT MAX(finished_at) AS at FROM runs WHERE status = 'ok'")[0]["at"]
+            last = last_success(store)
             backlog = store.query("SELECT COUNT(*) AS n FROM alerts WHERE status IN ('pending', 'sending')")[0]["n"]
             started = store.query("SELECT MIN(started_at) AS at FROM runs")[0]["at"]
     except MonitorError as error:

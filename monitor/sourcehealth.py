@@ -27,13 +27,18 @@ BASELINE_RUNS = 20  # ... after runs that brought at least QUIET_BASELINE new ar
 QUIET_BASELINE = 5
 
 
-def assess(store: Store, source: SourceSpec) -> tuple[str, str]:
-    """The source's health from its recent runs: ("ok" | "failing" | "quiet", why)."""
+def keeps_failing(store: Store, source: str) -> bool:
+    """Whether the source's last FAILING_RUNS finished runs all failed."""
     recent = store.query(
         "SELECT status FROM runs WHERE source = ? AND status IN ('ok', 'failed') ORDER BY id DESC LIMIT ?",
-        [source.name, FAILING_RUNS],
+        [source, FAILING_RUNS],
     )
-    if len(recent) == FAILING_RUNS and all(row["status"] == "failed" for row in recent):
+    return len(recent) == FAILING_RUNS and all(row["status"] == "failed" for row in recent)
+
+
+def assess(store: Store, source: SourceSpec) -> tuple[str, str]:
+    """The source's health from its recent runs: ("ok" | "failing" | "quiet", why)."""
+    if keeps_failing(store, source.name):
         error = store.query(
             "SELECT kind, message FROM run_errors WHERE source = ? ORDER BY id DESC LIMIT 1", [source.name]
         )

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from monitor.settings import Config, SourceSpec
+from monitor.sourcehealth import keeps_failing
 from monitor.store import Store, iso, utcnow
-
-FAILING_AFTER = 3  # consecutive failed runs before a source counts as failing
 
 
 def last_runs(store: Store) -> dict[str, dict[str, Any]]:
@@ -44,11 +43,7 @@ def source_health(store: Store, source: SourceSpec, last: dict[str, Any] | None,
         return "disabled"
     if last is None:
         return "never-run"
-    recent = store.query(
-        "SELECT status FROM runs WHERE source = ? AND status IN ('ok', 'failed') ORDER BY id DESC LIMIT ?",
-        [source.name, FAILING_AFTER],
-    )
-    if len(recent) == FAILING_AFTER and all(r["status"] == "failed" for r in recent):
+    if keeps_failing(store, source.name):
         return "failing"
     started = datetime.fromisoformat(last["started_at"])
     if now - started > timedelta(seconds=3 * source.interval_seconds + 60):
@@ -101,6 +96,12 @@ def outbox_status(store: Store) -> list[dict[str, Any]]:
     return sorted(table.values(), key=lambda e: e["destination"])
 
 
+def last_success(store: Store) -> str | None:
+    """When the last successful run of any source finished."""
+    at = store.query("SELECT MAX(finished_at) AS at FROM runs WHERE status = 'ok'")[0]["at"]
+    return str(at) if at else None
+
+
 def store_size(path: str) -> int:
     """Bytes on disk: the database and its write-ahead log."""
     return sum(p.stat().st_size for p in (Path(path), Path(path + "-wal")) if p.exists())
@@ -109,7 +110,7 @@ def store_size(path: str) -> int:
 def status_report(store: Store, config: Config, now: datetime | None = None) -> dict[str, Any]:
     """Everything ``monitor status`` shows, as one JSON-ready dict."""
     moment = now or utcnow()
-    successes = store.query("SELECT MAX(finished_at) AS at FROM runs WHERE status = 'ok'")[0]["at"]
+    successes = last_success(store)
     return {
         "now": iso(moment),
         "sources": sources_status(store, config, moment),

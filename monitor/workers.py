@@ -53,7 +53,7 @@ class Analyser:
         self.rules = tuple(rules)
         self.threshold = threshold
         self.workers = workers or default_workers()
-        self._ruleset = compile_rules(self.rules)
+        self.ruleset = compile_rules(self.rules)
         self._pool: Executor | None = None
 
     def __deepcopy__(self, memo: dict[int, object]) -> Analyser:
@@ -66,7 +66,7 @@ class Analyser:
         if self.workers == 1:
             future: Future[Analysis] = Future()
             try:
-                future.set_result(analyse(page, self._ruleset, self.threshold, self.max_age_seconds))
+                future.set_result(analyse(page, self.ruleset, self.threshold, self.max_age_seconds))
             except Exception as error:
                 future.set_exception(error)
             return future

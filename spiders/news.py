@@ -39,7 +39,6 @@ from monitor.discovery import (
 )
 from monitor.models import Page
 from monitor.prefilter import may_be_relevant
-from monitor.rules import compile_rules
 from monitor.session import CrawlSession
 from monitor.store import Store
 from monitor.workers import Analyser
@@ -82,7 +81,7 @@ class NewsSpider(scrapy.Spider):
         )
         store = Store.open(crawler.settings.get("MONITOR_DB"))
         spider.session = CrawlSession(config, source, store, analyser)
-        spider.ruleset = compile_rules(config.rules) if source.prefilter else None
+        spider.ruleset = analyser.ruleset if source.prefilter else None
         spider.max_pages = source.max_pages
         spider.queued = 0
         # indexes whose links were not all fetched: forgotten by the HTTP cache so the next run reads them
