@@ -164,12 +164,6 @@ _COLUMNS = (
 )
 
 
-def get_alert(store: Store, alert_id: str) -> dict[str, Any] | None:
-    """One outbox row with its payload decoded, or None."""
-    rows = store.query(f"SELECT {_COLUMNS} FROM alerts WHERE id = ?", [alert_id])
-    return _decoded(rows)[0] if rows else None
-
-
 def list_alerts(
     store: Store, status: str | None = None, limit: int = 100, *, destination: str | None = None
 ) -> list[dict[str, Any]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from monitor.alerts.delivery import DeliveryReport, deliver_due
 from monitor.crawl import CrawlReport, fail_open_runs, run_crawl
@@ -53,13 +52,6 @@ class RunSummary:
             if d.paused:
                 lines.append(f"  {d.paused} destination(s) paused after permanent failures: see `monitor alerts list`")
         return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "sources": self.crawl.sources,
-            "crashed": self.crashed,
-            "delivery": vars(self.delivery) if self.delivery else None,
-        }
 
 
 def run_once(
