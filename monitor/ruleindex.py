@@ -15,7 +15,7 @@ import ahocorasick  # type: ignore[import-not-found]  # pyahocorasick ships no t
 from monitor.rulelang import Term
 from monitor.ruletext import FieldText, fold
 
-__all__ = ["Atom", "Index", "Occurrence", "atom_of", "inflections"]
+__all__ = ["FIELDS", "Atom", "Index", "Occurrence", "atom_of", "inflections"]
 
 Occurrence = tuple[int, int]  # (first word, last word), indices into FieldText.words
 _VOWELS = frozenset("aeiou")
@@ -68,8 +68,17 @@ def _keys(atom: Atom) -> list[str]:
     return [" " + " ".join([*folded[:-1], last]) + end for last in lasts]
 
 
+FIELDS = 3  # a key's tags: 3k in the title, 3k + 1 in the lead, 3k + 2 in the rest of the body
+
+
 class Index:
-    """The automaton and what each of its keys stands for."""
+    """The automaton, the keys each atom is found by, and the case checks some keys need.
+
+    Key ``k`` is reported as the tag ``3k``; where it was found (title, lead, rest of
+    the body) adds 0, 1 or 2, so what an article contains is one set of ints that
+    rules test with C-level set operations. A case-sensitive atom has a key of its
+    own, reported only where the words are written as in the rule.
+    """
 
     def __init__(self, atoms: list[Atom]):
         self.atoms = atoms
@@ -77,56 +86,65 @@ class Index:
         self.widths = [len(atom.words) for atom in atoms]
         self.automaton = ahocorasick.Automaton()
         owners: dict[str, list[int]] = {}
-        for number, atom in enumerate(atoms):
-            for key in _keys(atom):
+        for number, each in enumerate(atoms):
+            for key in _keys(each):
                 owners.setdefault(key, []).append(number)
-        self.key_atoms: list[tuple[int, ...]] = []
-        self.key_atom: list[int] = []  # the key's only atom when it has one that is not case-sensitive, else -1
-        for key, numbers in owners.items():
-            self.automaton.add_word(key, len(self.key_atoms))
-            self.key_atoms.append(tuple(numbers))
-            simple = len(numbers) == 1 and not atoms[numbers[0]].case_sensitive
-            self.key_atom.append(numbers[0] if simple else -1)
+        keys: list[list[int]] = [[] for _ in atoms]  # atom number -> its key numbers
+        own: dict[int, int] = {}  # case-sensitive atom -> the key of its own
+        self.checks: dict[int, list[tuple[int, int]]] = {}  # tag -> (case-sensitive atom, its own tag)
+        for number, (key, numbers) in enumerate(owners.items()):
+            self.automaton.add_word(key, FIELDS * number)
+            for atom in numbers:
+                if not atoms[atom].case_sensitive:
+                    keys[atom].append(number)
+                    continue
+                if atom not in own:
+                    own[atom] = len(owners) + len(own)
+                    keys[atom].append(own[atom])
+                self.checks.setdefault(FIELDS * number, []).append((atom, FIELDS * own[atom]))
+        self.keys = [tuple(numbers) for numbers in keys]
+        self.checked = frozenset(self.checks)
         if owners:
             self.automaton.make_automaton()
         self.empty = not owners
 
     def __reduce__(self) -> tuple[type[Index], tuple[list[Atom]]]:
-        # Rebuilt rather than pickled: the same atoms always make the same automaton.
+        # Rebuilt rather than pickled: the same atoms always make the same automaton and key numbers.
         return Index, (self.atoms,)
 
-    def scan(self, field: FieldText) -> dict[int, list[int]]:
-        """Where each atom ends in ``field.joined``: atom number -> sorted end offsets.
+    def tags(self, atom: int, mask: int) -> frozenset[int]:
+        """The tags that say ``atom`` is in one of the places of ``mask`` (title 1, lead 2, rest of body 4)."""
+        places = [place for place in range(FIELDS) if mask & (1 << place)]
+        return frozenset(FIELDS * key + place for key in self.keys[atom] for place in places)
 
-        The loop over the automaton's matches does as little as it can; word
-        positions are worked out later, only for what a snippet or a NEAR needs.
+    def scan(self, field: FieldText) -> dict[int, list[int]]:
+        """Where each key was found in ``field.joined``: key tag -> its end offsets, in text order.
+
+        The loop over the automaton's matches does as little as it can; keys of
+        case-sensitive atoms are checked only when found.
         """
         if self.empty:
             return {}
-        by_key: dict[int, list[int]] = {}
-        for end, key in self.automaton.iter(field.joined):
-            ends = by_key.get(key)
+        found: dict[int, list[int]] = {}
+        for end, tag in self.automaton.iter(field.joined):
+            ends = found.get(tag)
             if ends is None:
-                by_key[key] = [end]
+                found[tag] = [end]
             else:
                 ends.append(end)
-        found: dict[int, list[int]] = {}
-        key_atom = self.key_atom
-        for key, ends in by_key.items():
-            number = key_atom[key]
-            if number >= 0:
-                known = found.get(number)
-                found[number] = ends if known is None else sorted(known + ends)
-                continue
-            for number in self.key_atoms[key]:
-                atom = self.atoms[number]
-                if atom.case_sensitive:
-                    originals, width = field.originals(), self.widths[number]
-                    ends = [end for end in ends if _same_case(atom, originals, field.occurrence(end, width))]
-                    if not ends:
-                        continue
-                known = found.get(number)
-                found[number] = ends if known is None else sorted(known + ends)
+        if self.checked and not self.checked.isdisjoint(found):
+            originals = field.originals()
+            for tag in self.checked.intersection(found):
+                for atom, own in self.checks[tag]:
+                    width = self.widths[atom]
+                    same = [
+                        end
+                        for end in found[tag]
+                        if _same_case(self.atoms[atom], originals, field.occurrence(end, width))
+                    ]
+                    if same:
+                        known = found.get(own)
+                        found[own] = same if known is None else sorted(known + same)
         return found
 
 

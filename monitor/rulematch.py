@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from monitor.ruleindex import Occurrence
+from monitor.ruleindex import FIELDS, Index, Occurrence
 from monitor.rulelang import And, Near, Node, Not, Or, Term
 from monitor.rulerender import render
 from monitor.ruletext import FieldText, fold, lead_end, split_words
@@ -58,18 +58,18 @@ class Compiled(Protocol):
 
 
 class Leaf:
-    """A term: atom ``atom`` found in one of the fields of ``mask``."""
+    """A term: atom ``atom`` found in one of the places of ``mask``, i.e. any of ``tags`` in the scan."""
 
-    __slots__ = ("atom", "label", "mask")
+    __slots__ = ("atom", "label", "mask", "tags")
 
-    def __init__(self, atom: int, mask: int, label: str):
-        self.atom, self.mask, self.label = atom, mask, label
+    def __init__(self, atom: int, mask: int, label: str, tags: frozenset[int]):
+        self.atom, self.mask, self.label, self.tags = atom, mask, label, tags
 
     def holds(self, scan: Scan) -> bool:
-        return bool(scan.bits.get(self.atom, 0) & self.mask)
+        return not scan.found.isdisjoint(self.tags)
 
     def collect(self, scan: Scan, out: list[Leaf | Proximity]) -> None:
-        if scan.bits.get(self.atom, 0) & self.mask:
+        if not scan.found.isdisjoint(self.tags):
             out.append(self)
 
     def refute(self, scan: Scan, out: list[Leaf | Proximity]) -> None:
@@ -121,24 +121,20 @@ class AnyOf:
 
 
 class AnyLeaf:
-    """Any of several terms: the commonest shape (a ``terms:`` list), tested without a call per term."""
+    """Any of several terms: the commonest shape (a ``terms:`` list), tested with one set operation."""
 
-    __slots__ = ("leaves", "pairs")
+    __slots__ = ("leaves", "tags")
 
     def __init__(self, leaves: tuple[Leaf, ...]):
         self.leaves = leaves
-        self.pairs = tuple((leaf.atom, leaf.mask) for leaf in leaves)
+        self.tags = frozenset().union(*(leaf.tags for leaf in leaves))
 
     def holds(self, scan: Scan) -> bool:
-        bits = scan.bits
-        for atom, mask in self.pairs:  # noqa: SIM110 - see AllOf.holds
-            if bits.get(atom, 0) & mask:
-                return True
-        return False
+        return not scan.found.isdisjoint(self.tags)
 
     def collect(self, scan: Scan, out: list[Leaf | Proximity]) -> None:
-        bits = scan.bits
-        out.extend(leaf for leaf in self.leaves if bits.get(leaf.atom, 0) & leaf.mask)
+        found = scan.found
+        out.extend(leaf for leaf in self.leaves if not found.isdisjoint(leaf.tags))
 
     def refute(self, scan: Scan, out: list[Leaf | Proximity]) -> None:
         return None
@@ -198,47 +194,65 @@ class Test:
         return None
 
 
-def compile_node(node: Node, number: Callable[[Term], int]) -> Compiled:
-    """``node`` as evaluable nodes; ``number`` gives each term's atom number."""
+Tags = Callable[[int, int], frozenset[int]]  # (atom, mask) -> the scan tags that mean it is there
+
+
+def compile_node(node: Node, number: Callable[[Term], int], tags: Tags) -> Compiled:
+    """``node`` as evaluable nodes; ``number`` gives each term's atom number, ``tags`` what finds it."""
     if isinstance(node, Term):
-        return _leaf(node, number)
+        return _leaf(node, number, tags)
     if isinstance(node, And):
-        return AllOf(tuple(compile_node(child, number) for child in node.children))
+        return AllOf(tuple(compile_node(child, number, tags) for child in node.children))
     if isinstance(node, Or):
-        children = tuple(compile_node(child, number) for child in node.children)
+        children = tuple(compile_node(child, number, tags) for child in node.children)
         leaves = tuple(child for child in children if isinstance(child, Leaf))
         return AnyLeaf(leaves) if len(leaves) == len(children) else AnyOf(children)
     if isinstance(node, Not):
-        return NoneOf(compile_node(node.child, number))
+        return NoneOf(compile_node(node.child, number, tags))
     if isinstance(node, Near):
-        left = tuple(_leaf(term, number) for term in node.left)
-        right = tuple(_leaf(term, number) for term in node.right)
+        left = tuple(_leaf(term, number, tags) for term in node.left)
+        right = tuple(_leaf(term, number, tags) for term in node.right)
         return Proximity(left, right, node.distance, node.ordered, render(node))
     return Test(node.field, node.values)
 
 
-def _leaf(term: Term, number: Callable[[Term], int]) -> Leaf:
+def _leaf(term: Term, number: Callable[[Term], int], tags: Tags) -> Leaf:
     mask = 0
     for name in term.fields:
         mask |= _MASKS[name]
-    return Leaf(number(term), mask, term.text)
+    atom = number(term)
+    return Leaf(atom, mask, term.text, tags(atom, mask))
 
 
-Found = dict[int, list[int]]  # atom number -> sorted end offsets in FieldText.joined
+Found = dict[int, list[int]]  # key tag -> sorted end offsets in FieldText.joined (see Index.scan)
 NearResult = dict[str, tuple[int, list[Occurrence], FieldText]]
 HitData = tuple[tuple[str, int, int, str, float], ...]  # per field it hit: (name, bit, count, snippet, points)
+_NONE: list[int] = []
 
 
 class Scan:
     """What the automaton found in one article, and the answers worked out from it.
 
-    ``found`` holds, for the title and the body, where each atom's matches end in
-    the joined text; ``bits`` says in which of title (1), lead (2) and body (4)
-    each atom is. Word positions, counts and snippets are worked out on demand
-    and kept, since many rules share their terms.
+    ``found`` is the set of tags (see ``monitor.ruleindex.Index``): which keys are
+    in the title, the lead and the rest of the body; most rules are settled by set
+    operations on it alone. Where each atom is (word positions, counts, snippets)
+    is worked out from the scanned pairs on demand and kept, since many rules
+    share their terms.
     """
 
-    __slots__ = ("_hits", "_near", "bits", "body", "found", "lead_at", "meta", "points", "title", "widths")
+    __slots__ = (
+        "_ends",
+        "_hits",
+        "_near",
+        "body",
+        "by_tag",
+        "found",
+        "index",
+        "lead_at",
+        "meta",
+        "points",
+        "title",
+    )
 
     def __init__(
         self,
@@ -246,32 +260,49 @@ class Scan:
         body: FieldText,
         found: tuple[Found, Found],
         meta: Meta,
-        widths: list[int],
+        index: Index,
         points: Callable[[str, int], float],
     ):
-        self.title, self.body, self.found, self.meta, self.widths = title, body, found, meta, widths
+        self.title, self.body, self.meta, self.index = title, body, meta, index
         self.points = points  # what ``count`` hits in a field are worth
+        self.by_tag = found
         # Matches ending before lead_at (an offset in body.joined) are in the lead.
         lead_at = self.lead_at = body.offset_of(lead_end(body)) if found[1] else 0
-        bits = dict.fromkeys(found[0], 1)
-        for atom, ends in found[1].items():
-            bits[atom] = bits.get(atom, 0) | (2 if ends[0] < lead_at else 0) | (4 if ends[-1] >= lead_at else 0)
-        self.bits = bits
+        tags = set(found[0])
+        add = tags.add
+        for tag, ends in found[1].items():
+            if ends[0] < lead_at:
+                add(tag + 1)
+            if ends[-1] >= lead_at:
+                add(tag + 2)
+        self.found = tags
+        self._ends: dict[tuple[int, int], list[int]] = {}
         self._hits: dict[int, HitData] = {}
         self._near: dict[int, NearResult] = {}
+
+    def ends(self, atom: int, in_title: bool) -> list[int]:
+        """Where ``atom``'s matches end in the title's or the body's joined text, in order."""
+        found = self.by_tag[0 if in_title else 1]
+        keys = self.index.keys[atom]
+        if len(keys) == 1:
+            return found.get(FIELDS * keys[0], _NONE)
+        cached = self._ends.get((atom, in_title))
+        if cached is None:
+            cached = self._ends[atom, in_title] = sorted(end for key in keys for end in found.get(FIELDS * key, ()))
+        return cached
 
     def hit_data(self, atom: int) -> HitData:
         """Per field ``atom`` is in: the field's name and bit, the count, the snippet of its first hit, its points."""
         data = self._hits.get(atom)
         if data is None:
-            width, points = self.widths[atom], self.points
-            title = self.found[0].get(atom)
+            width, points = self.index.widths[atom], self.points
+            title = self.ends(atom, True)
             entries = []
             if title:
                 count = len(title)
                 snippet = self.title.snippet([self.title.occurrence(title[0], width)])
                 entries.append(("title", 1, count, snippet, points("title", count)))
-            body = self.found[1].get(atom)
+            body = self.ends(atom, False)
             if body:
                 split = bisect_left(body, self.lead_at)
                 for name, bit, first, count in (("lead", 2, 0, split), ("body", 4, split, len(body) - split)):
@@ -302,13 +333,12 @@ class Scan:
 
     def _occurrences(self, leaves: tuple[Leaf, ...], in_title: bool, text: FieldText) -> list[tuple[Occurrence, str]]:
         """The word positions of ``leaves`` in one field, each with the bucket it is in, in text order."""
-        found = self.found[0 if in_title else 1]
         merged: set[tuple[Occurrence, str]] = set()
         for leaf in leaves:
-            ends = found.get(leaf.atom)
+            ends = self.ends(leaf.atom, in_title)
             if not ends:
                 continue
-            for end, occurrence in zip(ends, text.occurrences(ends, self.widths[leaf.atom]), strict=True):
+            for end, occurrence in zip(ends, text.occurrences(ends, self.index.widths[leaf.atom]), strict=True):
                 name = "title" if in_title else "lead" if end < self.lead_at else "body"
                 if leaf.mask & _BITS[name]:
                     merged.add((occurrence, name))

@@ -26,13 +26,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from itertools import chain, repeat
 
 from monitor.errors import MonitorError
 from monitor.models import Article, Hit, RuleMatch, Verdict
 from monitor.ruleindex import Atom, Index, atom_of
 from monitor.rulelang import And, Filter, Near, Node, Not, Or, QueryError, Term, parse_query, parse_term
 from monitor.rulematch import BUCKETS, Compiled, Leaf, Meta, Proximity, Scan, compile_node
-from monitor.ruleneeds import Alternatives, group_cost, rarity, requirements
+from monitor.ruleneeds import Group, group_cost, rarity, requirements
 from monitor.rulerender import render
 from monitor.ruletext import prepare
 from monitor.settings import RuleSpec
@@ -61,7 +62,8 @@ class _Rule:
     spec: RuleSpec
     condition: Compiled
     vetoes: tuple[tuple[Compiled, str], ...]  # each veto, and how it is written (for a veto with no hit)
-    required: Alternatives  # one alternative must have every group met (see requirements)
+    # A necessary condition: for one alternative, every set of tags meets the scan (see ruleneeds).
+    required: tuple[tuple[frozenset[int], ...], ...]
     exact: bool  # meeting ``required`` is enough: the condition need not be evaluated
 
 
@@ -74,8 +76,8 @@ class RuleSet:
     lead_boost: float = LEAD_BOOST
     _compiled: tuple[_Rule, ...] = field(default=(), repr=False, compare=False)
     _index: Index = field(default_factory=lambda: Index([]), repr=False, compare=False)
-    # For the title and for the body: atom number -> the rules to evaluate when it is found there.
-    _triggers: tuple[dict[int, tuple[int, ...]], ...] = field(default=({}, {}), repr=False, compare=False)
+    # Scan tag -> the rules to evaluate when it is found (each rule is indexed under its rarest group).
+    _triggers: dict[int, tuple[int, ...]] = field(default_factory=dict, repr=False, compare=False)
     _ages: bool = field(default=False, repr=False, compare=False)  # some rule has its own max_age
 
 
@@ -146,65 +148,70 @@ def compile_rules(
     specs: Sequence[RuleSpec], *, title_boost: float = TITLE_BOOST, lead_boost: float = LEAD_BOOST
 ) -> RuleSet:
     """Compile rule specs into a ``RuleSet``; RuleError names the rule, its line and the problem."""
+    definitions = [definition(spec) for spec in specs]
     atoms: dict[Atom, int] = {}
+    for condition, vetoes in definitions:
+        for node in (condition, *vetoes):
+            for term in _terms_of(node):
+                atoms.setdefault(atom_of(term), len(atoms))
+    index = Index(list(atoms))
+    number = partial(_number, atoms)
     parts = []
-    for spec in specs:
-        condition, vetoes = definition(spec)
-        tree = compile_node(condition, partial(_number, atoms))
-        every = frozenset(_atoms_of(condition, atoms))
+    for spec, (condition, vetoes) in zip(specs, definitions, strict=True):
+        tree = compile_node(condition, number, index.tags)
+        every = frozenset(atoms[atom_of(term)] for term in _terms_of(condition))
         fallback = (((every, every),),), False  # no better necessary condition: any of its atoms, anywhere
         required, enough = requirements(tree) or fallback
-        parts.append(
-            (
-                spec,
-                tree,
-                tuple((compile_node(veto, partial(_number, atoms)), render(veto)) for veto in vetoes),
-                required,
-                enough,
-            )
-        )
+        vetoing = tuple((compile_node(veto, number, index.tags), render(veto)) for veto in vetoes)
+        parts.append((spec, tree, vetoing, required, enough))
     cost = [rarity(atom) for atom in atoms]
     compiled: list[_Rule] = []
-    triggers: tuple[dict[int, list[int]], dict[int, list[int]]] = ({}, {})
+    triggers: dict[int, list[int]] = {}
     for position, (spec, tree, vetoing, required, enough) in enumerate(parts):
         # Index the rule under the most selective group of each alternative: one of them must be met.
         chosen = [min(alternative, key=partial(group_cost, cost)) for alternative in required]
         for best in chosen:
-            for where, numbers in enumerate(best):
-                for number in numbers:
-                    positions = triggers[where].setdefault(number, [])
-                    if not positions or positions[-1] != position:
-                        positions.append(position)
+            for tag in _group_tags(index, best):
+                positions = triggers.setdefault(tag, [])
+                if not positions or positions[-1] != position:
+                    positions.append(position)
         if len(required) == 1:
             # Being found through its trigger group already meets that group: check only the others.
             required = (tuple(group for group in required[0] if group is not chosen[0]),)
-        compiled.append(_Rule(spec, tree, vetoing, required, enough))
+        needs = tuple(tuple(_group_tags(index, group) for group in alternative) for alternative in required)
+        compiled.append(_Rule(spec, tree, vetoing, needs, enough))
     return RuleSet(
         rules=tuple(specs),
         title_boost=title_boost,
         lead_boost=lead_boost,
         _compiled=tuple(compiled),
-        _index=Index(list(atoms)),
-        _triggers=tuple({n: tuple(positions) for n, positions in where.items()} for where in triggers),
+        _index=index,
+        _triggers={tag: tuple(positions) for tag, positions in triggers.items()},
         _ages=any(spec.max_age_seconds is not None for spec in specs),
     )
 
 
-def _atoms_of(node: Node, atoms: dict[Atom, int]) -> list[int]:
+def _group_tags(index: Index, group: Group) -> frozenset[int]:
+    """The scan tags that meet ``group``: one of its title atoms in the title, or a body atom in the body."""
+    title, body = group
+    return frozenset().union(*(index.tags(atom, 1) for atom in title), *(index.tags(atom, 6) for atom in body))
+
+
+def _terms_of(node: Node) -> list[Term]:
     if isinstance(node, Term):
-        return [atoms[atom_of(node)]]
+        return [node]
     if isinstance(node, Near):
-        return [atoms[atom_of(term)] for term in (*node.left, *node.right)]
+        return [*node.left, *node.right]
     if isinstance(node, Not):
-        return _atoms_of(node.child, atoms)
+        return _terms_of(node.child)
     if isinstance(node, (And, Or)):
-        return [number for child in node.children for number in _atoms_of(child, atoms)]
+        return [term for child in node.children for term in _terms_of(child)]
     return []
 
 
 def _number(atoms: dict[Atom, int], term: Term) -> int:
-    """The atom number of ``term``, numbering it if it is new."""
-    return atoms.setdefault(atom_of(term), len(atoms))
+    """The atom number of ``term`` (every term was numbered before compiling)."""
+    return atoms[atom_of(term)]
 
 
 def score_article(
@@ -238,16 +245,8 @@ def score(
     max_age_seconds: int | None = None,
 ) -> Verdict:
     """Score a title and body against every rule and explain each score with its hits."""
+    index = ruleset._index
     title_text, body_text = prepare(title), prepare(body)
-    found = (ruleset._index.scan(title_text), ruleset._index.scan(body_text))
-    in_title, in_body = ruleset._triggers
-    candidates: set[int] = set()
-    for atom in found[0]:
-        candidates.update(in_title.get(atom, ()))
-    for atom in found[1]:
-        candidates.update(in_body.get(atom, ()))
-    if not candidates:
-        return Verdict(score=0.0, threshold=float(threshold), matches=())
     boosts = {"title": ruleset.title_boost, "lead": ruleset.lead_boost, "body": BODY_BOOST}
     worth: dict[tuple[str, int], float] = {}
 
@@ -257,23 +256,25 @@ def score(
             value = worth[name, count] = round(boosts[name] * saturate(count), POINTS_DECIMALS)
         return value
 
-    scan = Scan(title_text, body_text, found, meta or Meta(), ruleset._index.widths, points)
-    # Sets, so that isdisjoint() loops over the smaller side.
-    title_atoms, body_atoms = set(found[0]), set(found[1])
+    scan = Scan(title_text, body_text, (index.scan(title_text), index.scan(body_text)), meta or Meta(), index, points)
+    found = scan.found
+    # Every rule indexed under a tag that was found; C-level, whatever their number.
+    candidates = set(chain.from_iterable(map(ruleset._triggers.get, found, repeat(()))))
+    if not candidates:
+        return Verdict(score=0.0, threshold=float(threshold), matches=())
+    missing = found.isdisjoint  # true for a set of tags none of which was found
     gating = now is not None and (max_age_seconds is not None or ruleset._ages)
     matches: list[tuple[int, RuleMatch]] = []
     vetoed: list[tuple[int, RuleMatch]] = []
     compiled = ruleset._compiled
     for position in candidates:
         rule = compiled[position]
-        # The cheap necessary test first: in one alternative, every group of atoms has one where it may hit.
-        for alternative in rule.required:
-            for need_title, need_body in alternative:
-                if need_title.isdisjoint(title_atoms) and need_body.isdisjoint(body_atoms):
-                    break
-            else:
-                break
-        else:
+        # The cheap necessary test first: in one alternative, every group has a tag that was found.
+        alternatives = rule.required
+        if len(alternatives) == 1:
+            if any(map(missing, alternatives[0])):
+                continue
+        elif all(any(map(missing, groups)) for groups in alternatives):
             continue
         if rule.exact or rule.condition.holds(scan):
             gate = _gate(rule.spec, scan.meta, now, max_age_seconds) if gating else None

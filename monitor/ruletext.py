@@ -14,6 +14,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from functools import partial
 from itertools import accumulate, chain
+from typing import cast
 
 __all__ = ["SNIPPET_CONTEXT", "fold", "lead_end", "prepare", "snippet", "split_words"]
 
@@ -43,6 +44,8 @@ _WORD_UNICODE = re.compile(r"\w+")  # for text without combining marks
 # Non-ASCII punctuation and spaces (curly quotes, dashes, ellipsis, no-break spaces): none is part of a word.
 _PUNCTUATION = re.compile("[\u00a0\u00ab\u00bb\u00b7\u2000-\u205e\u3000\ufeff]")
 CHUNK = 200  # characters per chunk of text; see FieldText
+_SHORT_TEXT = 400  # below this many characters, word starts are found by a regex rather than numpy
+_NON_SPACE = re.compile(r"[^ ]+")
 # ASCII letters and digits folded, every other ASCII character a space: "NATO's (2022)" -> "nato s  2022 ".
 _ASCII_FOLD = {code: (chr(code).lower() if chr(code).isalnum() or chr(code) == "_" else " ") for code in range(128)}
 _ASCII_BLANK = {code: (chr(code) if chr(code).isalnum() or chr(code) == "_" else " ") for code in range(128)}
@@ -98,6 +101,19 @@ def _chunks(text: str) -> list[tuple[int, int]]:
     return pieces
 
 
+def _word_starts(flat: str) -> Sequence[int]:
+    """Where each word of ``flat`` starts: ASCII text whose only non-word character is the space."""
+    if len(flat) < _SHORT_TEXT:
+        return [match.start() for match in _NON_SPACE.finditer(flat)]
+    import numpy  # here, not at the top: only snippets of longer texts need it, and it takes ~0.1 s to import
+
+    word = numpy.frombuffer(flat.encode("ascii"), dtype=numpy.uint8) != 32
+    first = word.copy()
+    first[1:] &= ~word[:-1]  # a word character after a space, or at the very start
+    # An array rather than a list: no 700 int objects; indexing it gives numpy ints, made int by span().
+    return cast(Sequence[int], numpy.flatnonzero(first))
+
+
 class FieldText:
     """One field of an article (title or body) prepared for matching.
 
@@ -109,8 +125,6 @@ class FieldText:
     """
 
     __slots__ = (
-        "_anchor_offsets",
-        "_anchors",
         "_chunk_words",
         "_chunks",
         "_flat",
@@ -120,6 +134,7 @@ class FieldText:
         "_sentences",
         "_snippets",
         "_spans",
+        "_starts",
         "joined",
         "text",
         "words",
@@ -161,8 +176,7 @@ class FieldText:
         self.words: list[str] = words
         self.joined = " " + " ".join(words) + " "
         self._spans: dict[int, list[tuple[int, int]]] = {}
-        self._anchors: list[int] = []  # ASCII text: words whose start offset is known, and those offsets
-        self._anchor_offsets: list[int] = []
+        self._starts: Sequence[int] | None = None  # ASCII text: where each word starts, found on first use
         self._snippets: dict[tuple[tuple[int, int], ...], str] = {}
         self._sentences: list[tuple[int, int]] | None = None  # sentences found so far, in text order
 
@@ -205,19 +219,11 @@ class FieldText:
         """Character span in ``text`` of word ``index``."""
         flat = self._flat
         if flat is not None:
-            # ASCII: from the nearest word whose start is known, split() skips the words between, in C.
-            words, offsets = self._anchors, self._anchor_offsets
-            if not words:
-                words.append(0)
-                offsets.append(len(flat) - len(flat.lstrip()))
-            nearest = bisect_right(words, index) - 1
-            offset = offsets[nearest]
-            if index > words[nearest]:
-                rest = flat[offset:].split(None, index - words[nearest])[-1]
-                offset = len(flat) - len(rest)
-                words.insert(nearest + 1, index)
-                offsets.insert(nearest + 1, offset)
-            return offset, offset + len(self.words[index])
+            starts = self._starts
+            if starts is None:
+                starts = self._starts = _word_starts(flat)
+            start = int(starts[index])
+            return start, start + len(self.words[index])
         chunks = self._chunks or []
         chunk = bisect_right(self._chunk_words, index) - 1
         spans = self._spans.get(chunk)
