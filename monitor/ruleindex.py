@@ -133,25 +133,19 @@ class Index:
             else:
                 ends.append(end)
         if self.checked and not self.checked.isdisjoint(found):
-            originals = field.originals()
             for tag in self.checked.intersection(found):
                 for atom, own in self.checks[tag]:
                     width = self.widths[atom]
-                    same = [
-                        end
-                        for end in found[tag]
-                        if _same_case(self.atoms[atom], originals, field.occurrence(end, width))
-                    ]
+                    same = [end for end in found[tag] if _same_case(self.atoms[atom], field, end, width)]
                     if same:
                         known = found.get(own)
                         found[own] = same if known is None else sorted(known + same)
         return found
 
 
-def _same_case(atom: Atom, originals: list[str], occurrence: Occurrence) -> bool:
+def _same_case(atom: Atom, field: FieldText, end: int, width: int) -> bool:
     """A case-sensitive atom: the words as written, the last one at least starting as written."""
-    first, last = occurrence
-    written = originals[first : last + 1]
+    written = field.written(*field.occurrence(end, width))
     if len(written) != len(atom.words):
         return False
     *head, tail = atom.words

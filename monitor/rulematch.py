@@ -12,6 +12,7 @@ from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import repeat
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -319,11 +320,13 @@ class Scan:
         if result is not None:
             return result
         result = {}
+        widths = self.index.widths
+        reach = proximity.distance + max(widths[leaf.atom] for leaf in proximity.right)
         for in_title, text in ((True, self.title), (False, self.body)):
             lefts = self._occurrences(proximity.left, in_title, text)
             rights = self._occurrences(proximity.right, in_title, text) if lefts else []
             for occurrence, name in lefts:
-                partner = _partner(occurrence, rights, proximity.distance, proximity.ordered)
+                partner = _partner(occurrence, rights, proximity.distance, proximity.ordered, reach)
                 if partner is None:
                     continue
                 count, marks, _ = result.get(name, (0, [occurrence, partner], text))
@@ -333,28 +336,41 @@ class Scan:
 
     def _occurrences(self, leaves: tuple[Leaf, ...], in_title: bool, text: FieldText) -> list[tuple[Occurrence, str]]:
         """The word positions of ``leaves`` in one field, each with the bucket it is in, in text order."""
-        merged: set[tuple[Occurrence, str]] = set()
+        merged: list[tuple[Occurrence, str]] = []
         for leaf in leaves:
             ends = self.ends(leaf.atom, in_title)
             if not ends:
                 continue
-            for end, occurrence in zip(ends, text.occurrences(ends, self.index.widths[leaf.atom]), strict=True):
-                name = "title" if in_title else "lead" if end < self.lead_at else "body"
-                if leaf.mask & _BITS[name]:
-                    merged.add((occurrence, name))
-        return sorted(merged)
+            occurrences = text.occurrences(ends, self.index.widths[leaf.atom])
+            if in_title:
+                if leaf.mask & 1:
+                    merged.extend(zip(occurrences, repeat("title")))
+                continue
+            split = bisect_left(ends, self.lead_at)
+            if leaf.mask & 2:
+                merged.extend(zip(occurrences[:split], repeat("lead")))
+            if leaf.mask & 4:
+                merged.extend(zip(occurrences[split:], repeat("body")))
+        # One leaf's occurrences are already distinct and in order; several may overlap.
+        return sorted(set(merged)) if len(leaves) > 1 else merged
 
 
-def _partner(left: Occurrence, rights: list[tuple[Occurrence, str]], distance: int, ordered: bool) -> Occurrence | None:
-    """The first occurrence in ``rights`` at most ``distance`` words from ``left`` (after it if ``ordered``)."""
-    for right, _ in rights:
-        if right[0] > left[1]:
-            gap = right[0] - left[1] - 1
-        elif not ordered and left[0] > right[1]:
-            gap = left[0] - right[1] - 1
-        else:
-            continue  # overlapping: a word is not near itself
-        if gap <= distance:
+def _partner(
+    left: Occurrence, rights: list[tuple[Occurrence, str]], distance: int, ordered: bool, reach: int
+) -> Occurrence | None:
+    """The first occurrence in ``rights`` at most ``distance`` words from ``left`` (after it if ``ordered``).
+
+    ``rights`` is in text order and ``reach`` is the distance plus the widest right
+    term: a right starting more than ``reach`` words before ``left`` cannot be near it.
+    """
+    first, last = left
+    for index in range(bisect_left(rights, ((first - reach, -1), "")), len(rights)):
+        right = rights[index][0]
+        if right[0] > last:
+            if right[0] - last - 1 <= distance:
+                return right
+            return None  # every later one starts further on
+        if not ordered and first > right[1] and first - right[1] - 1 <= distance:
             return right
     return None
 

@@ -272,7 +272,8 @@ def score(
         # The cheap necessary test first: in one alternative, every group has a tag that was found.
         alternatives = rule.required
         if len(alternatives) == 1:
-            if any(map(missing, alternatives[0])):
+            groups = alternatives[0]
+            if groups and (missing(groups[0]) if len(groups) == 1 else any(map(missing, groups))):
                 continue
         elif all(any(map(missing, groups)) for groups in alternatives):
             continue

@@ -55,6 +55,7 @@ _SPACE = re.compile(r"\s+")
 # A plain character class finds the candidates ~7× faster than one regex for the whole rule.
 _ENDS = re.compile("[.!?…\n]")
 _CLOSING = frozenset(".!?…\"'”’»)]")
+_WORD_REACH = 40  # how far back a space before the word ending at a full stop is looked for
 # A full stop after these is not the end of a sentence ("Mr. Rutte", "Jan. 5").
 _ABBREVIATIONS = frozenset(
     {"mr", "mrs", "ms", "dr", "st", "sr", "jr", "gen", "col", "lt", "sgt", "capt", "rep", "sen", "gov", "prof"}
@@ -127,6 +128,8 @@ class FieldText:
     __slots__ = (
         "_chunk_words",
         "_chunks",
+        "_counted",
+        "_counted_offsets",
         "_flat",
         "_originals",
         "_pattern",
@@ -177,6 +180,8 @@ class FieldText:
         self.joined = " " + " ".join(words) + " "
         self._spans: dict[int, list[tuple[int, int]]] = {}
         self._starts: Sequence[int] | None = None  # ASCII text: where each word starts, found on first use
+        self._counted_offsets: list[int] = []  # offsets in joined whose spaces before were counted, sorted
+        self._counted: list[int] = []  # and those counts
         self._snippets: dict[tuple[tuple[int, int], ...], str] = {}
         self._sentences: list[tuple[int, int]] | None = None  # sentences found so far, in text order
 
@@ -189,16 +194,36 @@ class FieldText:
                 self._originals = self._pattern.findall(self._plain)
         return self._originals
 
+    def written(self, first: int, last: int) -> list[str]:
+        """Words ``first`` to ``last`` as written in the text (for case-sensitive terms)."""
+        text = self.text
+        return [text[start:end] for start, end in map(self.span, range(first, last + 1))]
+
     def occurrence(self, end: int, width: int) -> tuple[int, int]:
         """The first and last word of a match of ``width`` words ending at ``end`` in ``joined``."""
-        last = self.joined.count(" ", 0, end) - 1
+        last = self._spaces_before(end) - 1
         return last - width + 1, last
+
+    def _spaces_before(self, end: int) -> int:
+        """How many spaces ``joined`` has before ``end``, counted on from the nearest offset counted before."""
+        offsets, counts = self._counted_offsets, self._counted
+        index = bisect_right(offsets, end)
+        if index:
+            spaces = counts[index - 1] + self.joined.count(" ", offsets[index - 1], end)
+        else:
+            spaces = self.joined.count(" ", 0, end)
+        offsets.insert(index, end)
+        counts.insert(index, spaces)
+        return spaces
 
     def occurrences(self, ends: Sequence[int], width: int) -> list[tuple[int, int]]:
         """``occurrence`` for sorted ``ends``, counting spaces once across all of them."""
         found: list[tuple[int, int]] = []
-        spaces = position = 0
+        if not ends:
+            return found
         joined = self.joined
+        position = ends[0]
+        spaces = self._spaces_before(position)
         for end in ends:
             spaces += joined.count(" ", position, end)
             position = end
@@ -300,10 +325,14 @@ def _following(text: str, position: int) -> int:
     if stop < length and not text[stop].isspace():
         return -1  # "3.5", "U.S.A", "e.g.,"
     if char == "." and position > 0 and text[position - 1].isalnum():
-        start = position - 1
-        while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "."):
-            start -= 1
-        word = text[start:position]
+        # The word before: letters, digits and dots back to a space (the usual case, found in C) ...
+        space = text.rfind(" ", max(0, position - _WORD_REACH), position)
+        word = text[space + 1 : position]
+        if (space < 0 and position > _WORD_REACH) or not word.replace(".", "").isalnum():
+            start = position - 1  # ... or, after a quote, a bracket or a line break, char by char
+            while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "."):
+                start -= 1
+            word = text[start:position]
         if "." in word or word.lower() in _ABBREVIATIONS or (len(word) == 1 and word.isupper()):
             return -1  # "U.S.", "Mr.", "J. Smith"
     return stop
@@ -345,8 +374,12 @@ def snippet(
     bounds: Callable[[int, int], tuple[int, int]] | None = None,
 ) -> str:
     """The sentence holding ``marks`` (character spans), each marked ``**…**``, cut to fit at a space."""
-    ordered = sorted(marks)
-    start, end = ordered[0][0], max(stop for _, stop in ordered)
+    if len(marks) == 1:
+        ordered = marks
+        start, end = marks[0]
+    else:
+        ordered = sorted(marks)
+        start, end = ordered[0][0], max(stop for _, stop in ordered)
     sentence_start, sentence_end = (bounds or partial(sentence_bounds, text))(start, end)
     left = max(sentence_start, start - SNIPPET_CONTEXT)
     if left > sentence_start and not text[left - 1].isspace():
