@@ -44,7 +44,20 @@ TABLES: dict[str, dict[str, Any]] = {
         "columns": {
             "rule": "Rule name",
             "score": "This rule's score",
-            "hits": "JSON explanation: term, field, count and snippet of each hit",
+            "hits": "JSON explanation: term, field, count, snippet and points of each hit",
+            "weight": "The rule's weight: score = weight × the hits' points",
+            "gate": "Why it raised no alert: published longer ago than the rule's max_age (empty: no gate)",
+            "matched_at": "When it was scored",
+        },
+    },
+    "vetoes": {
+        "description": "Article × rule: rules whose terms matched but an exclusion vetoed, and what vetoed them.",
+        "sort_desc": "matched_at",
+        "columns": {
+            "rule": "Rule name",
+            "score": "What it would have scored",
+            "hits": "JSON: the hits that would have scored",
+            "vetoed_by": "JSON: the exclusion hits (or the filter) that vetoed it",
             "matched_at": "When it was scored",
         },
     },

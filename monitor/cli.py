@@ -339,7 +339,8 @@ def matches(state: State, /, limit: int, fmt: str, **filters: Any) -> None:
     state.config()
     with state.store(create=False) as store:
         rows = list_matches(store, filters=_filters(**filters), limit=limit)
-    write_rows(rows, fmt, sys.stdout, table_widths={"title": 50, "terms": 60, "url": 50, "alerts": 40})
+    widths = {"title": 50, "terms": 60, "url": 50, "alerts": 40, "gate": 40}
+    write_rows(rows, fmt, sys.stdout, table_widths=widths)
 
 
 @cli.command()

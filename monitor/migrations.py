@@ -215,6 +215,25 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE runs ADD COLUMN median_age_seconds INTEGER;
         """,
     ),
+    (
+        7,
+        "matches: the rule's weight and recency gate; vetoes: the matches an exclusion stopped",
+        """
+        ALTER TABLE matches ADD COLUMN weight REAL NOT NULL DEFAULT 1.0;
+        ALTER TABLE matches ADD COLUMN gate TEXT;
+        CREATE TABLE vetoes (
+            id INTEGER PRIMARY KEY,
+            article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+            rule TEXT NOT NULL,
+            score REAL NOT NULL,
+            hits TEXT NOT NULL,
+            vetoed_by TEXT NOT NULL,
+            matched_at TEXT NOT NULL,
+            UNIQUE (article_id, rule)
+        );
+        CREATE INDEX vetoes_rule_matched ON vetoes(rule, matched_at);
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -67,13 +67,14 @@ def search(store: Store, query: str, *, filters: Filters = Filters(), limit: int
 
 
 def matches(store: Store, *, filters: Filters = Filters(), limit: int = 50) -> list[dict[str, Any]]:
-    """Rule matches, newest first, with the article, the terms that hit and where alerts went."""
+    """Rule matches, newest first, with the article, the terms that hit, where alerts went and any recency gate."""
     clauses, params = filters.where("m.matched_at", "m.score", "m.rule = :rule")
     sql = f"""
         SELECT m.matched_at, m.rule, m.score AS rule_score, a.score AS article_score, a.source, a.title,
                m.hits, a.url,
                (SELECT group_concat(al.destination || ':' || al.status, ' ')
-                  FROM alerts al WHERE al.article_id = a.id) AS alerts
+                  FROM alerts al WHERE al.article_id = a.id) AS alerts,
+               m.gate
         FROM matches m JOIN articles a ON a.id = m.article_id
         WHERE {" AND ".join(clauses or ["1 = 1"])}
         ORDER BY m.matched_at DESC, m.score DESC, m.id DESC LIMIT :limit

@@ -22,7 +22,7 @@ import sqlite_utils
 from monitor.alerts.events import build_event
 from monitor.errors import StoreError
 from monitor.migrations import LATEST_VERSION, current_version, migrate
-from monitor.models import Article, Verdict
+from monitor.models import Article, Hit, Verdict
 from monitor.settings import DestinationSpec, SourceSpec
 from monitor.stories import StoryAssignment, assign_story
 from monitor.stories import outlets as story_outlets
@@ -254,16 +254,17 @@ def save_article(
                 (*values, moment, moment, article_id),
             )
         conn.execute("DELETE FROM matches WHERE article_id = ?", (article_id,))
+        conn.execute("DELETE FROM vetoes WHERE article_id = ?", (article_id,))
         for match in verdict.matches:
             conn.execute(
-                "INSERT INTO matches (article_id, rule, score, hits, matched_at) VALUES (?, ?, ?, ?, ?)",
-                (
-                    article_id,
-                    match.rule,
-                    match.score,
-                    json.dumps([h.to_dict() for h in match.hits], ensure_ascii=False),
-                    moment,
-                ),
+                "INSERT INTO matches (article_id, rule, score, hits, weight, gate, matched_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (article_id, match.rule, match.score, _hits_json(match.hits), match.weight, match.gate, moment),
+            )
+        for match in verdict.vetoed:
+            conn.execute(
+                "INSERT INTO vetoes (article_id, rule, score, hits, vetoed_by, matched_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (article_id, match.rule, match.score, _hits_json(match.hits), _hits_json(match.vetoed_by), moment),
             )
         if story is None:
             story_row = conn.execute(
@@ -307,3 +308,7 @@ def save_article(
             )
             queued += cursor.rowcount
         return SaveOutcome(article_id, status, len(verdict.matches), queued, story.story_id, story.new_story)
+
+
+def _hits_json(hits: tuple[Hit, ...]) -> str:
+    return json.dumps([hit.to_dict() for hit in hits], ensure_ascii=False)

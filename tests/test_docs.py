@@ -1,4 +1,4 @@
-"""The README documents every command and every configuration key, and its Quick start is what CI runs."""
+"""The READMEs document every command, configuration key and table, and the Quick start is what CI runs."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from monitor.cli import cli
 from monitor.config import parse_config
 from monitor.errors import ConfigError
+from monitor.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -59,3 +60,24 @@ def test_quick_start_has_two_setup_commands_and_ci_runs_the_test_one() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     test_command = setup[1].split("&& ", 1)[1]  # CI makes its own venv, then runs the rest verbatim
     assert test_command in ci
+
+
+def test_db_readme_documents_every_table_and_column_of_the_latest_schema(tmp_path: Path) -> None:
+    schema = (ROOT / "db" / "README.md").read_text(encoding="utf-8")
+    with Store.open(tmp_path / "m.db") as store:
+        tables = [
+            row[0]
+            for row in store.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                " AND name NOT LIKE 'articles_fts_%'"  # FTS5's own shadow tables
+            )
+        ]
+        assert "vetoes" in tables and "matches" in tables
+        for table in tables:
+            section = re.search(rf"^### `{table}`.*?(?=^### |^## |\Z)", schema, re.S | re.M)
+            assert section, f"db/README.md has no section for {table}"
+            if table == "articles_fts":
+                continue  # an index over articles.title and articles.text, documented as such
+            columns = [row[1] for row in store.conn.execute(f"PRAGMA table_info({table})")]
+            undocumented = [column for column in columns if f"`{column}`" not in section.group(0)]
+            assert not undocumented, f"db/README.md does not document {table}.{undocumented}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,9 @@ import pytest
 from monitor.errors import StoreError
 from monitor.migrations import LATEST_VERSION
 from monitor.models import Article, Hit, RuleMatch, Verdict
-from monitor.settings import DestinationSpec
+from monitor.query import matches as list_matches
+from monitor.rules import compile_rules, score_article
+from monitor.settings import DestinationSpec, RuleSpec
 from monitor.store import (
     Store,
     alert_id,
@@ -143,3 +146,34 @@ def test_runs_and_their_errors_are_recorded(store: Store) -> None:
     assert (run["status"], run["pages"], run["new_articles"], run["errors"]) == ("ok", 3, 2, 1)
     assert run["finished_at"] >= run["started_at"]
     assert store.query("SELECT kind, message FROM run_errors") == [{"kind": "http", "message": "HTTP 500"}]
+
+
+def test_a_match_is_stored_with_its_weight_and_recency_gate_and_a_vetoed_one_with_its_veto(store: Store) -> None:
+    rules = compile_rules(
+        [
+            RuleSpec("nato", ("NATO",), weight=2.0, max_age_seconds=7 * 86400),
+            RuleSpec("nato-club", ("NATO",), query='NOT "football club"'),
+        ]
+    )
+    text = "NATO met in Brussels. The football club of the same name played on Sunday."
+    now = datetime(2022, 3, 1, tzinfo=UTC)  # seven weeks after the article was published
+    save_article(store, article(text), score_article(rules, article(text), threshold=3.0, now=now), DESTINATIONS)
+
+    [match] = store.query("SELECT rule, score, weight, gate FROM matches")
+    assert (match["rule"], match["weight"]) == ("nato", 2.0)
+    assert match["score"] == 2.0 * (3.0 + 2.0)  # one hit in the title, one in the lead
+    assert match["gate"].startswith("published 2022-01-12 15:50 UTC") and "older than max_age 7d" in match["gate"]
+    [veto] = store.query("SELECT rule, hits, vetoed_by FROM vetoes")
+    assert veto["rule"] == "nato-club"
+    assert [hit["term"] for hit in json.loads(veto["hits"])] == ["NATO", "NATO"]
+    [vetoed_by] = json.loads(veto["vetoed_by"])
+    assert vetoed_by["term"] == '"football club"' and "**football club**" in vetoed_by["snippet"]
+    assert store.db["alerts"].count == 0  # the gate holds the only match back
+    [listed] = list_matches(store)  # what `monitor matches` prints
+    assert (listed["rule"], listed["gate"]) == ("nato", match["gate"])
+
+    # Rescored without the veto, the article's vetoes are replaced along with its matches.
+    plain = "NATO met in Brussels, and again in Vilnius."
+    save_article(store, article(plain), score_article(rules, article(plain), threshold=3.0, now=now), DESTINATIONS)
+    assert store.db["vetoes"].count == 0
+    assert sorted(row["rule"] for row in store.query("SELECT rule FROM matches")) == ["nato", "nato-club"]
