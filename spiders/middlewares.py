@@ -3,6 +3,8 @@
 * ``RetryAfterMiddleware``: a 429 or 503 that says ``Retry-After`` is retried after
   that wait (the ``retries`` budget applies), never sooner; one asking for more than
   ``MONITOR_RETRY_AFTER_MAX`` seconds is given up for this run rather than retried at once.
+  One that names no wait is retried after ``MONITOR_RETRY_BACKOFF`` seconds, doubled on
+  each retry (2 s, 4 s, ...), not at once.
 * ``IndexCacheMiddleware`` with ``IndexCachePolicy`` and ``IndexCacheStorage``: Scrapy's
   HTTP cache, restricted to index requests (feeds, sitemaps, listing pages, robots.txt of a
   ``site`` source) and made to revalidate every time, so an unchanged index costs one
@@ -40,24 +42,29 @@ RETRY_AFTER_CODES = frozenset({429, 503})
 
 
 class RetryAfterMiddleware:
-    """Retry a 429 or 503 only after the ``Retry-After`` wait; give it up when the wait is too long."""
+    """Retry a 429 or 503 only after the ``Retry-After`` wait (or a backoff); give it up when the wait is too long."""
 
-    def __init__(self, crawler: Crawler, max_delay: float):
+    def __init__(self, crawler: Crawler, max_delay: float, backoff: float = 2.0):
         self.crawler = crawler
         self.max_delay = max_delay
+        self.backoff = backoff  # the first wait when the server names none; doubled on each retry
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RetryAfterMiddleware:
         if not crawler.settings.getbool("MONITOR_RETRY_AFTER_ENABLED", True):
             raise NotConfigured
-        return cls(crawler, crawler.settings.getfloat("MONITOR_RETRY_AFTER_MAX", 120.0))
+        settings = crawler.settings
+        max_delay = settings.getfloat("MONITOR_RETRY_AFTER_MAX", 120.0)
+        return cls(crawler, max_delay, settings.getfloat("MONITOR_RETRY_BACKOFF", 2.0))
 
     async def process_response(self, request: Request, response: Response) -> Request | Response:
         if response.status not in RETRY_AFTER_CODES or request.meta.get("dont_retry"):
             return response
         delay = retry_after_seconds(response.headers.get(b"Retry-After"), datetime.now(UTC))
+        asked = delay is not None
         if delay is None:
-            return response  # no wait asked for: RetryMiddleware's usual handling
+            # No wait asked for: back off anyway (2 s, 4 s, 8 s ...) rather than retry an overloaded server at once.
+            delay = min(self.backoff * 2 ** request.meta.get("retry_times", 0), self.max_delay)
         request.meta["retry_after"] = delay
         if delay > self.max_delay:
             # retrying at once would ignore the server; waiting this long would stall the run
@@ -72,11 +79,13 @@ class RetryAfterMiddleware:
             return response
         spider = self.crawler.spider
         assert spider is not None
-        retry = get_retry_request(request, spider=spider, reason=f"{response.status} Retry-After")
+        reason = f"{response.status} Retry-After" if asked else f"{response.status} backoff"
+        retry = get_retry_request(request, spider=spider, reason=reason)
         if retry is None:
             request.meta["dont_retry"] = True
             return response
-        log.info("%s answered %d: retrying after %.1f s as asked", request.url, response.status, delay)
+        how = "as asked" if asked else "backing off (no Retry-After)"
+        log.info("%s answered %d: retrying after %.1f s, %s", request.url, response.status, delay, how)
         from twisted.internet import reactor
 
         await maybe_deferred_to_future(task.deferLater(reactor, delay))

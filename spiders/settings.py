@@ -47,6 +47,7 @@ DOWNLOADER_MIDDLEWARES = {
 }
 MONITOR_RETRY_AFTER_ENABLED = True
 MONITOR_RETRY_AFTER_MAX = 120.0
+MONITOR_RETRY_BACKOFF = 2.0  # seconds before retrying a 429/503 that names no wait; doubled each retry
 HTTPCACHE_ENABLED = True
 HTTPCACHE_POLICY = "spiders.middlewares.IndexCachePolicy"
 HTTPCACHE_STORAGE = "spiders.middlewares.IndexCacheStorage"

@@ -248,6 +248,19 @@ def test_retry_after_on_429_is_waited_for(site: ConditionalSite, tmp_path: Path)
     assert second.at - first.at >= 2.0
 
 
+def test_a_429_without_retry_after_is_retried_after_a_doubling_backoff_not_at_once(
+    site: ConditionalSite, tmp_path: Path
+) -> None:
+    news_site(site, count=1)
+    site.queued["/story-0.html"] = [Answer(429), Answer(429)]
+    report = crawl(config(tmp_path, site, retries=2), tmp_path)
+    assert report["new_articles"] == 1
+    first, second, third = site.requests_for("/story-0.html")
+    assert (first.status, second.status, third.status) == (429, 429, 200)
+    assert second.at - first.at >= 2.0  # the first backoff
+    assert third.at - second.at >= 4.0  # doubled
+
+
 def test_retry_after_as_an_http_date_on_503(site: ConditionalSite, tmp_path: Path) -> None:
     news_site(site, count=1)
     site.queued["/feed.xml"] = [Answer(503, retry_at_in=3)]  # an HTTP date has whole seconds: 2-3 s away
