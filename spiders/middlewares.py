@@ -4,7 +4,7 @@
   that wait (the ``retries`` budget applies), never sooner; one asking for more than
   ``MONITOR_RETRY_AFTER_MAX`` seconds is given up for this run rather than retried at once.
   One that names no wait is retried after ``MONITOR_RETRY_BACKOFF`` seconds, doubled on
-  each retry (2 s, 4 s, ...), not at once.
+  each retry (2 s, 4 s, ...), not at once. Either way the whole site waits, not only that request.
 * ``IndexCacheMiddleware`` with ``IndexCachePolicy`` and ``IndexCacheStorage``: Scrapy's
   HTTP cache, restricted to index requests (feeds, sitemaps, listing pages, robots.txt of a
   ``site`` source) and made to revalidate every time, so an unchanged index costs one
@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from scrapy import Request, Spider
+from scrapy.core import downloader as scrapy_downloader
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.httpcache import HttpCacheMiddleware
 from scrapy.downloadermiddlewares.retry import get_retry_request
@@ -66,6 +68,7 @@ class RetryAfterMiddleware:
             # No wait asked for: back off anyway (2 s, 4 s, 8 s ...) rather than retry an overloaded server at once.
             delay = min(self.backoff * 2 ** request.meta.get("retry_times", 0), self.max_delay)
         request.meta["retry_after"] = delay
+        self._pause_site(request, delay)
         if delay > self.max_delay:
             # retrying at once would ignore the server; waiting this long would stall the run
             request.meta["dont_retry"] = True
@@ -90,6 +93,27 @@ class RetryAfterMiddleware:
 
         await maybe_deferred_to_future(task.deferLater(reactor, delay))
         return retry
+
+
+    def _pause_site(self, request: Request, seconds: float) -> None:
+        """Send nothing more to this site for ``seconds``: the wait is the server's, not one request's.
+
+        The downloader spaces a site's requests by its download delay from the last one
+        sent; moving that moment ``seconds`` ahead holds back every queued request. With
+        ``download_delay: 0`` Scrapy does not space requests, and only the retry waits.
+        """
+        engine = self.crawler.engine
+        downloader = getattr(engine, "downloader", None)
+        get_key = getattr(downloader, "get_slot_key", None)
+        if get_key is None or seconds <= 0:
+            return
+        slot = downloader.slots.get(get_key(request))  # type: ignore[union-attr]
+        if slot is not None:
+            slot.lastseen = max(slot.lastseen, _DOWNLOADER_CLOCK() + seconds)
+
+
+# The clock the downloader keeps slot times with: monotonic() in recent Scrapy, time() in older releases.
+_DOWNLOADER_CLOCK = getattr(scrapy_downloader, "monotonic", None) or getattr(scrapy_downloader, "time", time.time)
 
 
 class IndexCachePolicy(RFC2616Policy):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -259,6 +260,25 @@ def test_a_429_without_retry_after_is_retried_after_a_doubling_backoff_not_at_on
     assert (first.status, second.status, third.status) == (429, 429, 200)
     assert second.at - first.at >= 2.0  # the first backoff
     assert third.at - second.at >= 4.0  # doubled
+
+
+def test_after_a_429_the_whole_site_waits_not_only_the_request_that_got_it(
+    site: ConditionalSite, tmp_path: Path
+) -> None:
+    paths = news_site(site, count=3)
+    for path in paths:
+        site.queued[path] = [Answer(429, {"Retry-After": "1"})]
+    polite = Path(config(tmp_path, site, retries=1))
+    polite.write_text(
+        polite.read_text().replace("download_delay: 0\n", "download_delay: 0.2\n  concurrent_requests_per_domain: 1\n")
+    )
+    report = crawl(str(polite), tmp_path)
+    assert report["new_articles"] == 3
+    seen = sorted((s for s in site.seen if s.path in paths), key=lambda s: s.at)
+    assert [s.status for s in seen].count(429) == 3 and len(seen) == 6
+    for answer, following in pairwise(seen):
+        if answer.status == 429:  # nothing at all reaches the site until the wait is over
+            assert following.at - answer.at >= 0.95, (answer.path, following.path)
 
 
 def test_retry_after_as_an_http_date_on_503(site: ConditionalSite, tmp_path: Path) -> None:
