@@ -48,7 +48,6 @@ _SHORT_TEXT = 400  # below this many characters, word starts are found by a rege
 _NON_SPACE = re.compile(r"[^ ]+")
 # ASCII letters and digits folded, every other ASCII character a space: "NATO's (2022)" -> "nato s  2022 ".
 _ASCII_FOLD = {code: (chr(code).lower() if chr(code).isalnum() or chr(code) == "_" else " ") for code in range(128)}
-_ASCII_BLANK = {code: (chr(code) if chr(code).isalnum() or chr(code) == "_" else " ") for code in range(128)}
 _TAG = re.compile(r"</?[A-Za-z][^>]*>")
 _SPACE = re.compile(r"\s+")
 # A sentence ends at . ! ? or … (and any closing quotes or brackets) before a space, or at a line break.
@@ -131,7 +130,6 @@ class FieldText:
         "_counted",
         "_counted_offsets",
         "_flat",
-        "_originals",
         "_pattern",
         "_plain",
         "_sentences",
@@ -145,7 +143,6 @@ class FieldText:
 
     def __init__(self, raw: str):
         text = _TAG.sub(lambda tag: " " * len(tag.group()), raw) if "<" in raw else raw
-        self._originals: list[str] | None = None
         self._flat: str | None = None
         self._chunks: list[tuple[int, int]] | None = None
         self._chunk_words: list[int] = []
@@ -166,7 +163,6 @@ class FieldText:
                 pattern = _unicode_words()
                 written = [pattern.findall(plain, start, end) for start, end in chunks]
                 per_chunk = [[fold(word) for word in words] for words in written]
-                self._originals = [word for words in written for word in words]
             else:
                 # Without combining marks, casefolding keeps word boundaries: fold each chunk at once.
                 pattern = _WORD_UNICODE
@@ -184,15 +180,6 @@ class FieldText:
         self._counted: list[int] = []  # and those counts
         self._snippets: dict[tuple[tuple[int, int], ...], str] = {}
         self._sentences: list[tuple[int, int]] | None = None  # sentences found so far, in text order
-
-    def originals(self) -> list[str]:
-        """The words as written, aligned with ``words``."""
-        if self._originals is None:
-            if self._flat is not None:
-                self._originals = self._plain.translate(_ASCII_BLANK).split()
-            else:
-                self._originals = self._pattern.findall(self._plain)
-        return self._originals
 
     def written(self, first: int, last: int) -> list[str]:
         """Words ``first`` to ``last`` as written in the text (for case-sensitive terms)."""
