@@ -69,6 +69,7 @@ def _keys(atom: Atom) -> list[str]:
 
 
 FIELDS = 3  # a key's tags: 3k in the title, 3k + 1 in the lead, 3k + 2 in the rest of the body
+_PLACES = [tuple(place for place in range(FIELDS) if mask & (1 << place)) for mask in range(1 << FIELDS)]
 
 
 class Index:
@@ -103,6 +104,7 @@ class Index:
                     keys[atom].append(own[atom])
                 self.checks.setdefault(FIELDS * number, []).append((atom, FIELDS * own[atom]))
         self.keys = [tuple(numbers) for numbers in keys]
+        self._tags: dict[tuple[int, int], frozenset[int]] = {}
         self.checked = frozenset(self.checks)
         if owners:
             self.automaton.make_automaton()
@@ -114,8 +116,12 @@ class Index:
 
     def tags(self, atom: int, mask: int) -> frozenset[int]:
         """The tags that say ``atom`` is in one of the places of ``mask`` (title 1, lead 2, rest of body 4)."""
-        places = [place for place in range(FIELDS) if mask & (1 << place)]
-        return frozenset(FIELDS * key + place for key in self.keys[atom] for place in places)
+        found = self._tags.get((atom, mask))
+        if found is None:
+            places = _PLACES[mask]
+            found = frozenset({FIELDS * key + place for key in self.keys[atom] for place in places})
+            self._tags[atom, mask] = found  # one set shared by every leaf and group of that term
+        return found
 
     def scan(self, field: FieldText) -> dict[int, list[int]]:
         """Where each key was found in ``field.joined``: key tag -> its end offsets, in text order.

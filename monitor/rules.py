@@ -150,16 +150,18 @@ def compile_rules(
     """Compile rule specs into a ``RuleSet``; RuleError names the rule, its line and the problem."""
     definitions = [definition(spec) for spec in specs]
     atoms: dict[Atom, int] = {}
+    numbers: dict[Term, int] = {}  # each term's atom: many rules share their terms
     for condition, vetoes in definitions:
         for node in (condition, *vetoes):
             for term in _terms_of(node):
-                atoms.setdefault(atom_of(term), len(atoms))
+                if term not in numbers:
+                    numbers[term] = atoms.setdefault(atom_of(term), len(atoms))
     index = Index(list(atoms))
-    number = partial(_number, atoms)
+    number = numbers.__getitem__
     parts = []
     for spec, (condition, vetoes) in zip(specs, definitions, strict=True):
         tree = compile_node(condition, number, index.tags)
-        every = frozenset(atoms[atom_of(term)] for term in _terms_of(condition))
+        every = frozenset(numbers[term] for term in _terms_of(condition))
         fallback = (((every, every),),), False  # no better necessary condition: any of its atoms, anywhere
         required, enough = requirements(tree) or fallback
         vetoing = tuple((compile_node(veto, number, index.tags), render(veto)) for veto in vetoes)
@@ -167,18 +169,26 @@ def compile_rules(
     cost = [rarity(atom) for atom in atoms]
     compiled: list[_Rule] = []
     triggers: dict[int, list[int]] = {}
+    group_tags: dict[Group, frozenset[int]] = {}  # groups recur across rules: work each out once
+
+    def tags_of(group: Group) -> frozenset[int]:
+        found = group_tags.get(group)
+        if found is None:
+            found = group_tags[group] = _group_tags(index, group)
+        return found
+
     for position, (spec, tree, vetoing, required, enough) in enumerate(parts):
         # Index the rule under the most selective group of each alternative: one of them must be met.
         chosen = [min(alternative, key=partial(group_cost, cost)) for alternative in required]
         for best in chosen:
-            for tag in _group_tags(index, best):
+            for tag in tags_of(best):
                 positions = triggers.setdefault(tag, [])
                 if not positions or positions[-1] != position:
                     positions.append(position)
         if len(required) == 1:
             # Being found through its trigger group already meets that group: check only the others.
             required = (tuple(group for group in required[0] if group is not chosen[0]),)
-        needs = tuple(tuple(_group_tags(index, group) for group in alternative) for alternative in required)
+        needs = tuple(tuple(map(tags_of, alternative)) for alternative in required)
         compiled.append(_Rule(spec, tree, vetoing, needs, enough))
     return RuleSet(
         rules=tuple(specs),
@@ -207,11 +217,6 @@ def _terms_of(node: Node) -> list[Term]:
     if isinstance(node, (And, Or)):
         return [term for child in node.children for term in _terms_of(child)]
     return []
-
-
-def _number(atoms: dict[Atom, int], term: Term) -> int:
-    """The atom number of ``term`` (every term was numbered before compiling)."""
-    return atoms[atom_of(term)]
 
 
 def score_article(
