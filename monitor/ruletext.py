@@ -45,6 +45,7 @@ _WORD_UNICODE = re.compile(r"\w+")  # for text without combining marks
 _PUNCTUATION = re.compile("[\u00a0\u00ab\u00bb\u00b7\u2000-\u205e\u3000\ufeff]")
 CHUNK = 200  # characters per chunk of text; see FieldText
 _SHORT_TEXT = 400  # below this many characters, word starts are found by a regex rather than numpy
+_FEW_SPANS, _NEAR_START = 4, 100  # so many spans of words so near the start cost less than all word starts
 _NON_SPACE = re.compile(r"[^ ]+")
 # ASCII letters and digits folded, every other ASCII character a space: "NATO's (2022)" -> "nato s  2022 ".
 _ASCII_FOLD = {code: (chr(code).lower() if chr(code).isalnum() or chr(code) == "_" else " ") for code in range(128)}
@@ -130,6 +131,7 @@ class FieldText:
         "_counted",
         "_counted_offsets",
         "_flat",
+        "_looked_up",
         "_pattern",
         "_plain",
         "_sentences",
@@ -176,6 +178,7 @@ class FieldText:
         self.joined = " " + " ".join(words) + " "
         self._spans: dict[int, list[tuple[int, int]]] = {}
         self._starts: Sequence[int] | None = None  # ASCII text: where each word starts, found on first use
+        self._looked_up = 0  # spans asked for before the word starts were worked out
         self._counted_offsets: list[int] = []  # offsets in joined whose spaces before were counted, sorted
         self._counted: list[int] = []  # and those counts
         self._snippets: dict[tuple[tuple[int, int], ...], str] = {}
@@ -233,6 +236,11 @@ class FieldText:
         if flat is not None:
             starts = self._starts
             if starts is None:
+                self._looked_up += 1
+                if self._looked_up <= _FEW_SPANS and index < _NEAR_START:
+                    # A few words near the start (a small rule set's hits): split() up to them is cheaper.
+                    start = len(flat) - len(flat.split(None, index)[-1])
+                    return start, start + len(self.words[index])
                 starts = self._starts = _word_starts(flat)
             start = int(starts[index])
             return start, start + len(self.words[index])
