@@ -6,6 +6,7 @@ of worker processes, each holding its own compiled rules, and awaits the result.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 from collections.abc import Sequence
@@ -53,8 +54,16 @@ class Analyser:
         self.rules = tuple(rules)
         self.threshold = threshold
         self.workers = workers or default_workers()
-        self.ruleset = compile_rules(self.rules)
         self._pool: Executor | None = None
+
+    @functools.cached_property
+    def ruleset(self) -> RuleSet:
+        """The rules compiled in this process, for inline analysis and the prefilter.
+
+        Compiled on first use: with worker processes (each compiles its own) and no
+        prefilter, this process never needs them, and 10,000 rules take a second.
+        """
+        return compile_rules(self.rules)
 
     def __deepcopy__(self, memo: dict[int, object]) -> Analyser:
         # A handle to a process pool: Scrapy deep-copies settings per crawler, and every

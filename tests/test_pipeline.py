@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
+import pytest
+
+from monitor import workers
 from monitor.config import parse_config
 from monitor.demo import SEED_PATH, load_stories
 from monitor.models import Page
 from monitor.pipeline import analyse
-from monitor.rules import compile_rules
+from monitor.rules import RuleSet, compile_rules
 from monitor.workers import Analyser
 from tests.sitekit import config_text
 
@@ -46,3 +50,24 @@ def test_the_worker_pool_gives_the_same_verdict_as_analysing_inline() -> None:
     finally:
         pool.close()
     assert pooled.verdict == inline.verdict and pooled.article.title == inline.article.title
+
+
+def test_with_worker_processes_the_crawl_process_compiles_the_rules_only_when_it_needs_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = parse_config(config_text("  - name: a\n    type: rss\n    url: http://127.0.0.1:9/f\n"), "r.yaml", {})
+    compiled: list[int] = []
+
+    def counting(rules: Any) -> RuleSet:  # the real compiler, counted: workers compile their own
+        compiled.append(len(rules))
+        return compile_rules(rules)
+
+    monkeypatch.setattr(workers, "compile_rules", counting)
+    pool = Analyser(config.rules, 3.0, workers=2)
+    try:
+        assert pool.submit(seed_page(datetime(2022, 1, 13, tzinfo=UTC))).result(timeout=60).verdict.alert
+        assert compiled == []  # the workers compiled theirs; this process had no use for them
+        assert pool.ruleset.rules == tuple(config.rules)  # the prefilter asks: compiled then, once
+        assert pool.ruleset is pool.ruleset and compiled == [len(config.rules)]
+    finally:
+        pool.close()
