@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from itertools import chain, repeat
+from operator import attrgetter
 
 from monitor.errors import MonitorError
 from monitor.models import Article, Hit, RuleMatch, Verdict
@@ -304,13 +305,14 @@ def saturate(count: int) -> float:
 
 
 _FIELD_ORDER = {"title": 0, "lead": 1, "body": 2}
+_POINTS = attrgetter("points")
 _BIT = dict(BUCKETS)
 
 
 def _match(rule: _Rule, scan: Scan, boosts: dict[str, float], gate: str | None) -> RuleMatch:
     spec = rule.spec
     hits = _hits(spec.name, rule.condition, scan, boosts)
-    total = sum(hit.points for hit in hits)
+    total = sum(map(_POINTS, hits))
     vetoed_by: list[Hit] = []
     for veto, written in rule.vetoes:
         if veto.holds(scan):
@@ -319,15 +321,9 @@ def _match(rule: _Rule, scan: Scan, boosts: dict[str, float], gate: str | None) 
             vetoed_by += found or [
                 Hit(spec.name, written, "article", 1, f"the article matches {written}", 0.0, "filter")
             ]
+    weight = spec.weight
     return RuleMatch(
-        rule=spec.name,
-        score=round(spec.weight * total, 3),
-        hits=hits,
-        weight=spec.weight,
-        threshold=spec.threshold,
-        destinations=spec.destinations,
-        gate=gate,
-        vetoed_by=tuple(vetoed_by),
+        spec.name, round(weight * total, 3), hits, weight, spec.threshold, spec.destinations, gate, tuple(vetoed_by)
     )
 
 
@@ -340,12 +336,13 @@ def _hits(rule: str, node: Compiled, scan: Scan, boosts: dict[str, float]) -> tu
     contributing: list[Leaf | Proximity] = []
     node.collect(scan, contributing)
     hits: list[Hit] = []
-    seen: set[tuple[object, int]] = set()
+    seen: set[object] = set()
     for item in contributing:
         if isinstance(item, Leaf):
-            for name, bit, count, snippet, value in scan.hit_data(item.atom):
-                if item.mask & bit and (item.atom, bit) not in seen:
-                    seen.add((item.atom, bit))
+            atom, mask = item.atom, item.mask
+            for name, bit, count, snippet, value in scan.hit_data(atom):
+                if mask & bit and (key := atom * 8 + bit) not in seen:
+                    seen.add(key)
                     hits.append(Hit(rule, item.label, name, count, snippet, value))
             continue
         for name, (count, marks, text) in scan.near(item).items():
