@@ -68,7 +68,8 @@ class RetryAfterMiddleware:
             # No wait asked for: back off anyway (2 s, 4 s, 8 s ...) rather than retry an overloaded server at once.
             delay = min(self.backoff * 2 ** request.meta.get("retry_times", 0), self.max_delay)
         request.meta["retry_after"] = delay
-        self._pause_site(request, delay)
+        # The site waits as long as we would wait to retry: a longer wait is given up, not sat out.
+        self._pause_site(request, min(delay, self.max_delay))
         if delay > self.max_delay:
             # retrying at once would ignore the server; waiting this long would stall the run
             request.meta["dont_retry"] = True

@@ -305,6 +305,26 @@ def test_a_wait_longer_than_allowed_is_given_up_for_the_run(site: ConditionalSit
     assert error["kind"] == "http" and "HTTP 429" in error["message"] and "Retry-After 3600" in error["message"]
 
 
+def test_a_wait_longer_than_allowed_holds_the_site_back_only_as_long_as_allowed(
+    site: ConditionalSite, tmp_path: Path
+) -> None:
+    paths = news_site(site, count=3)
+    for path in paths:
+        site.queued[path] = [Answer(429, {"Retry-After": "3600"})]
+    polite = Path(config(tmp_path, site, retries=1, extra="  max_retry_after: 1s\n"))
+    polite.write_text(
+        polite.read_text().replace("download_delay: 0\n", "download_delay: 0.2\n  concurrent_requests_per_domain: 1\n")
+    )
+    started = time.monotonic()
+    report = crawl(str(polite), tmp_path)
+    assert time.monotonic() - started < 30  # not an hour
+    assert report["errors"] == 3  # each page asked for an hour: given up for the run
+    seen = sorted((s for s in site.seen if s.path in paths), key=lambda s: s.at)
+    assert [s.status for s in seen] == [429, 429, 429]
+    for answer, following in pairwise(seen):
+        assert following.at - answer.at >= 0.95  # the site still waited the longest wait allowed
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
