@@ -47,8 +47,7 @@ from machine import cpu_model  # noqa: E402 - benchmarks/machine.py, beside this
 from monitor.config import load_config  # noqa: E402
 from monitor.extract import extract_article  # noqa: E402
 from monitor.models import Article  # noqa: E402
-from monitor.rulelang import And, Near, Node, Not, Or, Term  # noqa: E402
-from monitor.rules import RuleSet, compile_rules, definition, score_article  # noqa: E402
+from monitor.rules import RuleSet, compile_rules, definition, score_article, terms_of  # noqa: E402
 from monitor.settings import RuleSpec  # noqa: E402
 
 SIZES = (4, 100, 1_000, 10_000)
@@ -218,24 +217,12 @@ def regex_loop(specs: list[RuleSpec]) -> list[re.Pattern[str]]:
     patterns: list[re.Pattern[str]] = []
     for spec in specs:
         condition, vetoes = definition(spec)
-        for term in _terms(condition) + [t for veto in vetoes for t in _terms(veto)]:
+        for term in terms_of(condition) + [t for veto in vetoes for t in terms_of(veto)]:
             body = r"\W+".join(re.escape(word) for word in term.words)
             tail = r"\w*" if term.prefix or term.inflect else ""
             flags = 0 if term.case_sensitive else re.IGNORECASE
             patterns.append(re.compile(rf"(?<!\w){body}{tail}(?!\w)", flags))
     return patterns
-
-
-def _terms(node: Node) -> list[Term]:
-    if isinstance(node, Term):
-        return [node]
-    if isinstance(node, Near):
-        return [*node.left, *node.right]
-    if isinstance(node, Not):
-        return _terms(node.child)
-    if isinstance(node, (And, Or)):
-        return [term for child in node.children for term in _terms(child)]
-    return []
 
 
 def score_all(ruleset: RuleSet, articles: list[Article]) -> None:

@@ -138,14 +138,13 @@ class Index:
                 found[tag] = [end]
             else:
                 ends.append(end)
-        if self.checked and not self.checked.isdisjoint(found):
-            for tag in self.checked.intersection(found):
-                for atom, own in self.checks[tag]:
-                    width = self.widths[atom]
-                    same = [end for end in found[tag] if _same_case(self.atoms[atom], field, end, width)]
-                    if same:
-                        known = found.get(own)
-                        found[own] = same if known is None else sorted(known + same)
+        for tag in self.checked.intersection(found):
+            for atom, own in self.checks[tag]:
+                width = self.widths[atom]
+                same = [end for end in found[tag] if _same_case(self.atoms[atom], field, end, width)]
+                if same:
+                    known = found.get(own)
+                    found[own] = same if known is None else sorted(known + same)
         return found
 
 

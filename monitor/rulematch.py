@@ -237,8 +237,8 @@ class Scan:
     ``found`` is the set of tags (see ``monitor.ruleindex.Index``): which keys are
     in the title, the lead and the rest of the body; most rules are settled by set
     operations on it alone. Where each atom is (word positions, counts, snippets)
-    is worked out from the scanned pairs on demand and kept, since many rules
-    share their terms.
+    is worked out on demand from ``by_tag``, each key's end offsets, and kept,
+    since many rules share their terms.
     """
 
     __slots__ = (

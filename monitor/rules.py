@@ -39,7 +39,17 @@ from monitor.rulerender import render
 from monitor.ruletext import prepare
 from monitor.settings import RuleSpec
 
-__all__ = ["Meta", "RuleError", "RuleSet", "compile_rules", "definition", "meta_of", "score", "score_article"]
+__all__ = [
+    "Meta",
+    "RuleError",
+    "RuleSet",
+    "compile_rules",
+    "definition",
+    "meta_of",
+    "score",
+    "score_article",
+    "terms_of",
+]
 
 TITLE_BOOST = 3.0
 LEAD_BOOST = 2.0
@@ -154,7 +164,7 @@ def compile_rules(
     numbers: dict[Term, int] = {}  # each term's atom: many rules share their terms
     for condition, vetoes in definitions:
         for node in (condition, *vetoes):
-            for term in _terms_of(node):
+            for term in terms_of(node):
                 if term not in numbers:
                     numbers[term] = atoms.setdefault(atom_of(term), len(atoms))
     index = Index(list(atoms))
@@ -162,7 +172,7 @@ def compile_rules(
     parts = []
     for spec, (condition, vetoes) in zip(specs, definitions, strict=True):
         tree = compile_node(condition, number, index.tags)
-        every = frozenset(numbers[term] for term in _terms_of(condition))
+        every = frozenset(numbers[term] for term in terms_of(condition))
         fallback = (((every, every),),), False  # no better necessary condition: any of its atoms, anywhere
         required, enough = requirements(tree) or fallback
         vetoing = tuple((compile_node(veto, number, index.tags), render(veto)) for veto in vetoes)
@@ -208,15 +218,16 @@ def _group_tags(index: Index, group: Group) -> frozenset[int]:
     return frozenset().union(*(index.tags(atom, 1) for atom in title), *(index.tags(atom, 6) for atom in body))
 
 
-def _terms_of(node: Node) -> list[Term]:
+def terms_of(node: Node) -> list[Term]:
+    """Every term in ``node``, in order, those of NOTs and NEARs included."""
     if isinstance(node, Term):
         return [node]
     if isinstance(node, Near):
         return [*node.left, *node.right]
     if isinstance(node, Not):
-        return _terms_of(node.child)
+        return terms_of(node.child)
     if isinstance(node, (And, Or)):
-        return [term for child in node.children for term in _terms_of(child)]
+        return [term for child in node.children for term in terms_of(child)]
     return []
 
 
@@ -321,9 +332,15 @@ def _match(rule: _Rule, scan: Scan, boosts: dict[str, float], gate: str | None) 
             vetoed_by += found or [
                 Hit(spec.name, written, "article", 1, f"the article matches {written}", 0.0, "filter")
             ]
-    weight = spec.weight
     return RuleMatch(
-        spec.name, round(weight * total, 3), hits, weight, spec.threshold, spec.destinations, gate, tuple(vetoed_by)
+        rule=spec.name,
+        score=round(spec.weight * total, 3),
+        hits=hits,
+        weight=spec.weight,
+        threshold=spec.threshold,
+        destinations=spec.destinations,
+        gate=gate,
+        vetoed_by=tuple(vetoed_by),
     )
 
 
