@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from datetime import date, time
 from typing import Any, TypeVar
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -182,12 +183,21 @@ def join(parent: str, key: str) -> str:
 
 
 def kind(value: Any) -> str:
+    """What ``value`` is, in YAML's words rather than Python's class names (which differ between loaders)."""
     if value is None:
         return "nothing"
     if isinstance(value, CommentedMap):
         return "a mapping"
     if isinstance(value, CommentedSeq):
         return "a list"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, (date, time)):
+        return f"the {type(value).__name__} {value.isoformat()}"
+    if isinstance(value, str):
+        return repr(str(value))
     return f"{type(value).__name__} {value!r}"
 
 
@@ -204,6 +214,9 @@ def key_line(node: CommentedMap, key: Any) -> int:
 
 
 def value_line(node: CommentedMap, key: Any) -> int:
+    if node.get(key) is None:
+        # An empty value ("key:" and nothing): its key's line, not the next token's, where ruamel.yaml puts it.
+        return key_line(node, key)
     try:
         return int(node.lc.value(key)[0]) + 1
     except (KeyError, TypeError, AttributeError):

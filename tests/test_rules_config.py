@@ -118,7 +118,9 @@ def test_structured_lists_mean_the_same_as_a_query(title: str, body: str, expect
         ),
         ("  - name: r\n    query: ''\n", [f"{at(2)} rules[0].query: is empty"]),
         ("  - name: r\n    query: 'a or b'\n", [f"{at(2)} rules[0].query: 'or' at column 3: operators are upper-case"]),
-        ("  - name: r\n    query: 42\n", [f"{at(2)} rules[0].query: must be a query string"]),
+        ("  - name: r\n    query: 42\n", [f"{at(2)} rules[0].query: must be a query string, not the number 42"]),
+        # an empty value is reported on its own line, not on the next rule's
+        ("  - name: r\n    query:\n  - name: s\n    terms: [x]\n", [f"{at(2)} rules[0].query: must be a query string"]),
         (
             "  - name: r\n    query: |\n      NATO AND\n      bogus:x\n",
             [f"{at(2)} rules[0].query: unknown field 'bogus:' at line 2 of the query, column 1"],
