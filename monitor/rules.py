@@ -30,6 +30,7 @@ from itertools import chain, repeat
 from operator import attrgetter
 
 from monitor.errors import MonitorError
+from monitor.gcpause import gc_paused
 from monitor.models import Article, Hit, RuleMatch, Verdict
 from monitor.ruleindex import Atom, Index, atom_of
 from monitor.rulelang import And, Filter, Near, Node, Not, Or, QueryError, Term, parse_query, parse_term
@@ -159,6 +160,11 @@ def compile_rules(
     specs: Sequence[RuleSpec], *, title_boost: float = TITLE_BOOST, lead_boost: float = LEAD_BOOST
 ) -> RuleSet:
     """Compile rule specs into a ``RuleSet``; RuleError names the rule, its line and the problem."""
+    with gc_paused():  # a tree, tag sets and automaton keys per rule, all kept: see monitor.gcpause
+        return _compile(specs, title_boost, lead_boost)
+
+
+def _compile(specs: Sequence[RuleSpec], title_boost: float, lead_boost: float) -> RuleSet:
     definitions = [definition(spec) for spec in specs]
     atoms: dict[Atom, int] = {}
     numbers: dict[Term, int] = {}  # each term's atom: many rules share their terms

@@ -1,0 +1,28 @@
+"""Build a large, long-lived structure without the cyclic garbage collector walking it again and again."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["gc_paused"]
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic collector while building many objects that all stay alive.
+
+    Every few hundred allocations CPython runs a collection, and the ones that reach
+    the oldest generation walk every object built so far, none of which is garbage.
+    Loading and compiling 10,000 rules spends about half its time there. Reference
+    counting still frees what dies meanwhile; cycles wait until the block ends. A
+    collector the caller had already switched off stays off.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
