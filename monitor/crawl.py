@@ -44,13 +44,17 @@ def run_crawl(
     timeout: float | None = None,
     log_level: str = "WARNING",
     abort: threading.Event | None = None,
+    config_text: str | None = None,
 ) -> CrawlReport:
     """Crawl ``sources`` (all enabled ones if empty) in a child process; CrawlError if it dies without a report.
 
-    Setting ``abort`` stops the crawl: the child gets SIGTERM (Scrapy then closes its
+    With ``config_text`` (``Config.text`` of the configuration the caller validated),
+    the child runs that configuration, not whatever ``config_path`` holds by then:
+    ``monitor serve`` keeps running its configuration when an edit is refused. Setting
+    ``abort`` stops the crawl: the child gets SIGTERM (Scrapy then closes its
     spiders, which records the runs), and SIGKILL if it has not gone within 10 s.
     """
-    with tempfile.TemporaryDirectory(prefix="monitor-crawl-") as folder:
+    with tempfile.TemporaryDirectory(prefix="monitor-crawl-") as folder:  # private: mode 0700
         report_path = Path(folder) / "report.json"
         command = [
             sys.executable,
@@ -67,6 +71,10 @@ def run_crawl(
         ]
         for name in sources:
             command += ["--source", name]
+        if config_text is not None:
+            snapshot = Path(folder) / "config.yaml"
+            snapshot.write_text(config_text, encoding="utf-8")  # secrets are ${VAR}s here, expanded by the child
+            command += ["--config-text", str(snapshot)]
         label = ", ".join(sources) or "all sources"
         process = subprocess.Popen(command)
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -129,6 +129,13 @@ class Config:
     rules: tuple[RuleSpec, ...] = ()
     crawl: CrawlSettings = field(default_factory=CrawlSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    # The YAML it was read from, ``${VAR}`` references unexpanded: what a crawl process is handed, so it
+    # runs this configuration even if the file has changed since (see monitor.crawl.run_crawl).
+    text: str = field(default="", repr=False, compare=False)
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Config:
+        # Immutable all the way down: Scrapy deep-copies settings per crawler, and 10,000 rules are large.
+        return self
 
     def source(self, name: str) -> SourceSpec:
         """The source called ``name``; KeyError if there is none."""

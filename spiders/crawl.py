@@ -19,7 +19,7 @@ from pathlib import Path
 from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 
-from monitor.config import load_config
+from monitor.config import load_config, parse_config
 from monitor.errors import MonitorError
 from monitor.logs import configure_logging
 from monitor.workers import Analyser
@@ -30,13 +30,18 @@ from spiders.news import NewsSpider
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m spiders.crawl")
     parser.add_argument("--config", required=True)
+    # The text of the configuration the parent validated (monitor serve's running one); --config names it.
+    parser.add_argument("--config-text")
     parser.add_argument("--db", required=True)
     parser.add_argument("--report", required=True)
     parser.add_argument("--source", action="append", default=[])
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     try:
-        config = load_config(args.config)
+        if args.config_text:
+            config = parse_config(Path(args.config_text).read_text(encoding="utf-8"), args.config, os.environ)
+        else:
+            config = load_config(args.config)
         names = args.source or [s.name for s in config.sources if s.enabled]
         sources = [config.source(name) for name in names]
     except (MonitorError, KeyError) as error:
@@ -48,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     settings.setdict(default_settings.from_config(config), priority="cmdline")
     settings.set("LOG_LEVEL", args.log_level, priority="cmdline")
     settings.set("MONITOR_CONFIG", args.config, priority="cmdline")
+    settings.set("MONITOR_LOADED_CONFIG", config, priority="cmdline")  # loaded once, for every spider
     settings.set("MONITOR_DB", args.db, priority="cmdline")
     analyser = Analyser(config.rules, config.alerts.threshold, config.crawl.workers, config.alerts.max_age_seconds)
     settings.set("MONITOR_ANALYSER", analyser, priority="cmdline")

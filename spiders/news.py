@@ -40,6 +40,7 @@ from monitor.discovery import (
 from monitor.models import Page
 from monitor.prefilter import may_be_relevant
 from monitor.session import CrawlSession
+from monitor.settings import Config
 from monitor.store import Store
 from monitor.workers import Analyser
 from spiders.middlewares import INDEX
@@ -66,7 +67,7 @@ class NewsSpider(scrapy.Spider):
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
         super().update_settings(settings)
-        config = load_config(settings.get("MONITOR_CONFIG"))
+        config = loaded_config(settings)
         settings.setdict(from_config(config), priority="spider")
         if settings.getpriority("HTTPCACHE_DIR") in (None, 0):  # not set by whoever runs the crawl
             settings.set("HTTPCACHE_DIR", httpcache_dir(settings.get("MONITOR_DB")), priority="spider")
@@ -74,7 +75,7 @@ class NewsSpider(scrapy.Spider):
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> NewsSpider:
         spider: NewsSpider = super().from_crawler(crawler, *args, **kwargs)
-        config = load_config(crawler.settings.get("MONITOR_CONFIG"))
+        config = loaded_config(crawler.settings)
         source = config.source(spider.source_name)
         analyser = crawler.settings.get("MONITOR_ANALYSER") or Analyser(
             config.rules, config.alerts.threshold, config.crawl.workers, config.alerts.max_age_seconds
@@ -253,6 +254,12 @@ class NewsSpider(scrapy.Spider):
     def closed(self, reason: str) -> None:
         self.summary = self.session.finish()
         self.session.store.close()
+
+
+def loaded_config(settings: BaseSettings) -> Config:
+    """The configuration ``spiders.crawl`` loaded for every spider, or, under ``scrapy crawl``, the file's."""
+    config = settings.get("MONITOR_LOADED_CONFIG")
+    return config if isinstance(config, Config) else load_config(settings.get("MONITOR_CONFIG"))
 
 
 def _transient(failure: Failure) -> bool:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import gzip
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from monitor.config import load_config
 from monitor.crawl import run_crawl
 from monitor.demo import QUIET_PATH, SEED_PATH, load_stories, start_sites
 from monitor.demo.sites import LocalSite, Route, Story
+from monitor.runner import run_once
+from monitor.schedule import crawl_source
 from monitor.store import Store
 from tests.sitekit import config_text, write
 
@@ -62,6 +66,23 @@ def test_a_crawl_stores_every_article_and_queues_alerts_only_for_relevant_ones(
         assert [(r["source"], r["status"]) for r in runs] == [("herald", "ok"), ("ledger", "ok")]
         # The demo stories were published in January 2022: the median new article is years old.
         assert all(r["median_age_seconds"] > 4 * 365 * 86400 for r in runs)
+
+
+def test_scheduled_and_manual_runs_crawl_with_the_validated_configuration_not_the_file_edited_since(
+    sites: tuple[LocalSite, LocalSite], tmp_path: Path
+) -> None:
+    ledger, herald = sites
+    path = tmp_path / "rules.yaml"
+    config = load_config(write(path, config_text(sources_for(ledger, herald))))
+    # An edit monitor serve refused (it keeps running the configuration it had): the crawls must too.
+    path.write_text("sources: [this is: not valid\n", encoding="utf-8")
+    db = str(tmp_path / "m.db")
+    crawl_source(config, db, config.source("ledger"), "WARNING", threading.Event())
+    with Store.open(db) as store:
+        summary = run_once(config, store, ["herald"], send=False)
+        runs = store.query("SELECT source, status, new_articles FROM runs ORDER BY source")
+    assert not summary.crashed
+    assert [(r["source"], r["status"], r["new_articles"]) for r in runs] == [("herald", "ok", 2), ("ledger", "ok", 3)]
 
 
 def test_a_second_crawl_fetches_no_known_article_and_owes_no_new_alert(
