@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -85,23 +85,33 @@ class _Outcome:
     type=click.Path(dir_okay=False),
     help="Take the rule from this rules.yaml (a new or changed rule) instead of --config.",
 )
+@click.option(
+    "--query",
+    metavar="QUERY",
+    help="Test this query (as in rules.yaml's query:) as RULE's new definition, or as a new rule named RULE.",
+)
 @click.option("--limit", default=20, show_default=True, help="List at most this many articles per group.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_state
-def test(state: State, rule: str, since: str | None, file: str | None, limit: int, as_json: bool) -> None:
+def test(
+    state: State, rule: str, since: str | None, file: str | None, query: str | None, limit: int, as_json: bool
+) -> None:
     """Run RULE against stored articles: what it would newly match, and what it would now miss.
 
     Compares what the rule matches now with the matches stored under its name, so
-    a changed rule shows what the change does before it is enabled. Read-only.
+    a changed rule shows what the change does before it is enabled. With --query,
+    RULE is matched by that query instead of its terms (its weight, threshold and
+    max_age stay); a RULE that does not exist yet is tested as a new rule. Read-only.
 
     \b
     Example:
         monitor rules test sanctions --since 30d --file rules-draft.yaml
+        monitor rules test nato --query 'NATO AND NOT (football OR "Nato FC")'
     """
     from monitor.config import load_config
     from monitor.durations import DurationError
     from monitor.durations import since as parse_since
-    from monitor.rules import compile_rules, score_article
+    from monitor.rules import RuleError, compile_rules, score_article
 
     config = state.config()
     source = config
@@ -111,14 +121,20 @@ def test(state: State, rule: str, since: str | None, file: str | None, limit: in
         except ConfigError as error:
             raise UsageProblem(f"invalid configuration:\n{error}") from None
     spec = next((r for r in source.rules if r.name == rule), None)
+    if query is not None:
+        base = spec or RuleSpec(rule)
+        spec = replace(base, terms=(), query=query, condition=None, exclude=(), line=0)
     if spec is None:
         known = ", ".join(r.name for r in source.rules) or "none"
-        raise UsageProblem(f"no rule named {rule!r} in {source.path} (rules: {known})")
+        raise UsageProblem(f"no rule named {rule!r} in {source.path} (rules: {known}); or give it a --query")
     try:
         cutoff = parse_since(since) if since else None
     except DurationError as error:
         raise UsageProblem(f"--since {error}") from None
-    ruleset = compile_rules([spec])
+    try:
+        ruleset = compile_rules([spec])
+    except RuleError as error:  # only a --query can fail here: rules from a file were checked when loaded
+        raise UsageProblem(f"--query: {error}") from None
     outcomes: list[_Outcome] = []
     with state.store(create=False) as store:
         stored = {
@@ -139,7 +155,8 @@ def test(state: State, rule: str, since: str | None, file: str | None, limit: in
         match = next(iter(verdict.matches + verdict.vetoed), None)
         if match is not None or row["id"] in stored:
             outcomes.append(_Outcome(row, match, stored.get(row["id"])))
-    _report(spec, source.path, len(rows), cutoff, outcomes, limit, as_json)
+    origin = f"--query {query!r}" if query is not None else source.path
+    _report(spec, origin, len(rows), cutoff, outcomes, limit, as_json)
 
 
 def _article(row: dict[str, Any]) -> Article:

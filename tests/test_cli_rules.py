@@ -123,6 +123,26 @@ def test_rules_test_a_new_rule_only_newly_matches(files: dict[str, str]) -> None
     assert {hit["term"] for hit in newly["match"]["hits"]} >= {"sanction~", "embargo", "EU NEAR/5 sanction~"}
 
 
+def test_rules_test_query_tries_a_new_definition_of_a_rule_without_a_file(files: dict[str, str]) -> None:
+    query = 'NATO AND NOT "football club"'
+    code, out = invoke("--config", files["config"], "--db", files["db"], "rules", "test", "nato", "--query", query)
+    assert code == 0, out
+    assert f"rule nato from --query {query!r}, against 5 stored articles:" in out
+    assert "would match 2 (stored matches 3): 0 would newly match, 1 would now miss, 2 still match" in out
+    missed = out.split("Would now miss:")[1]
+    assert "Nato football club wins the cup" in missed and "**football club**" in missed
+
+
+def test_rules_test_query_tries_a_rule_that_does_not_exist_yet(files: dict[str, str]) -> None:
+    args = ["rules", "test", "eu", "--query", "EU NEAR/5 sanction~", "--json"]
+    code, out = invoke("--config", files["config"], "--db", files["db"], *args)
+    assert code == 0, out
+    result = json.loads(out)
+    assert (result["rule"], result["would_match"], result["stored_matches"]) == ("eu", 1, 0)
+    [newly] = result["newly_match"]
+    assert newly["title"] == "EU agrees sanctions"
+
+
 def test_rules_test_since_limits_the_archive(files: dict[str, str]) -> None:
     code, out = invoke(
         "--config", files["config"], "--db", files["db"], "rules", "test", "nato", "--since", "30d", "--json"
@@ -137,6 +157,8 @@ def test_rules_test_since_limits_the_archive(files: dict[str, str]) -> None:
     [
         (["rules", "test", "nope"], "no rule named 'nope'"),
         (["rules", "test", "nato", "--since", "soon"], "--since must be a duration"),
+        (["rules", "test", "nato", "--query", "NATO NEAR sanctions"], "--query: rule 'nato': query: NEAR at column 6"),
+        (["rules", "test", "nato", "--query", "(NATO"], "--query: rule 'nato': query:"),
     ],
 )
 def test_rules_test_refuses_bad_arguments(files: dict[str, str], args: list[str], message: str) -> None:
