@@ -37,6 +37,7 @@ from monitor.yamlcheck import (
     regex,
     value_line,
 )
+from monitor.yamlload import NestedTooDeep
 from monitor.yamlload import load as load_yaml
 
 # An honest User-Agent names where its operator can be reached.
@@ -69,6 +70,10 @@ def _parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark is not None else 0
         raise ConfigError([Problem(file, line, "yaml", str(error.problem or error).strip())]) from None
+    except NestedTooDeep as error:
+        raise ConfigError([Problem(file, error.line, "yaml", "nested more than 1,000 levels deep")]) from None
+    except RecursionError:  # the same without libyaml: ruamel.yaml recurses per level
+        raise ConfigError([Problem(file, 0, "yaml", "nested too deeply to read")]) from None
     check = Checker(file, env)
     root = check.mapping(document, "", 1, {"version", "crawl", "alerts", "sources", "rules"})
     if root is None:

@@ -32,7 +32,7 @@ try:
 except ImportError:  # pragma: no cover - the locked PyYAML wheels carry libyaml
     _CParser = None
 
-__all__ = ["NotPlain", "fast_path", "load", "resolved_tag"]
+__all__ = ["NestedTooDeep", "NotPlain", "fast_path", "load", "resolved_tag"]
 
 _IMPLICIT = "!monitor-implicit:"  # marks a tag the document did not write (see _Composer.resolve)
 _PLAIN, _QUOTED = _IMPLICIT + "plain", _IMPLICIT + "quoted"
@@ -50,6 +50,14 @@ _RESOLVERS: dict[Any, list[tuple[str, re.Pattern[str]]]] = VersionedResolver().v
 
 class NotPlain(Exception):
     """The document uses something outside the plain subset: ruamel.yaml reads it."""
+
+
+class NestedTooDeep(Exception):
+    """The document nests more than libyaml's 1,000 levels (ruamel.yaml would take seconds to give up)."""
+
+    def __init__(self, line: int):
+        super().__init__(f"line {line}: nested more than 1,000 levels deep")
+        self.line = line
 
 
 if _CParser is not None:
@@ -85,7 +93,10 @@ def fast_path(text: str) -> Any:
     composer = _Composer(text)
     try:
         node = composer.get_single_node()
-    except pyyaml.YAMLError:
+    except pyyaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        if "maximum nesting depth" in str(error) and mark is not None:
+            raise NestedTooDeep(mark.line + 1) from None
         raise NotPlain from None  # ruamel.yaml says what is wrong, in its words
     finally:
         composer.dispose()

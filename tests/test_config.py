@@ -158,6 +158,7 @@ def test_the_demo_uses_the_same_rules_as_the_shipped_file() -> None:
         ("sources: [\nrules: []\n", "rules.yaml:"),
         ("sources: []\nsources: []\nrules: []\n", "rules.yaml:2: yaml:"),
         ("- just\n- a list\n", "rules.yaml:1: (top level): must be a mapping"),
+        ("sources: " + "[" * 1200 + "]" * 1200 + "\nrules: []\n", "rules.yaml:1: yaml: nested more than 1,000"),
         ("rules: []\n", "rules.yaml:1: sources: is required"),
         ("version: 2\nsources: []\nrules: []\n", "rules.yaml:1: version: must be 1"),
     ],
