@@ -11,7 +11,7 @@ scalars with ruamel's own YAML 1.2 resolver ("yes" stays a string, as ruamel has
 Only the plain subset takes that path: mappings with distinct scalar keys, lists,
 strings, decimal integers and floats, booleans and nulls. Anything else (anchors
 and aliases, explicit tags, merge keys, duplicate keys, ``%`` directives, dates,
-hex or octal numbers, the line breaks NEL, LS and PS) and every syntax error is
+hex or octal numbers, block scalars, tabs, the line breaks NEL, LS and PS) and every syntax error is
 left to ruamel.yaml, so the data and the error messages are ruamel.yaml's. One
 difference remains: an empty value (``key:`` and nothing) is placed just after
 its colon, where ruamel.yaml places it at the next token.
@@ -40,8 +40,10 @@ _CORE = "tag:yaml.org,2002:"
 _DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 _SIMPLE_FLOAT = re.compile(r"[-+]?[0-9]+\.[0-9]+")
 # A directive can change how scalars resolve; NEL, LS and PS break lines for libyaml (YAML 1.1) but not
-# for ruamel.yaml (1.2). Documents with either are left to ruamel.yaml.
-_SLOW_TEXT = re.compile("^%|[\x85\u2028\u2029]", re.MULTILINE)
+# for ruamel.yaml (1.2); libyaml reads a tab inside a plain scalar ("c<TAB>d") that ruamel.yaml refuses.
+# Anchors and aliases (& or * where a node starts) are ruamel.yaml's too: the parsers split "&a:" apart
+# differently. Documents with any of them are left to ruamel.yaml.
+_SLOW_TEXT = re.compile("^%|[\t\x85\u2028\u2029]|(?:^|[\\s\\[{,])[&*]", re.MULTILINE)
 _TRUE = frozenset({"true", "True", "TRUE"})
 # First character -> the (tag, pattern) pairs ruamel.yaml tries on a plain scalar: YAML 1.2, as
 # YAML(typ="rt") reads a document without a %YAML directive. Read once: resolve() recomputes it per call.
@@ -66,9 +68,13 @@ if _CParser is not None:
         """libyaml's parser and composer; tags it resolves say only whether the scalar was plain."""
 
         def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
-            # Called only for nodes with no tag written: an explicit tag keeps its own and is refused later.
+            # Called for nodes with no tag written, and for the non-specific tag "!" (implicit is false then);
+            # any tag written is refused later, in _convert.
             if kind is pyyaml.ScalarNode:
-                return _PLAIN if implicit[0] else _QUOTED
+                plain, quoted = implicit
+                return _PLAIN if plain else _QUOTED if quoted else "!"
+            if not implicit:
+                return "!"
             return _IMPLICIT + ("seq" if kind is pyyaml.SequenceNode else "map")
 
         def descend_resolver(self, parent: Any, index: Any) -> None:
@@ -113,6 +119,8 @@ def _convert(node: Any, seen: set[int]) -> Any:
     if tag == _PLAIN:
         return _plain(node.value)
     if tag == _QUOTED:
+        if node.style in ("|", ">"):
+            raise NotPlain  # block scalars: the two parsers disagree on edge cases ("|" then "#")
         return node.value
     start = node.start_mark
     if tag.endswith("seq"):
