@@ -68,6 +68,7 @@ class NewsSpider(scrapy.Spider):
     def update_settings(cls, settings: BaseSettings) -> None:
         super().update_settings(settings)
         config = loaded_config(settings)
+        settings.set("MONITOR_LOADED_CONFIG", config, priority="spider")  # for from_crawler: read the file once
         settings.setdict(from_config(config), priority="spider")
         if settings.getpriority("HTTPCACHE_DIR") in (None, 0):  # not set by whoever runs the crawl
             settings.set("HTTPCACHE_DIR", httpcache_dir(settings.get("MONITOR_DB")), priority="spider")
