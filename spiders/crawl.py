@@ -2,9 +2,11 @@
 
 Each ``monitor run`` (and each scheduled run in ``monitor serve``) starts this in
 a fresh process, because a Twisted reactor cannot be restarted: a crash or a
-leak in one crawl dies with its process. Usage::
+leak in one crawl dies with its process. The parent passes ``--config-text``, the
+configuration it validated, so the crawl runs that even if the file has changed. Usage::
 
-    python -m spiders.crawl --config rules.yaml --db db/monitor.db --report out.json [--source NAME ...]
+    python -m spiders.crawl --config rules.yaml [--config-text FILE] --db db/monitor.db --report out.json \
+        [--source NAME ...]
 """
 
 from __future__ import annotations
