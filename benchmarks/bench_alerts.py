@@ -39,9 +39,9 @@ from typing import Any
 from machine import cpu_model  # benchmarks/machine.py: the scripts run from benchmarks/ on sys.path
 
 from monitor.alerts.delivery import deliver_due
+from monitor.config.model import DestinationSpec
 from monitor.models import Article, Hit, RuleMatch, Verdict
-from monitor.settings import DestinationSpec
-from monitor.store import Store, save_article
+from monitor.store.core import Store, save_article
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 TEXT = "Leaders met at the NATO summit in Vilnius and agreed new sanctions. " * 40

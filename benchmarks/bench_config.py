@@ -4,7 +4,7 @@ Every crawl process and every command loads the configuration, so with a large
 rule set this is paid again and again. The rules are the ones ``bench_rules.py``
 generates (terms, boolean queries, proximity), written into a copy of the shipped
 ``rules.yaml``. For each size it prints the time ``load_config`` and ``compile_rules``
-take, and the time they took before the libyaml fast path (``monitor.yamlload``) and
+take, and the time they took before the libyaml fast path (``monitor.config.yamlload``) and
 the collector pause (``monitor.gcpause``): the same functions with ruamel.yaml alone
 and the cyclic garbage collector on. Times are CPU time, the fastest of ``--repeat`` runs. It measures and
 prints; it asserts nothing. Usage::
@@ -36,10 +36,10 @@ import bench_rules  # noqa: E402 - benchmarks/bench_rules.py, beside this script
 from machine import cpu_model  # noqa: E402
 from ruamel.yaml import YAML  # noqa: E402
 
-import monitor.config  # noqa: E402
-import monitor.rules  # noqa: E402
-from monitor.config import load_config  # noqa: E402
-from monitor.rules import compile_rules  # noqa: E402
+import monitor.config.load  # noqa: E402
+import monitor.rules.engine  # noqa: E402
+from monitor.config.load import load_config  # noqa: E402
+from monitor.rules.engine import compile_rules  # noqa: E402
 
 
 def rules_file(folder: str, size: int) -> Path:
@@ -68,9 +68,9 @@ def fastest(run: Callable[[], Any], repeat: int) -> float:
 def before() -> contextlib.ExitStack:
     """Patch ``load_config`` and ``compile_rules`` back to what they did before: ruamel.yaml, collector on."""
     stack = contextlib.ExitStack()
-    for module in (monitor.config, monitor.rules):
+    for module in (monitor.config.load, monitor.rules.engine):
         stack.enter_context(patch.object(module, "gc_paused", contextlib.nullcontext))
-    stack.enter_context(patch.object(monitor.config, "load_yaml", YAML(typ="rt").load))
+    stack.enter_context(patch.object(monitor.config.load, "load_yaml", YAML(typ="rt").load))
     return stack
 
 

@@ -6,7 +6,7 @@ saved pages with Readability.js's reviewed output; read its README) it runs
 * ``trafilatura``: ``trafilatura.bare_extraction`` with its default options and
   ``with_metadata=True`` (off by default, and without it there is no title or date);
   the body is ``document.text`` (comments, which ``extract()`` would append, are left out);
-* ``monitor``: ``monitor.extract.extract_article``, what the crawl runs;
+* ``monitor``: ``monitor.extract.article.extract_article``, what the crawl runs;
 
 and scores
 
@@ -54,7 +54,7 @@ sys.path.insert(0, str(ROOT))
 from machine import cpu_model  # noqa: E402 - benchmarks/machine.py, beside this script
 
 from monitor.errors import ExtractionError  # noqa: E402
-from monitor.extract import extract_article  # noqa: E402
+from monitor.extract.article import extract_article  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpora" / "readability-test-pages"
 PAGE_URL = "http://fakehost/test/page.html"  # the URL Readability's own tests use

@@ -4,7 +4,7 @@ Serves N generated article pages (60-120 KB each, see ``sitegen.py``) behind an
 RSS feed, a sitemap and robots.txt on 127.0.0.1, then times, each in a fresh
 temporary store:
 
-* the full pipeline (``monitor.crawl.run_crawl``: the crawl process that
+* the full pipeline (``monitor.runs.child.run_crawl``: the crawl process that
   ``monitor run`` starts) with ``workers: 1`` and ``workers: 0`` (one per core);
 * a bare Scrapy crawl of the same feed and pages, same settings, no item pipeline;
 * ``extract_article`` over the same N pages, serially, in one process;
@@ -51,7 +51,7 @@ from monitor.errors import MonitorError
 
 # The site, the store and run_crawl are imported where they are used: this file is also the
 # child process of the bare crawl and of extraction alone, which must not pay for them
-# (monitor.store alone brings numpy and scipy, through datasketch).
+# (monitor.store.core alone brings numpy and scipy, through datasketch).
 
 RULES = """rules:
   - name: nato
@@ -259,7 +259,7 @@ def _machine_busy() -> float:
 
 def pipeline(config: Path, db: Path) -> tuple[int, dict[str, Any]]:
     """The crawl process ``monitor run`` starts; the article count is read back from the store."""
-    from monitor.crawl import run_crawl
+    from monitor.runs.child import run_crawl
 
     report = run_crawl(str(config), str(db), ["bench"], timeout=1800)
     # Plain SQL, read-only: the crawl process owns the schema (and may know a newer one than this process).
@@ -326,7 +326,7 @@ def bare_crawl(settings_path: str, feed_url: str) -> None:
 
 def extract_only(pages_path: str) -> None:
     """``extract_article`` over the pages in a JSON file, serially; print the loop's own wall and CPU time."""
-    from monitor.extract import extract_article
+    from monitor.extract.article import extract_article
 
     pages = json.loads(Path(pages_path).read_text(encoding="utf-8"))
     wall, cpu = time.perf_counter(), time.process_time()
@@ -462,7 +462,7 @@ def measure_all(pages: int, repeat: int, *, wait: bool) -> int:
     """Serve the site, run every measurement ``repeat`` times and print the report."""
     from sitegen import SITE_NAME, generate_stories
 
-    from monitor.config import load_config
+    from monitor.config.load import load_config
     from monitor.demo.sites import LocalSite, Route
     from spiders.settings import from_config
 

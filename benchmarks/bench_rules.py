@@ -3,7 +3,7 @@
 The articles are generated (seeded) news stories of about 700 words, each put into a
 copy of a demo page (``monitor/demo/pages/ledger/world/nato-offers-arms-talks.html``:
 meta tags, menus, related stories, sidebars, comments, footer) and extracted with
-``monitor.extract.extract_article``; the extracted articles are what is scored, so
+``monitor.extract.article.extract_article``; the extracted articles are what is scored, so
 extraction and scoring see the same 2,000 articles.
 
 The rule sets mix what analysts write: names and phrases (``terms:``), boolean
@@ -44,11 +44,11 @@ sys.path.insert(0, str(ROOT))
 
 from machine import cpu_model  # noqa: E402 - benchmarks/machine.py, beside this script
 
-from monitor.config import load_config  # noqa: E402
-from monitor.extract import extract_article  # noqa: E402
+from monitor.config.load import load_config  # noqa: E402
+from monitor.config.model import RuleSpec  # noqa: E402
+from monitor.extract.article import extract_article  # noqa: E402
 from monitor.models import Article  # noqa: E402
-from monitor.rules import RuleSet, compile_rules, definition, score_article, terms_of  # noqa: E402
-from monitor.settings import RuleSpec  # noqa: E402
+from monitor.rules.engine import RuleSet, compile_rules, definition, score_article, terms_of  # noqa: E402
 
 SIZES = (4, 100, 1_000, 10_000)
 TEMPLATE = ROOT / "monitor/demo/pages/ledger/world/nato-offers-arms-talks.html"

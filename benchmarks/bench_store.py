@@ -21,9 +21,9 @@ from pathlib import Path
 
 from machine import cpu_model  # benchmarks/machine.py: the scripts run from benchmarks/ on sys.path
 
-from monitor.query import Filters, matches, search
-from monitor.report import build_report
-from monitor.store import Store, iso
+from monitor.ops.report import build_report
+from monitor.store.core import Store, iso
+from monitor.store.queries import Filters, matches, search
 
 WORDS = [
     "government",

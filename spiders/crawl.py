@@ -21,10 +21,10 @@ from pathlib import Path
 from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 
-from monitor.config import load_config, parse_config
+from monitor.config.load import load_config, parse_config
 from monitor.errors import MonitorError
+from monitor.ingest.workers import Analyser
 from monitor.logs import configure_logging
-from monitor.workers import Analyser
 from spiders import settings as default_settings
 from spiders.news import NewsSpider
 

@@ -1,6 +1,6 @@
 """The ``news`` spider: crawls one source from rules.yaml (feed, sitemap, listing page or site).
 
-It only fetches and follows links; ``monitor.session.CrawlSession`` analyses,
+It only fetches and follows links; ``monitor.ingest.session.CrawlSession`` analyses,
 stores and records. A ``site`` source starts from the site's robots.txt and reads
 the sitemaps its ``Sitemap:`` lines name (else ``/sitemap.xml``). Links an index
 dates older than the source's ``max_age`` are never fetched. Index requests are
@@ -25,8 +25,9 @@ from scrapy.settings import BaseSettings
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from monitor.config import load_config
-from monitor.discovery import (
+from monitor.config.load import load_config
+from monitor.config.model import Config
+from monitor.extract.discovery import (
     DEFAULT_SITEMAP_PATH,
     DiscoveryError,
     Link,
@@ -37,12 +38,11 @@ from monitor.discovery import (
     site_root,
     sitemaps_from_robots,
 )
+from monitor.ingest.prefilter import may_be_relevant
+from monitor.ingest.session import CrawlSession
+from monitor.ingest.workers import Analyser
 from monitor.models import Page
-from monitor.prefilter import may_be_relevant
-from monitor.session import CrawlSession
-from monitor.settings import Config
-from monitor.store import Store
-from monitor.workers import Analyser
+from monitor.store.core import Store
 from spiders.middlewares import INDEX
 from spiders.settings import from_config, httpcache_dir
 

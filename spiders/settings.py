@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from monitor.settings import Config
+from monitor.config.model import Config
 
 BOT_NAME = "monitor"
 SPIDER_MODULES = ["spiders.news"]

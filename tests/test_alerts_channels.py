@@ -17,9 +17,9 @@ from monitor.alerts.pause import paused_destinations
 from monitor.alerts.slack import render_slack
 from monitor.alerts.teams import SIZE_LIMIT, body_size, render_teams
 from monitor.alerts.webhook import render_webhook
+from monitor.config.model import DestinationSpec
 from monitor.models import Hit, RuleMatch
-from monitor.settings import DestinationSpec
-from monitor.store import Store
+from monitor.store.core import Store
 from tests.receivers import Receiver, Reply
 from tests.test_alerts_render import INJECTION, assert_within_limits, make_event
 from tests.test_delivery import T0, queue, row

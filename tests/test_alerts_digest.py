@@ -11,8 +11,8 @@ import pytest
 from monitor.alerts.delivery import DeliveryReport, deliver_due
 from monitor.alerts.digest import make_digest, parse_time_of_day, route_new_alerts, window
 from monitor.alerts.webhook import verify
-from monitor.settings import DestinationSpec
-from monitor.store import Store
+from monitor.config.model import DestinationSpec
+from monitor.store.core import Store
 from tests.receivers import Receiver
 from tests.test_alerts_render import assert_within_limits
 from tests.test_delivery import SECRET, T0, FakeClock, queue, row, slack, webhook

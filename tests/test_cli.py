@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.cli import EXIT_CONFIG, cli
+from monitor.config.model import DestinationSpec
 from monitor.demo import SEED_PATH, load_stories
 from monitor.demo.sites import LocalSite
 from monitor.models import Article, Hit, RuleMatch, Verdict
-from monitor.settings import DestinationSpec
-from monitor.store import Store, save_article
+from monitor.store.core import Store, save_article
 from tests.sitekit import config_text, write
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import load_config
-from monitor.crawl import run_crawl
+from monitor.config.load import load_config
 from monitor.demo import QUIET_PATH, SEED_PATH, load_stories, start_sites
 from monitor.demo.sites import LocalSite, Route, Story
-from monitor.runner import run_once
-from monitor.schedule import crawl_source
-from monitor.store import Store
+from monitor.ops.serve import crawl_source
+from monitor.runs.child import run_crawl
+from monitor.runs.runner import run_once
+from monitor.store.core import Store
 from tests.sitekit import config_text, write
 
 pytestmark = pytest.mark.slow

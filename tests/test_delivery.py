@@ -24,10 +24,10 @@ from monitor.alerts.policy import RETRY_SCHEDULE, parse_retry_after, retry_delay
 from monitor.alerts.render import render
 from monitor.alerts.transport import make_session, post
 from monitor.alerts.webhook import render_webhook, verify
+from monitor.config.model import DestinationSpec
 from monitor.models import Article, Hit, RuleMatch, Verdict
-from monitor.outbox import claim_due, counts_by_status, list_alerts, mark_failed, release
-from monitor.settings import DestinationSpec
-from monitor.store import Store, iso, save_article
+from monitor.store.core import Store, iso, save_article
+from monitor.store.outbox import claim_due, counts_by_status, list_alerts, mark_failed, release
 from tests.receivers import Receiver, Reply, closed_port
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)

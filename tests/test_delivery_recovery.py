@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from monitor.alerts.delivery import DeliveryReport, deliver_due
-from monitor.migrations import MIGRATIONS, migrate
-from monitor.store import Store, utcnow
+from monitor.store.core import Store, utcnow
+from monitor.store.migrations import MIGRATIONS, migrate
 from tests.receivers import Receiver, Reply, Request
 from tests.test_delivery import SECRET, T0, queue, row, webhook
 
@@ -60,8 +60,8 @@ SENDER = textwrap.dedent(
     """
     import sys
     from monitor.alerts.delivery import deliver_due
-    from monitor.settings import DestinationSpec
-    from monitor.store import Store, utcnow
+    from monitor.config.model import DestinationSpec
+    from monitor.store.core import Store, utcnow
 
     hook = DestinationSpec(name="hook", type="webhook", url=sys.argv[2], secret=sys.argv[3])
     with Store.open(sys.argv[1]) as store:
@@ -114,8 +114,8 @@ STALLING_WRITER = textwrap.dedent(
     import sys, time
     from datetime import datetime, timezone
     from monitor.models import Article, Hit, RuleMatch, Verdict
-    from monitor.settings import DestinationSpec
-    from monitor.store import Store, save_article
+    from monitor.config.model import DestinationSpec
+    from monitor.store.core import Store, save_article
 
     store = Store.open(sys.argv[1])
     calls = []
@@ -162,8 +162,8 @@ CRAWLER = textwrap.dedent(
     """
     import sys
     from monitor.models import Article, Hit, RuleMatch, Verdict
-    from monitor.settings import DestinationSpec
-    from monitor.store import Store, save_article
+    from monitor.config.model import DestinationSpec
+    from monitor.store.core import Store, save_article
 
     store = Store.open(sys.argv[1])
     hit = Hit("nato", "NATO", "title", 1, "**NATO** talks")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.discovery import (
+from monitor.extract.discovery import (
     DiscoveryError,
     Link,
     fresh_links,

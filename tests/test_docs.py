@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import cli
-from monitor.config import parse_config
+from monitor.config.load import parse_config
 from monitor.errors import ConfigError
-from monitor.store import Store
+from monitor.store.core import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -14,7 +14,7 @@ from monitor.alerts.webhook import verify
 from monitor.demo import QUIET_PATH, SEED_PATH, start_sites
 from monitor.demo.receiver import Receiver
 from monitor.demo.sites import LocalSite
-from monitor.store import Store
+from monitor.store.core import Store
 from tests.sitekit import config_text, write
 
 pytestmark = pytest.mark.slow

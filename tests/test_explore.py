@@ -18,11 +18,11 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.cli import cli
-from monitor.crawl import run_crawl
+from monitor.config.model import DestinationSpec
 from monitor.demo import start_sites
 from monitor.models import Article, Hit, RuleMatch, Verdict
-from monitor.settings import DestinationSpec
-from monitor.store import Store, save_article, utcnow
+from monitor.runs.child import run_crawl
+from monitor.store.core import Store, save_article, utcnow
 from tests.sitekit import config_text, write
 
 ROOT = Path(__file__).resolve().parent.parent

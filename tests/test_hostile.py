@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.crawl import run_crawl
 from monitor.demo.sites import LocalSite, Route
-from monitor.store import Store
+from monitor.runs.child import run_crawl
+from monitor.store.core import Store
 from tests.sitekit import config_text, write
 
 pytestmark = pytest.mark.slow

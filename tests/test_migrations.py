@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor import migrations
-from monitor.migrations import LATEST_VERSION, MIGRATIONS, current_version, migrate
-from monitor.store import Store
+from monitor.store import migrations
+from monitor.store.core import Store
+from monitor.store.migrations import LATEST_VERSION, MIGRATIONS, current_version, migrate
 
 
 def database_at(path: Path, version: int) -> None:

@@ -13,12 +13,12 @@ from typing import Any
 from click.testing import CliRunner
 
 from monitor.cli import cli
-from monitor.config import parse_config
-from monitor.health import HealthServer
+from monitor.config.load import parse_config
+from monitor.config.model import Config, DestinationSpec
 from monitor.logs import JsonFormatter
 from monitor.models import Article, Hit, RuleMatch, Verdict
-from monitor.settings import Config, DestinationSpec
-from monitor.store import Store, finish_run, iso, record_error, save_article, start_run, utcnow
+from monitor.ops.liveness import HealthServer
+from monitor.store.core import Store, finish_run, iso, record_error, save_article, start_run, utcnow
 from tests.sitekit import config_text, write
 
 SOURCES = ("  - name: fresh\n    type: rss\n    url: http://127.0.0.1:9/f\n    interval: 15m\n"

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from monitor import workers
-from monitor.config import parse_config
+from monitor.config.load import parse_config
 from monitor.demo import SEED_PATH, load_stories
+from monitor.ingest import workers
+from monitor.ingest.analysis import analyse
+from monitor.ingest.workers import Analyser
 from monitor.models import Page
-from monitor.pipeline import analyse
-from monitor.rules import RuleSet, compile_rules
-from monitor.workers import Analyser
+from monitor.rules.engine import RuleSet, compile_rules
 from tests.sitekit import config_text
 
 

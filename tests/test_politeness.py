@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from monitor.crawl import run_crawl
 from monitor.demo.sites import Story, rss_feed
 from monitor.retryafter import retry_after_seconds
-from monitor.store import Store
+from monitor.runs.child import run_crawl
+from monitor.store.core import Store
 from tests.sitekit import RULES, write
 
 pytestmark = pytest.mark.slow

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from monitor.config import parse_config
-from monitor.crawl import run_crawl
+from monitor.config.load import parse_config
 from monitor.demo.sites import LocalSite, Route
-from monitor.discovery import Link
-from monitor.prefilter import may_be_relevant
-from monitor.rules import compile_rules
+from monitor.extract.discovery import Link
+from monitor.ingest.prefilter import may_be_relevant
+from monitor.rules.engine import compile_rules
+from monitor.runs.child import run_crawl
 from tests.sitekit import config_text, write
 
 RULESET = compile_rules(parse_config(config_text("  - name: a\n    type: rss\n    url: http://127.0.0.1:9/f\n"),

@@ -16,11 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.config.model import RuleSpec
 from monitor.errors import MonitorError
 from monitor.models import Verdict
-from monitor.rules import RuleError, RuleSet, compile_rules, score
-from monitor.ruletext import SNIPPET_CONTEXT
-from monitor.settings import RuleSpec
+from monitor.rules.engine import RuleError, RuleSet, compile_rules, score
+from monitor.rules.text import SNIPPET_CONTEXT
 
 LEAD = "First sentence of the story. Second sentence of the story. "
 

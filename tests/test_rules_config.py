@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.config import parse_config
+from monitor.config.load import parse_config
+from monitor.config.model import Config
 from monitor.errors import ConfigError
-from monitor.rules import compile_rules, definition, score
-from monitor.settings import Config
+from monitor.rules.engine import compile_rules, definition, score
 
 HEAD = """\
 version: 1

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.explain import explain
+from monitor.config.model import RuleSpec
 from monitor.models import Article, Hit, RuleMatch, Verdict
-from monitor.rules import Meta, compile_rules, score, score_article
-from monitor.settings import RuleSpec
+from monitor.rules.engine import Meta, compile_rules, score, score_article
+from monitor.rules.explain import explain
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 DAY = 86_400

@@ -15,10 +15,10 @@ import re
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from monitor.rulelang import And, Near, Node, Not, Or, Term, parse_query
-from monitor.rulerender import render
-from monitor.rules import RuleError, compile_rules, score
-from monitor.settings import RuleSpec
+from monitor.config.model import RuleSpec
+from monitor.rules.engine import RuleError, compile_rules, score
+from monitor.rules.lang import And, Near, Node, Not, Or, Term, parse_query
+from monitor.rules.render import render
 
 VOCAB = ["nato", "war", "sanctions", "sanctioned", "eu", "russia", "peace", "talks"]
 FILLER = ["the", "NATO", "War", "Sanctions", "EU's", "warm", "renato", "peaceful"]

@@ -10,11 +10,11 @@ import pickle
 
 import pytest
 
+from monitor.config.model import RuleSpec
 from monitor.errors import MonitorError
-from monitor.rulelang import QueryError, parse_query, parse_term
-from monitor.rulerender import render, tree
-from monitor.rules import Meta, RuleError, compile_rules, score
-from monitor.settings import RuleSpec
+from monitor.rules.engine import Meta, RuleError, compile_rules, score
+from monitor.rules.lang import QueryError, parse_query, parse_term
+from monitor.rules.render import render, tree
 
 LEAD = "First sentence of the story. Second sentence of the story. "
 

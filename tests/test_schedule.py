@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from monitor.config import parse_config
+from monitor.config.load import parse_config
+from monitor.config.model import Config, SourceSpec
 from monitor.demo import start_sites
-from monitor.schedule import Service
-from monitor.settings import Config, SourceSpec
-from monitor.store import Store, iso, utcnow
+from monitor.ops.serve import Service
+from monitor.store.core import Store, iso, utcnow
 from tests.sitekit import config_text, write
 
 
@@ -224,7 +224,7 @@ def test_runs_left_open_by_a_killed_monitor_are_closed_as_failed_when_serve_star
         conn.execute("INSERT INTO runs (source, started_at, status) VALUES ('a', ?, 'running')", (iso(utcnow()),))
     stop = threading.Event()
     stop.set()  # serve starts, tidies up, and stops at once
-    from monitor.schedule import serve
+    from monitor.ops.serve import serve
 
     only_a = parse_config(config_text(sources_yaml("1h", ("a",))), "test.yaml", {})  # "a" is not due for an hour
     serve(only_a, str(db), stop=stop, grace_seconds=0)

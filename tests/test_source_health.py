@@ -11,10 +11,10 @@ import pytest
 from monitor.alerts.discord import render_discord
 from monitor.alerts.slack import render_slack
 from monitor.alerts.teams import render_teams
-from monitor.config import parse_config
-from monitor.settings import Config
-from monitor.sourcehealth import QUIET_RUNS, check_sources
-from monitor.store import Store, finish_run, record_error, start_run, utcnow
+from monitor.config.load import parse_config
+from monitor.config.model import Config
+from monitor.runs.source_health import QUIET_RUNS, check_sources
+from monitor.store.core import Store, finish_run, record_error, start_run, utcnow
 from tests.sitekit import config_text
 
 DESTINATIONS = (
@@ -95,7 +95,7 @@ def test_source_notices_render_for_every_destination_type(store: Store) -> None:
 
 
 def test_monitor_run_judges_health_after_a_dead_source_fails_three_times(tmp_path: Path) -> None:
-    from monitor.runner import run_once
+    from monitor.runs.runner import run_once
 
     # The crawl process expands ${VAR}s from its own environment, which has no HEALTH_HOOK: hence the default.
     text = config_text(

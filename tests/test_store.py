@@ -9,13 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from monitor.config.model import DestinationSpec, RuleSpec
 from monitor.errors import StoreError
-from monitor.migrations import LATEST_VERSION
 from monitor.models import Article, Hit, RuleMatch, Verdict
-from monitor.query import matches as list_matches
-from monitor.rules import compile_rules, score_article
-from monitor.settings import DestinationSpec, RuleSpec
-from monitor.store import (
+from monitor.rules.engine import compile_rules, score_article
+from monitor.store.core import (
     Store,
     alert_id,
     alert_key,
@@ -25,6 +23,8 @@ from monitor.store import (
     save_article,
     start_run,
 )
+from monitor.store.migrations import LATEST_VERSION
+from monitor.store.queries import matches as list_matches
 
 DESTINATIONS = (
     DestinationSpec(name="slack", type="slack", url="http://127.0.0.1:9/slack"),

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from monitor.config.model import DestinationSpec
 from monitor.demo import SEED_PATH, load_stories
 from monitor.demo.receiver import Receiver
 from monitor.demo.sites import LocalSite, Story
-from monitor.extract import extract_article
+from monitor.extract.article import extract_article
+from monitor.extract.stories import signature, similarity
 from monitor.models import Article, Hit, RuleMatch, Verdict
-from monitor.settings import DestinationSpec
-from monitor.store import Store, save_article
-from monitor.stories import signature, similarity
+from monitor.store.core import Store, save_article
 from tests.sitekit import config_text, write
 
 HOOK = (DestinationSpec(name="hook", type="webhook", url="http://127.0.0.1:9/h"),

@@ -1,6 +1,6 @@
 """The fast YAML loader reads every document exactly as ruamel.yaml's round-trip loader does.
 
-``monitor.yamlload`` reads the plain subset with libyaml and leaves the rest to
+``monitor.config.yamlload`` reads the plain subset with libyaml and leaves the rest to
 ruamel.yaml. These tests compare the two on the shipped files, on generated
 documents in every style ruamel.yaml writes, and on each construct that must take
 the slow path: the same values, the same line and column of every key, value and
@@ -23,7 +23,7 @@ from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.resolver import VersionedResolver
 
-from monitor.yamlload import NotPlain, fast_path, load, resolved_tag
+from monitor.config.yamlload import NotPlain, fast_path, load, resolved_tag
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,7 +35,7 @@ def ruamel(text: str) -> Any:
 def positions(node: CommentedMap | CommentedSeq) -> tuple[Any, ...]:
     """Where the node, its keys, values and items are. An empty value is left out: ruamel.yaml puts it at
     the next token (often the next line), libyaml just after its colon; validation reports both at the
-    key's line (``monitor.yamlcheck.value_line``), so the messages agree."""
+    key's line (``monitor.config.checker.value_line``), so the messages agree."""
     where = {}
     for key, at in (node.lc.data or {}).items():  # ruamel.yaml leaves it None for an empty list
         empty = node[key] is None and isinstance(node, CommentedMap)

@@ -5,5 +5,5 @@
 ``transport`` (one POST under one deadline), ``policy`` (what a failure means),
 ``digest`` (windows and digests), ``pause`` (paused destinations and their notices),
 ``delivery`` (``deliver_due``, the sender), ``redact`` (keeping URLs and secrets out
-of logs). The outbox rows themselves live in ``monitor.outbox``.
+of logs). The outbox rows themselves live in ``monitor.store.outbox``.
 """

@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import TextIO
 
 from monitor.alerts.webhook import SignatureError, verify
-from monitor.config import load_config
+from monitor.config.load import load_config
 from monitor.demo.receiver import Receiver
 from monitor.demo.sites import LocalSite, Story
 from monitor.output import write_rows
-from monitor.query import search
-from monitor.runner import run_once
-from monitor.store import Store, sync_sources
+from monitor.runs.runner import run_once
+from monitor.store.core import Store, sync_sources
+from monitor.store.queries import search
 
 SEED_PATH = "/world/nato-offers-arms-talks.html"
 QUIET_PATH = "/lifestyle/savar-rose-village.html"

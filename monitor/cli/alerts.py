@@ -1,0 +1,225 @@
+"""``monitor alerts …``: inspect, retry, resume, test and send the messages in the outbox.
+
+Destination URLs are credentials: they are shown redacted (scheme and host only), never whole.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from monitor.cli import EXIT_ERROR, State, UsageProblem, pass_state
+from monitor.config.model import DestinationSpec
+from monitor.errors import MonitorError
+from monitor.output import write_rows
+from monitor.store.core import utcnow
+from monitor.store.outbox import STATUSES
+
+
+@click.group()
+def alerts() -> None:
+    """Inspect, retry, resume, test and send the alerts in the outbox.
+
+    \b
+    Example:
+        monitor alerts list --status dead
+    """
+
+
+def _summary(row: dict[str, Any]) -> str:
+    """What a message is about, in a few words: the headline, the digest's size, or the paused destination."""
+    payload = row["payload"] if isinstance(row["payload"], dict) else {}
+    if row["kind"] == "digest":
+        return f"digest of {payload.get('count', '?')} alert(s)"
+    if row["kind"] == "notice":
+        return f"notice: {payload.get('destination', '?')} paused"
+    article = payload.get("article")
+    return str(article.get("title") or "") if isinstance(article, dict) else ""
+
+
+@alerts.command("list")
+@click.option("--status", type=click.Choice(STATUSES), help="Only messages in this status.")
+@click.option("--destination", metavar="NAME", help="Only this destination's messages.")
+@click.option("--limit", default=50, show_default=True, help="At most this many, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@pass_state
+def list_command(state: State, status: str | None, destination: str | None, limit: int, as_json: bool) -> None:
+    """The outbox, newest first: each alert, digest and notice with its status, attempts and last error.
+
+    \b
+    Example:
+        monitor alerts list --status dead --destination newsroom
+    """
+    from monitor.alerts.pause import paused_destinations
+    from monitor.store.outbox import list_alerts
+
+    state.config()
+    with state.store(create=False) as store:
+        rows = list_alerts(store, status, limit, destination=destination)
+        paused = paused_destinations(store)
+    shown = [
+        {
+            "id": row["id"],
+            "created_at": row["created_at"],
+            "kind": row["kind"],
+            "destination": row["destination"],
+            "status": row["status"],
+            "attempts": row["attempts"],
+            "next_attempt_at": row["next_attempt_at"] if row["status"] == "pending" else None,
+            "last_status": row["last_status"],
+            "last_error": row["last_error"],
+            "about": _summary(row),
+            "story_key": row["story_key"],
+            "digest_id": row["digest_id"],
+        }
+        for row in rows
+    ]
+    if as_json:
+        write_rows(shown, "json", sys.stdout)
+        return
+    for row in shown:  # the table stays narrow; --json has everything
+        for key in ("story_key", "digest_id", "next_attempt_at"):
+            row.pop(key)
+    write_rows(shown, "table", sys.stdout, table_widths={"about": 50, "last_error": 40})
+    for name, info in paused.items():
+        click.echo(f"destination {name} is paused since {info['paused_at']}: {info['paused_reason']}")
+        click.echo(f"  resume it with: monitor alerts resume {name}")
+
+
+@alerts.command()
+@click.argument("alert_ids", nargs=-1, metavar="[ID]...")
+@click.option("--dead", is_flag=True, help="Retry every dead alert (of --destination, if given).")
+@click.option("--destination", metavar="NAME", help="With --dead: only this destination's.")
+@pass_state
+def retry(state: State, alert_ids: tuple[str, ...], dead: bool, destination: str | None) -> None:
+    """Send dead alerts again, now, with a fresh attempt count; resumes their destinations if paused.
+
+    \b
+    Example:
+        monitor alerts retry --dead --destination newsroom
+    """
+    from monitor.alerts.pause import resume_destination
+    from monitor.store.outbox import dead_ids
+    from monitor.store.outbox import retry as retry_alerts
+
+    if bool(alert_ids) == dead:
+        raise UsageProblem("give alert ids or --dead (not both)")
+    if destination and not dead:
+        raise UsageProblem("--destination goes with --dead")
+    state.config()
+    now = utcnow()
+    with state.store(create=False) as store:
+        ids = list(alert_ids) or dead_ids(store, destination)
+        try:
+            rows = retry_alerts(store, ids, now)
+        except MonitorError as error:
+            raise UsageProblem(str(error)) from None
+        resumed = sorted(name for name in {r["destination"] for r in rows} if resume_destination(store, name, now))
+    click.echo(f"{len(rows)} alert(s) will be sent on the next `monitor alerts send`, `run` or `serve` tick")
+    for name in resumed:
+        click.echo(f"destination {name} resumed")
+
+
+@alerts.command()
+@click.argument("destination", metavar="DESTINATION")
+@pass_state
+def resume(state: State, destination: str) -> None:
+    """Resume a paused destination: its waiting alerts go out, in order, on the next send.
+
+    \b
+    Example:
+        monitor alerts resume newsroom
+    """
+    from monitor.alerts.pause import resume_destination
+
+    config = state.config()
+    if destination not in {d.name for d in config.alerts.destinations}:
+        raise UsageProblem(f"no destination named {destination} in {config.path}")
+    with state.store() as store:
+        if not resume_destination(store, destination, utcnow()):
+            click.echo(f"destination {destination} was not paused")
+            return
+        waiting = store.query(
+            "SELECT COUNT(*) AS n FROM alerts WHERE destination = ? AND status IN ('pending', 'held')", [destination]
+        )[0]["n"]
+    click.echo(f"destination {destination} resumed; {waiting} alert(s) waiting for it")
+
+
+@alerts.command()
+@click.argument("destination", metavar="DESTINATION")
+@pass_state
+def test(state: State, destination: str) -> None:
+    """Send a sample alert to one destination now (not through the outbox) and print what it answered.
+
+    \b
+    Example:
+        monitor alerts test newsroom
+    """
+    from monitor.alerts.delivery import send_sample
+    from monitor.alerts.pause import paused_destinations
+    from monitor.alerts.redact import redact_url
+
+    spec = _destination(state, destination)
+    outcome = send_sample(spec)
+    where = f"{spec.name} ({spec.type}, {redact_url(spec.url)})"
+    if outcome.delivered:
+        click.echo(f"test alert delivered to {where}: HTTP {outcome.status} in {outcome.seconds:.2f} s")
+    else:
+        status = f"HTTP {outcome.status}" if outcome.status is not None else "no answer"
+        click.echo(f"test alert NOT delivered to {where}: {status}: {outcome.error}")
+        if outcome.permanent:
+            click.echo("  this answer is permanent: the URL is wrong, revoked or archived; in a send it pauses")
+    try:
+        with state.store(create=False) as store:
+            paused = paused_destinations(store).get(spec.name)
+    except UsageProblem:  # no store yet: nothing can be paused
+        paused = None
+    if paused:
+        click.echo(f"note: {spec.name} is paused since {paused['paused_at']}; `monitor alerts resume {spec.name}`")
+    if not outcome.delivered:
+        sys.exit(EXIT_ERROR)
+
+
+def _destination(state: State, name: str) -> DestinationSpec:
+    config = state.config()
+    spec = next((d for d in config.alerts.destinations if d.name == name), None)
+    if spec is None:
+        known = ", ".join(d.name for d in config.alerts.destinations) or "none"
+        raise UsageProblem(f"no destination named {name} in {config.path} (destinations: {known})")
+    if not spec.enabled:
+        raise UsageProblem(f"destination {name} is off: its URL variable is empty")
+    return spec
+
+
+@alerts.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object.")
+@pass_state
+def send(state: State, as_json: bool) -> None:
+    """Deliver every due alert now (make due digests, retry what is due) and print a summary.
+
+    \b
+    Example:
+        monitor alerts send
+    """
+    from monitor.alerts.delivery import deliver_due
+    from monitor.alerts.pause import paused_destinations
+
+    config = state.config()
+    with state.store() as store:
+        try:
+            report = deliver_due(store, config.alerts.destinations, max_attempts=config.alerts.max_attempts)
+        except MonitorError as error:
+            raise click.ClickException(str(error)) from None
+        paused = paused_destinations(store)
+    if as_json:
+        click.echo(json.dumps({**vars(report), "paused_destinations": sorted(paused)}))
+        return
+    click.echo(
+        f"Alerts: {report.sent} sent, {report.failed} failed (will retry), {report.dead} dead, "
+        f"{report.skipped} waiting for a destination, {report.held} held for a digest, {report.digests} digest(s) made"
+    )
+    for name, info in paused.items():
+        click.echo(f"  destination {name} is paused: {info['paused_reason']} (`monitor alerts resume {name}`)")

@@ -1,0 +1,121 @@
+"""Operating the monitor: ``monitor status`` and ``monitor prune``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from monitor.cli import State, UsageProblem, pass_state
+from monitor.config.durations import DurationError
+from monitor.config.durations import since as since_or_date
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_state
+def status(state: State, as_json: bool) -> None:
+    """Per source: last run, next run and health; alerts per destination; the store's size.
+
+    \b
+    Example:
+        monitor status --json
+    """
+    from monitor.ops.status import status_report
+    from monitor.output import write_rows
+
+    config = state.config()
+    with state.store(create=False) as store:
+        report = status_report(store, config)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(
+        f"Store: {state.db_path}, {report['articles']} articles, {report['store_bytes'] / 1e6:.1f} MB; "
+        f"last successful run {report['last_successful_run'] or 'never'}"
+    )
+    click.echo("\nSources:")
+    write_rows(report["sources"], "table", sys.stdout)
+    click.echo("\nAlerts:")
+    write_rows(report["alerts"], "table", sys.stdout)
+
+
+@click.command()
+@click.option(
+    "--older-than", required=True, metavar="AGE", help="Drop bodies of articles first seen before this (90d)."
+)
+@click.option("--no-vacuum", is_flag=True, help="Skip VACUUM (faster; the file does not shrink).")
+@pass_state
+def prune(state: State, older_than: str, no_vacuum: bool) -> None:
+    """Drop old article bodies and run errors; keep titles, matches and alerts; then VACUUM.
+
+    \b
+    Example:
+        monitor prune --older-than 90d
+    """
+    from monitor.ops.retention import prune as prune_store
+
+    state.config()
+    try:
+        cutoff = since_or_date(older_than)
+    except DurationError as error:
+        raise UsageProblem(f"--older-than {error}") from None
+    with state.store(create=False) as store:
+        report = prune_store(store, cutoff, vacuum=not no_vacuum)
+    click.echo(
+        f"Emptied {report.bodies} article bodies and removed {report.run_errors} run errors "
+        f"first recorded before {cutoff:%Y-%m-%d %H:%M} UTC; store {report.bytes_before / 1e6:.1f} MB "
+        f"→ {report.bytes_after / 1e6:.1f} MB"
+    )
+
+
+@click.command()
+@click.option("--since", default="1d", show_default=True, metavar="WHEN", help="Start: a duration ago or a date.")
+@click.option("--until", metavar="WHEN", help="End: a duration ago or a date (default: now).")
+@click.option("--markdown", is_flag=True, help="Markdown instead of plain text.")
+@click.option("--json", "as_json", is_flag=True, help="The report's data as JSON.")
+@pass_state
+def report(state: State, since: str, until: str | None, markdown: bool, as_json: bool) -> None:
+    """A readable summary of a period: matches per rule and source, top stories, alert delivery.
+
+    \b
+    Example:
+        monitor report --since 7d --markdown > week.md
+    """
+    from monitor.ops.report import build_report, render_report
+
+    state.config()
+    try:
+        start, end = since_or_date(since), since_or_date(until) if until else None
+    except DurationError as error:
+        raise UsageProblem(f"--since/--until {error}") from None
+    with state.store(create=False) as store:
+        data = build_report(store, start, end)
+    click.echo(json.dumps(data, indent=2) if as_json else render_report(data, markdown=markdown), nl=as_json)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8001, show_default=True, help="Port to listen on.")
+@pass_state
+def browse(state: State, host: str, port: int) -> None:
+    """Explore the store in Datasette (read-only): tables explained, full-text search, canned queries.
+
+    \b
+    Example:
+        monitor browse --port 8001    # then open http://127.0.0.1:8001/
+    """
+    import tempfile
+    from pathlib import Path
+
+    from monitor.ops.browse import run_browser, write_metadata
+
+    state.config()
+    state.store(create=False).close()  # migrate an older store before Datasette opens it read-only
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"Warning: listening on {host}: anyone who can reach it can read the store.", err=True)
+    with tempfile.TemporaryDirectory(prefix="monitor-browse-") as folder:
+        metadata_path = write_metadata(state.db_path, Path(folder))
+        click.echo(f"Datasette on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
+        sys.exit(run_browser(state.db_path, metadata_path, host=host, port=port))

@@ -1,0 +1,161 @@
+"""The ``alerts:`` section of rules.yaml: the threshold and where alerts go, how fast and how gathered."""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from typing import Any
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from monitor.alerts.digest import parse_time_of_day
+from monitor.alerts.webhook import signing_key
+from monitor.config.checker import (
+    Checker,
+    choice,
+    item_line,
+    node_line,
+    or_default,
+    value_line,
+)
+from monitor.config.model import DELIVERY_MODES, DESTINATION_TYPES, AlertSettings, DestinationSpec
+
+DESTINATION_KEYS = {
+    "name",
+    "type",
+    "url",
+    "secret",
+    "timeout",
+    "rate_limit",
+    "mode",
+    "digest_every",
+    "digest_at",
+    "timezone",
+    "immediate_limit",
+    "max_attempts",
+}
+MIN_DIGEST_EVERY = 60
+
+
+def parse_alerts(check: Checker, root: CommentedMap) -> AlertSettings:
+    defaults = AlertSettings()
+    if "alerts" not in root:
+        return defaults
+    node = check.mapping(
+        root["alerts"], "alerts", value_line(root, "alerts"), {"threshold", "destinations", "max_attempts", "max_age"}
+    )
+    if node is None:
+        return defaults
+    destinations: list[DestinationSpec] = []
+    items = check.get(node, "destinations", "alerts", check.sequence) if "destinations" in node else None
+    seen: set[str] = set()
+    for index, item in enumerate(items or []):
+        field = f"alerts.destinations[{index}]"
+        entry = check.mapping(item, field, item_line(items, index), DESTINATION_KEYS)
+        if entry is None:
+            continue
+        spec = _destination(check, entry, field)
+        if spec is None:
+            continue
+        if spec.name in seen:
+            check.fail(value_line(entry, "name"), f"{field}.name", f"duplicate destination name {spec.name!r}")
+        seen.add(spec.name)
+        destinations.append(spec)
+    max_attempts = check.get(node, "max_attempts", "alerts", check.integer)
+    if max_attempts == 0:
+        check.fail(value_line(node, "max_attempts"), "alerts.max_attempts", "must be at least 1")
+    return AlertSettings(
+        threshold=or_default(check.get(node, "threshold", "alerts", check.number), defaults.threshold),
+        destinations=tuple(destinations),
+        max_attempts=max_attempts or defaults.max_attempts,
+        max_age_seconds=check.get(node, "max_age", "alerts", check.duration),
+    )
+
+
+def _destination(check: Checker, entry: CommentedMap, field: str) -> DestinationSpec | None:
+    """One destination, every field checked; None if its name, type or URL is unusable."""
+    name = check.get(entry, "name", field, check.name, required=True)
+    kind = check.get(entry, "type", field, choice(check, DESTINATION_TYPES), required=True)
+    url = check.get(entry, "url", field, check.secret, required=True)
+    secret = check.get(entry, "secret", field, check.secret)
+    timeout = check.get(entry, "timeout", field, check.duration, default=15)
+    rate_limit = check.get(entry, "rate_limit", field, check.number)
+    mode = check.get(entry, "mode", field, choice(check, DELIVERY_MODES), default="immediate") or "immediate"
+    every = check.get(entry, "digest_every", field, check.duration)
+    at = check.get(entry, "digest_at", field, lambda v, f, line: _times(check, v, f, line))
+    zone = check.get(entry, "timezone", field, lambda v, f, line: _zone(check, v, f, line))
+    immediate_limit = check.get(entry, "immediate_limit", field, check.integer)
+    max_attempts = check.get(entry, "max_attempts", field, check.integer)
+
+    def fail(key: str, message: str) -> None:
+        check.fail(value_line(entry, key), f"{field}.{key}", message)
+
+    if url and not re.match(r"^https?://[^\s/]+", url):
+        fail("url", "must expand to an http:// or https:// URL")
+    if secret is not None and kind in DESTINATION_TYPES and kind != "webhook":
+        fail("secret", f"{kind} destinations take no secret (only webhook destinations are signed)")
+    elif secret:
+        try:
+            signing_key(secret)
+        except ValueError:
+            fail("secret", "must expand to a Standard Webhooks secret, whsec_ followed by base64")
+    if every is not None and every < MIN_DIGEST_EVERY:
+        fail("digest_every", f"must be at least {MIN_DIGEST_EVERY}s")
+    if every is not None and "digest_at" in entry:
+        fail("digest_at", "give digest_every or digest_at, not both")
+    if mode == "immediate":
+        for key in ("digest_every", "digest_at", "timezone"):
+            if key in entry:
+                fail(key, "only for mode digest or both")
+    if "immediate_limit" in entry and mode != "both":
+        fail("immediate_limit", "only for mode both")
+    if max_attempts == 0:
+        fail("max_attempts", "must be at least 1")
+    if not (name and kind and url is not None):
+        return None
+    return DestinationSpec(
+        name=name,
+        type=kind,
+        url=url,
+        secret=secret or None,
+        timeout_seconds=float(timeout or 15),
+        line=node_line(entry),
+        rate_limit=rate_limit,
+        mode=mode,
+        digest_every_seconds=every,
+        digest_at=at or (),
+        timezone=zone or "UTC",
+        immediate_limit=3 if immediate_limit is None else immediate_limit,
+        max_attempts=max_attempts or None,
+    )
+
+
+def _times(check: Checker, value: Any, field: str, line: int) -> tuple[str, ...] | None:
+    """``digest_at``: one time of day or a list of them, each ``HH:MM``."""
+    values = list(value) if isinstance(value, CommentedSeq) else [value]
+    if not values:
+        check.fail(line, field, "must list at least one time of day like 08:00")
+        return None
+    times: list[str] = []
+    for item in values:
+        try:
+            at = parse_time_of_day(item) if isinstance(item, str) else None
+        except ValueError:
+            at = None
+        if at is None:
+            check.fail(line, field, f"must be times of day like 08:00 or 17:30 (quoted), not {item!r}")
+            return None
+        times.append(at.strftime("%H:%M"))
+    return tuple(sorted(set(times)))
+
+
+def _zone(check: Checker, value: Any, field: str, line: int) -> str | None:
+    """``timezone``: an IANA name like ``Europe/Berlin``."""
+    if isinstance(value, str) and value.strip():
+        try:
+            zoneinfo.ZoneInfo(value.strip())
+            return value.strip()
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            pass
+    check.fail(line, field, f"must be a time zone like UTC or Europe/Berlin, not {value!r}")
+    return None

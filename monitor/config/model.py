@@ -1,0 +1,145 @@
+"""The validated configuration, as plain frozen dataclasses.
+
+``monitor.config.load`` builds these from ``rules.yaml``; everything else only reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor.rules.lang import Node
+
+SOURCE_TYPES = ("rss", "atom", "sitemap", "listing", "site")
+DESTINATION_TYPES = ("slack", "webhook", "discord", "teams")
+DELIVERY_MODES = ("immediate", "digest", "both")
+# Messages a second per destination when rules.yaml sets no rate_limit (None: unpaced). Slack
+# documents one a second per webhook, Teams about four; Discord allows 30 a minute per channel.
+DEFAULT_RATE_LIMITS: dict[str, float | None] = {"slack": 1.0, "discord": 0.5, "teams": 4.0, "webhook": None}
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """A rule: what to look for (terms, a query or both), how much it counts, and where its alerts go.
+
+    ``terms`` alone is the simple form: any of these words or phrases. ``query`` is
+    a query string (see ``monitor.rules.lang``); ``condition`` and ``exclude`` are the
+    parsed tree, filled in by the configuration loader (when None, the engine
+    builds it from ``terms`` and ``query``).
+    """
+
+    name: str
+    terms: tuple[str, ...] = ()
+    weight: float = 1.0
+    line: int = 0  # where the rule starts in rules.yaml, for messages
+    query: str | None = None
+    condition: Node | None = None  # everything the rule requires, as one tree
+    exclude: tuple[Node, ...] = ()  # vetoes: if any holds, the rule does not match
+    threshold: float | None = None  # alert on this rule's own score; None: the article score vs alerts.threshold
+    destinations: tuple[str, ...] = ()  # names in alerts.destinations; empty: all of them
+    max_age_seconds: int | None = None  # older articles are stored and scored but raise no alert
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A place to crawl: a feed, a sitemap, a listing page with a link pattern, or a site (its robots.txt sitemaps)."""
+
+    name: str
+    type: str  # one of SOURCE_TYPES
+    url: str
+    interval_seconds: int = 900
+    link_pattern: str | None = None  # listing pages only: a regex the article URLs match
+    max_pages: int = 100  # per run
+    enabled: bool = True
+    line: int = 0
+    max_age_seconds: int | None = None  # links the index dates older than this are not fetched
+    cron: str | None = None  # a crontab expression (UTC) instead of the interval
+    prefilter: bool = False  # skip links whose index title and keywords match no rule
+
+    def trigger(self, start: Any = None, jitter: int | None = None) -> Any:
+        """When ``monitor serve`` runs this source: its cron expression, or every ``interval_seconds``."""
+        from apscheduler.triggers.cron import CronTrigger
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        if self.cron:
+            return CronTrigger.from_crontab(self.cron, timezone="UTC")
+        return IntervalTrigger(seconds=self.interval_seconds, jitter=jitter, start_date=start)
+
+
+@dataclass(frozen=True)
+class DestinationSpec:
+    """Where alerts go. The URL and secret come from the environment and are never printed."""
+
+    name: str
+    type: str  # one of DESTINATION_TYPES
+    url: str
+    secret: str | None = None  # webhook signing key (Standard Webhooks, "whsec_...")
+    timeout_seconds: float = 15.0
+    line: int = 0
+    rate_limit: float | None = None  # messages a second; None: the type's default (DEFAULT_RATE_LIMITS)
+    mode: str = "immediate"  # one of DELIVERY_MODES
+    digest_every_seconds: int | None = None  # digests every so often (aligned to UTC multiples) ...
+    digest_at: tuple[str, ...] = ()  # ... or at these "HH:MM" times of day in ``timezone``
+    timezone: str = "UTC"
+    immediate_limit: int = 3  # mode "both": alerts sent at once per digest window; the rest wait for the digest
+    max_attempts: int | None = None  # None: alerts.max_attempts
+
+    @property
+    def enabled(self) -> bool:
+        """A destination whose URL expanded to nothing is switched off, not an error."""
+        return bool(self.url)
+
+    @property
+    def messages_per_second(self) -> float | None:
+        """The pace of sends to this destination: its ``rate_limit`` or its type's default; None for unpaced."""
+        return self.rate_limit if self.rate_limit is not None else DEFAULT_RATE_LIMITS.get(self.type)
+
+
+@dataclass(frozen=True)
+class CrawlSettings:
+    """How politely and how far the crawl goes."""
+
+    user_agent: str = "monitor/0.1 (+https://github.com/monitor-news/monitor)"
+    obey_robots_txt: bool = True
+    timeout_seconds: float = 30.0
+    max_page_bytes: int = 5 * 1024 * 1024
+    concurrent_requests_per_domain: int = 2
+    download_delay_seconds: float = 0.5
+    retries: int = 2
+    workers: int = 0  # extraction processes; 0 means one per CPU core
+    max_retry_after_seconds: float = 120.0  # a 429/503 asking to wait longer is given up until the next run
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """When an article alerts, and where alerts go."""
+
+    threshold: float = 3.0
+    destinations: tuple[DestinationSpec, ...] = ()
+    max_attempts: int = 8
+    max_age_seconds: int | None = None  # default recency gate for rules without their own max_age
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration file."""
+
+    path: str
+    sources: tuple[SourceSpec, ...] = ()
+    rules: tuple[RuleSpec, ...] = ()
+    crawl: CrawlSettings = field(default_factory=CrawlSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    # The YAML it was read from, ``${VAR}`` references unexpanded: what a crawl process is handed, so it
+    # runs this configuration even if the file has changed since (see monitor.runs.child.run_crawl).
+    text: str = field(default="", repr=False, compare=False)
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Config:
+        # Immutable all the way down: Scrapy deep-copies settings per crawler, and 10,000 rules are large.
+        return self
+
+    def source(self, name: str) -> SourceSpec:
+        """The source called ``name``; KeyError if there is none."""
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise KeyError(name)

@@ -1,0 +1,243 @@
+"""Turn a fetched HTML page into an Article: the main text and its metadata, offline.
+
+Boilerplate removal is trafilatura's job; this module picks its options and checks
+its output against what else the page says:
+
+* the body comes from trafilatura's precise mode; when that keeps less than half of
+  what the page's paragraphs (or its JSON-LD ``articleBody``) hold, a second, fuller
+  pass is tried; a full JSON-LD ``articleBody`` then vouches for the text line by line
+  (``_with_article_body``);
+* the title is the candidate (JSON-LD headline, og:title, <title>, trafilatura's) that
+  the page's <h1> confirms, site name cut off (``monitor.extract.pagemeta``);
+* the publication time is reconciled from JSON-LD, <meta>, the feed or sitemap, the URL
+  and the visible text, and the signal that won is kept (``monitor.extract.published``);
+* the canonical URL is ``rel=canonical`` when it stays on the site, tracking parameters removed.
+
+Nothing here touches the network: trafilatura parses the string it is given, and
+its URL helpers (courlan, which uses the ``tld`` package) read the Public Suffix
+List bundled with ``tld``. The canonical-URL check below is a plain host-suffix test.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, urljoin, urlsplit
+
+import trafilatura
+from trafilatura.settings import Document
+from w3lib.url import canonicalize_url as w3lib_canonicalize_url
+from w3lib.url import url_query_cleaner
+
+from monitor.errors import ExtractionError
+from monitor.extract.pagemeta import article_body, article_headline, jsonld_objects, meta_titles, resolve_title
+from monitor.extract.published import published
+from monitor.models import Article
+
+# Query parameters that only say where a click came from, never which page it is.
+TRACKING_PARAMS = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid", "ref", "ocid", "cmpid"})
+TRACKING_PREFIXES = ("utm_",)
+# A text shorter than this share of another reading of the page is taken to be cut short.
+RESCUE_RATIO = 0.5
+# Below this many characters a precise extraction is always checked against a fuller one.
+SHORT_TEXT_CHARS = 500
+# A fuller pass counts only if one of its lines has this many words (menus and link lists do not).
+PROSE_WORDS = 12
+# JSON-LD articleBody vouches line by line only when it holds this share of the text's 4-grams.
+COVERAGE = 0.7
+GRAM = 4
+
+_SNIFF_CHARS = 65536
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_MARKUP = re.compile(
+    r"<(?:!doctype\s+html|html|head|body|title|meta|article|main|section|div|span|p|a|h[1-6]|br|table)\b",
+    re.IGNORECASE,
+)
+_LANG_CODE = re.compile(r"^([a-z]{2})(?:[-_]|$)", re.IGNORECASE)
+_HOST_PREFIXES = ("www.", "m.", "amp.", "mobile.")
+_WORD = re.compile(r"\w+")
+_BODY_PARAGRAPHS = "//p[not(ancestor::nav or ancestor::header or ancestor::footer or ancestor::aside)]"
+
+
+def looks_like_html(data: bytes | str) -> bool:
+    """True when ``data`` is text with HTML markup, not binary data or plain text."""
+    sample: bytes | str = data[:_SNIFF_CHARS]
+    if isinstance(sample, bytes):
+        if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            sample = sample.decode("utf-16", errors="replace")
+        else:
+            sample = sample.decode("latin-1")  # one char per byte, never fails
+    if not sample.strip():
+        return False
+    if len(_CONTROL_CHARS.findall(sample)) > max(4, len(sample) // 200):
+        return False
+    return _MARKUP.search(sample) is not None
+
+
+def canonicalize_url(url: str) -> str:
+    """The URL without tracking parameters or fragment, query sorted, scheme and host lowercased."""
+    query_keys = {key for key, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
+    tracking = [
+        key for key in query_keys if key.lower() in TRACKING_PARAMS or key.lower().startswith(TRACKING_PREFIXES)
+    ]
+    if tracking:
+        url = url_query_cleaner(url, tracking, remove=True, keep_fragments=False)
+    # w3lib also sorts the query, normalises percent-escapes and lowercases scheme and host
+    return w3lib_canonicalize_url(url, keep_fragments=False)
+
+
+def extract_article(
+    html: str,
+    url: str,
+    *,
+    hint_title: str | None = None,
+    hint_published: datetime | None = None,
+    source: str = "",
+) -> Article:
+    """Extract the main text and metadata of one article page; ExtractionError if there is none."""
+    if not looks_like_html(html):
+        raise ExtractionError(f"not HTML (binary, control characters or no markup): {url}")
+    tree = trafilatura.load_html(html)
+    if tree is None:
+        raise ExtractionError(f"HTML could not be parsed into a document: {url}")
+    jsonld = jsonld_objects(tree)
+    meta = trafilatura.extract_metadata(tree, default_url=url, extensive=False)
+    title = (
+        resolve_title(tree, meta.title, [article_headline(jsonld), *meta_titles(tree)], meta.sitename)
+        or (hint_title or "").strip()
+    )
+    text = _drop_leading_title(_body_text(tree, url, article_body(jsonld)), title)
+    if not text:
+        raise ExtractionError(f"no article text found: {url}")
+    when, signal = published(tree, url, jsonld, meta.date, hint_published)
+    return Article(
+        url=url,
+        canonical_url=canonicalize_url(_canonical_link(tree, url)),
+        title=title,
+        text=text,
+        published=when,
+        authors=[name.strip() for name in (meta.author or "").split(";") if name.strip()],
+        language=_language(tree, meta.language),
+        source=source,
+        published_from=signal,
+    )
+
+
+def _body_text(tree: Any, url: str, ld_body: str) -> str:
+    """The article text: trafilatura's precise pass, a fuller pass if that looks cut short, checked against JSON-LD."""
+    text = _trafilatura_text(tree, url, precise=True)
+    if len(text) < max(SHORT_TEXT_CHARS, RESCUE_RATIO * max(_paragraph_chars(tree), len(ld_body))):
+        # favor_precision sometimes drops most of a real article (or all of it): ask again without it
+        fuller = _trafilatura_text(tree, url, precise=False)
+        if len(text) < RESCUE_RATIO * len(fuller) and _has_prose(fuller):
+            text = fuller
+    return _with_article_body(text, ld_body) if ld_body else text
+
+
+def _trafilatura_text(tree: Any, url: str, *, precise: bool) -> str:
+    document = trafilatura.bare_extraction(
+        tree,
+        url=url,
+        fast=True,  # no readability/jusText fallback: they trade precision for recall
+        favor_precision=precise,
+        include_comments=False,
+        include_tables=True,
+        include_images=False,  # drops <figure> and its caption
+        include_links=False,
+        with_metadata=False,
+    )
+    return (document.text or "").strip() if isinstance(document, Document) else ""
+
+
+def _has_prose(text: str) -> bool:
+    """True when some line reads like a sentence, not a menu: what a fuller pass must find to be taken."""
+    return any(len(line.split()) >= PROSE_WORDS for line in text.splitlines())
+
+
+def _paragraph_chars(tree: Any) -> int:
+    """Characters of <p> text outside navigation, headers, footers and asides: a cheap bound on the body."""
+    return sum(len(" ".join(str(p.text_content()).split())) for p in tree.xpath(_BODY_PARAGRAPHS))
+
+
+def _with_article_body(text: str, ld_body: str) -> str:
+    """Combine the extracted text with the publisher's own JSON-LD ``articleBody``.
+
+    A body much longer than the extracted text replaces it (a page rendered by script, or an
+    extraction cut short). A body that covers the extracted text vouches for it line by line:
+    lines it does not contain are page furniture that slipped through (share buttons, teasers).
+    A body that is only a summary changes nothing.
+    """
+    if len(text) < RESCUE_RATIO * len(ld_body):
+        return ld_body
+    body_grams = _grams(ld_body)
+    text_grams = _grams(text)
+    if not text_grams or len(text_grams & body_grams) < COVERAGE * len(text_grams):
+        return text
+    body_words = set(_words(ld_body))
+    kept = []
+    for line in text.split("\n"):
+        words = _words(line)
+        grams = _grams(line)
+        if (grams & body_grams) if len(words) >= GRAM else all(w in body_words for w in words):
+            kept.append(line)
+    return "\n".join(kept).strip()
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.casefold())
+
+
+def _grams(text: str) -> set[tuple[str, ...]]:
+    words = _words(text)
+    return {tuple(words[i : i + GRAM]) for i in range(len(words) - GRAM + 1)}
+
+
+def _drop_leading_title(text: str, title: str) -> str:
+    """The text without a first line that repeats the headline (trafilatura keeps the <h1>)."""
+    first, _, rest = text.strip().partition("\n")
+    if title and " ".join(first.split()).casefold() == title.casefold():
+        return rest.strip()
+    return text.strip()
+
+
+def _canonical_link(tree: Any, url: str) -> str:
+    """The page's rel=canonical resolved against ``url`` when it stays on the same site, else ``url``."""
+    fetched_host = urlsplit(url).hostname
+    for link in tree.iter("link"):
+        if "canonical" not in str(link.get("rel") or "").lower().split():
+            continue
+        href = str(link.get("href") or "").strip()
+        if not href:
+            continue
+        resolved = urljoin(url, href)
+        parts = urlsplit(resolved)
+        if parts.scheme in ("http", "https") and _same_site(parts.hostname, fetched_host):
+            return resolved
+        return url
+    return url
+
+
+def _same_site(host: str | None, other: str | None) -> bool:
+    """True when the hosts are equal or one is a subdomain of the other (www., m. ignored)."""
+    if not host or not other:
+        return False
+    a, b = _strip_host_prefix(host.lower()), _strip_host_prefix(other.lower())
+    return a == b or a.endswith("." + b) or b.endswith("." + a)
+
+
+def _strip_host_prefix(host: str) -> str:
+    for prefix in _HOST_PREFIXES:
+        if host.startswith(prefix) and host.count(".") > 1:
+            return host[len(prefix) :]
+    return host
+
+
+def _language(tree: Any, fallback: str | None) -> str | None:
+    """The two-letter language code from <html lang>, else from trafilatura's metadata."""
+    for candidate in (tree.get("lang"), tree.get("xml:lang"), fallback):
+        match = _LANG_CODE.match(str(candidate or "").strip())
+        if match:
+            return match[1].lower()
+    return None

@@ -1,0 +1,56 @@
+"""Fetch one page outside a crawl (for ``monitor score URL``), with the crawl's limits."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import requests
+from w3lib.encoding import html_to_unicode
+
+from monitor.config.model import CrawlSettings
+from monitor.errors import FetchError
+from monitor.extract.discovery import is_fetchable
+
+
+def fetch_page(url: str, crawl: CrawlSettings) -> tuple[str, str]:
+    """GET ``url``; return (final URL, HTML text). FetchError on any failure, size or time overrun."""
+    if not is_fetchable(url):
+        raise FetchError(f"{url}: only http:// and https:// URLs can be fetched")
+    deadline = time.monotonic() + crawl.timeout_seconds
+    try:
+        with requests.get(
+            url,
+            headers={"User-Agent": crawl.user_agent},
+            timeout=crawl.timeout_seconds,
+            stream=True,
+            allow_redirects=True,
+        ) as response:
+            if response.status_code != 200:
+                raise FetchError(f"{url}: HTTP {response.status_code}")
+            body = bytearray()
+            for chunk in response.iter_content(64 * 1024):
+                body += chunk
+                if len(body) > crawl.max_page_bytes:
+                    raise FetchError(f"{url}: larger than {crawl.max_page_bytes} bytes; refused")
+                if time.monotonic() > deadline:
+                    raise FetchError(f"{url}: took longer than {crawl.timeout_seconds} s; stopped")
+            content_type = response.headers.get("Content-Type", "")
+            final_url = response.url
+    except requests.RequestException as error:
+        raise FetchError(f"{url}: {type(error).__name__}") from None
+    return final_url, decode_html(bytes(body), content_type)
+
+
+def read_page(path: Path) -> str:
+    """Read a saved page, decoding it the way a browser would."""
+    try:
+        return decode_html(path.read_bytes(), "")
+    except OSError as error:
+        raise FetchError(f"{path}: {error.strerror or error}") from None
+
+
+def decode_html(body: bytes, content_type: str) -> str:
+    """Bytes to text using the HTTP charset, the BOM, <meta charset>, or a good guess, in that order."""
+    _, text = html_to_unicode(content_type or None, body)
+    return text

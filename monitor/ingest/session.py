@@ -1,0 +1,125 @@
+"""One crawl of one source, as the core sees it: a run record, counters, errors, and pages to save.
+
+The spider owns a CrawlSession and reports to it; the session does the rest. It
+never raises for a bad page: the page's error is logged and recorded and the
+crawl goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
+from datetime import UTC, datetime
+from typing import Any
+
+from monitor.config.model import Config, SourceSpec
+from monitor.errors import ExtractionError, MonitorError
+from monitor.ingest.analysis import Analysis, record
+from monitor.ingest.workers import Analyser
+from monitor.models import Page
+from monitor.store.core import Store, finish_run, last_seen, record_error, start_run
+
+log = logging.getLogger("monitor.crawl")
+
+ANALYSIS_TIMEOUT_SECONDS = 120
+
+
+class CrawlSession:
+    """Bookkeeping for one source's run: start it, count what happens, record errors, finish it."""
+
+    def __init__(self, config: Config, source: SourceSpec, store: Store, analyser: Analyser):
+        self.config = config
+        self.source = source
+        self.store = store
+        self.analyser = analyser
+        self.counts: dict[str, int] = dict.fromkeys(
+            ("pages", "new_articles", "updated_articles", "unchanged_articles", "matches", "alerts_queued", "errors"), 0
+        )
+        self.source_failed = False
+        self.new_article_ages: list[float] = []  # seconds from publication to our fetch, new articles only
+        self.run_id = start_run(store, source.name)
+        self.finished = False
+
+    def fetched(self) -> None:
+        """Count one page fetched (index or article)."""
+        self.counts["pages"] += 1
+
+    def error(self, url: str | None, kind: str, message: str, *, fatal: bool = False) -> None:
+        """Log and record an error; ``fatal`` marks the whole source as failed this run (e.g. its feed is dead)."""
+        self.counts["errors"] += 1
+        self.source_failed = self.source_failed or fatal
+        log.warning("source %s: %s error at %s: %s", self.source.name, kind, url or "-", message)
+        try:
+            record_error(self.store, self.run_id, self.source.name, url, kind, message)
+        except MonitorError as problem:
+            log.error("source %s: could not record an error: %s", self.source.name, problem)
+
+    def to_fetch(self, links: Sequence[tuple[str, datetime | None]], now: datetime) -> list[str]:
+        """URLs never fetched, and those whose index date says they changed after we last fetched them.
+
+        An article seen again is not fetched again, unless its feed or sitemap dates it
+        (``lastmod``, ``updated``) after our last fetch; a date in the future is ignored.
+        """
+        seen = last_seen(self.store, [url for url, _ in links])
+        wanted = []
+        for url, dated in links:
+            if url not in seen or (dated is not None and seen[url] < dated <= now):
+                wanted.append(url)
+        return wanted
+
+    async def process(self, page: Page) -> None:
+        """Analyse ``page`` in the worker pool and save it; record (never raise) what goes wrong."""
+        try:
+            future = self.analyser.submit(page)
+            analysis: Analysis = await asyncio.wait_for(asyncio.wrap_future(future), ANALYSIS_TIMEOUT_SECONDS)
+        except ExtractionError as problem:
+            self.error(page.url, "extract", str(problem))
+            return
+        except TimeoutError:
+            self.error(page.url, "extract", f"extraction took longer than {ANALYSIS_TIMEOUT_SECONDS} s")
+            self.analyser.restart()
+            return
+        except BrokenProcessPool:
+            self.error(page.url, "extract", "an extraction worker died on this page")
+            self.analyser.restart()
+            return
+        except Exception as problem:
+            self.error(page.url, "extract", f"{type(problem).__name__}: {problem}")
+            return
+        try:
+            outcome = record(self.store, analysis, self.config.alerts.destinations)
+        except MonitorError as problem:
+            self.error(page.url, "store", str(problem))
+            return
+        self.counts[f"{outcome.status}_articles"] += 1
+        self.counts["matches"] += outcome.matches
+        if outcome.status == "new" and analysis.article.published is not None:
+            fetched = page.fetched_at or datetime.now(UTC)
+            self.new_article_ages.append((fetched - analysis.article.published).total_seconds())
+        self.counts["alerts_queued"] += outcome.alerts_queued
+        if outcome.alerts_queued:
+            log.info(
+                "source %s: %s scored %.2f, %d alert(s) queued",
+                self.source.name,
+                analysis.article.canonical_url,
+                analysis.verdict.score,
+                outcome.alerts_queued,
+            )
+
+    def finish(self) -> dict[str, Any]:
+        """Close the run record and return the run's summary."""
+        status = "failed" if self.source_failed else "ok"
+        median_age = round(statistics.median(self.new_article_ages)) if self.new_article_ages else None
+        if not self.finished:
+            finish_run(self.store, self.run_id, {**self.counts, "median_age_seconds": median_age}, status)
+            self.finished = True
+        return {
+            "source": self.source.name,
+            "run_id": self.run_id,
+            "status": status,
+            **self.counts,
+            "median_age_seconds": median_age,
+        }

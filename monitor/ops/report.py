@@ -1,0 +1,112 @@
+"""``monitor report``: a readable summary of a period, as text or Markdown."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from monitor.store.core import Store, iso, utcnow
+
+TOP_STORIES = 10
+
+
+def build_report(store: Store, since: datetime, until: datetime | None = None) -> dict[str, Any]:
+    """Counts per rule and per source, the top stories, and alert delivery, for [since, until)."""
+    end = until or utcnow()
+    period = {"since": iso(since), "until": iso(end)}
+    articles = store.query(
+        "SELECT COUNT(*) AS new, COALESCE(SUM(score > 0), 0) AS scored FROM articles"
+        " WHERE first_seen >= :since AND first_seen < :until",
+        period,
+    )[0]
+    rules = store.query(
+        "SELECT m.rule, COUNT(*) AS matches, ROUND(AVG(m.score), 2) AS avg_score,"
+        " COUNT(DISTINCT al.article_id) AS alerted_articles"
+        " FROM matches m LEFT JOIN alerts al ON al.article_id = m.article_id"
+        " WHERE m.matched_at >= :since AND m.matched_at < :until GROUP BY m.rule ORDER BY matches DESC, m.rule",
+        period,
+    )
+    sources = store.query(
+        "SELECT r.source, COUNT(*) AS runs, SUM(r.status = 'failed') AS failed_runs, SUM(r.pages) AS pages,"
+        " SUM(r.new_articles) AS new_articles, SUM(r.matches) AS matches, SUM(r.alerts_queued) AS alerts,"
+        " SUM(r.errors) AS errors FROM runs r"
+        " WHERE r.started_at >= :since AND r.started_at < :until AND r.status != 'skipped'"
+        " GROUP BY r.source ORDER BY r.source",
+        period,
+    )
+    top = store.query(
+        "SELECT a.title, a.source, a.score, a.published, a.url,"
+        " (SELECT group_concat(m.rule, ', ') FROM matches m WHERE m.article_id = a.id) AS rules,"
+        " (SELECT group_concat(al.destination || ':' || al.status, ' ') FROM alerts al"
+        "   WHERE al.article_id = a.id) AS alerts"
+        " FROM articles a WHERE a.first_seen >= :since AND a.first_seen < :until AND a.score > 0"
+        " ORDER BY a.score DESC, a.id LIMIT :top",
+        {**period, "top": TOP_STORIES},
+    )
+    delivery = store.query(
+        "SELECT destination, status, COUNT(*) AS alerts FROM alerts"
+        " WHERE created_at >= :since AND created_at < :until GROUP BY destination, status"
+        " ORDER BY destination, status",
+        period,
+    )
+    return {
+        "period": period,
+        "articles": articles,
+        "rules": rules,
+        "sources": sources,
+        "top_stories": top,
+        "delivery": delivery,
+    }
+
+
+def render_report(report: dict[str, Any], *, markdown: bool = False) -> str:
+    """The report for people: plain text, or Markdown for a wiki or an email."""
+    h1, h2 = ("# ", "## ") if markdown else ("", "")
+    period = report["period"]
+    lines = [f"{h1}Monitoring report, {period['since'][:16]} to {period['until'][:16]} UTC", ""]
+    articles = report["articles"]
+    lines += [f"{articles['new']} new articles, {articles['scored']} matched at least one rule.", ""]
+    lines += [
+        f"{h2}Rules",
+        *_table(report["rules"], ["rule", "matches", "avg_score", "alerted_articles"], markdown),
+        "",
+    ]
+    lines += [
+        f"{h2}Sources",
+        *_table(
+            report["sources"],
+            ["source", "runs", "failed_runs", "pages", "new_articles", "matches", "alerts", "errors"],
+            markdown,
+        ),
+        "",
+    ]
+    lines.append(f"{h2}Top stories")
+    if not report["top_stories"]:
+        lines.append("(none)")
+    for index, story in enumerate(report["top_stories"], 1):
+        title = f"[{story['title']}]({story['url']})" if markdown else story["title"]
+        lines.append(
+            f"{index}. {title} ({story['source']}, score {story['score']:g}; rules: {story['rules']};"
+            f" alerts: {story['alerts'] or 'none'})"
+        )
+        if not markdown:
+            lines.append(f"   {story['url']}")
+    lines += ["", f"{h2}Alert delivery", *_table(report["delivery"], ["destination", "status", "alerts"], markdown)]
+    return "\n".join(lines) + "\n"
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str], markdown: bool) -> list[str]:
+    if not rows:
+        return ["(none)"]
+    cells = [[("" if row[c] is None else str(row[c])) for c in columns] for row in rows]
+    if markdown:
+        return [
+            "| " + " | ".join(columns) + " |",
+            "|" + "---|" * len(columns),
+            *("| " + " | ".join(c.replace("|", "\\|") for c in line) + " |" for line in cells),
+        ]
+    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(columns)]
+    return [
+        "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)),
+        *("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in cells),
+    ]

@@ -1,0 +1,142 @@
+"""Start a crawl in its own process and read its report.
+
+The core never imports Scrapy: it runs ``python -m spiders.crawl`` in a child
+process. A Twisted reactor cannot be restarted, so one process per crawl is what
+lets ``monitor serve`` crawl forever, and a crash or leak in one crawl dies with
+its process instead of taking the scheduler down.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from monitor.errors import CrawlError
+from monitor.store.core import Store, iso, utcnow
+
+log = logging.getLogger("monitor.crawl")
+
+
+@dataclass
+class CrawlReport:
+    """What a crawl did, per source."""
+
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+    def total(self, key: str) -> int:
+        return sum(int(source.get(key, 0)) for source in self.sources)
+
+
+def run_crawl(
+    config_path: str,
+    db_path: str,
+    sources: Sequence[str] = (),
+    *,
+    timeout: float | None = None,
+    log_level: str = "WARNING",
+    abort: threading.Event | None = None,
+    config_text: str | None = None,
+) -> CrawlReport:
+    """Crawl ``sources`` (all enabled ones if empty) in a child process; CrawlError if it dies without a report.
+
+    With ``config_text`` (``Config.text`` of the configuration the caller validated),
+    the child runs that configuration, not whatever ``config_path`` holds by then:
+    ``monitor serve`` keeps running its configuration when an edit is refused. Setting
+    ``abort`` stops the crawl: the child gets SIGTERM (Scrapy then closes its
+    spiders, which records the runs), and SIGKILL if it has not gone within 10 s.
+    """
+    with tempfile.TemporaryDirectory(prefix="monitor-crawl-") as folder:  # private: mode 0700
+        report_path = Path(folder) / "report.json"
+        command = [
+            sys.executable,
+            "-m",
+            "spiders.crawl",
+            "--config",
+            config_path,
+            "--db",
+            db_path,
+            "--report",
+            str(report_path),
+            "--log-level",
+            log_level,
+        ]
+        for name in sources:
+            command += ["--source", name]
+        if config_text is not None:
+            snapshot = Path(folder) / "config.yaml"
+            snapshot.write_text(config_text, encoding="utf-8")  # secrets are ${VAR}s here, expanded by the child
+            command += ["--config-text", str(snapshot)]
+        label = ", ".join(sources) or "all sources"
+        process = subprocess.Popen(command)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    process.wait(timeout=0.5)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                if abort is not None and abort.is_set():
+                    _stop(process)
+                    raise CrawlError(f"crawl of {label} stopped: the monitor is shutting down")
+                if deadline is not None and time.monotonic() > deadline:
+                    _stop(process)
+                    raise CrawlError(f"crawl of {label} took longer than {timeout} s; stopped")
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        if not report_path.exists():
+            raise CrawlError(f"crawl process exited with status {process.returncode} and no report")
+        return CrawlReport(sources=json.loads(report_path.read_text(encoding="utf-8")))
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def fail_open_runs(store: Store, sources: Sequence[str], reason: str, *, record_crash: bool = True) -> int:
+    """Close runs a dead crawl process left open, so status never shows a crawl running forever.
+
+    With ``record_crash``, a source whose crawl died before opening a run still gets a
+    ``crash`` row in run_errors, so the failure is never silent.
+    """
+    if not sources:
+        return 0
+    marks = ",".join("?" * len(sources))
+    now = iso(utcnow())
+    with store.write() as conn:
+        open_runs = conn.execute(
+            f"SELECT id, source FROM runs WHERE status = 'running' AND source IN ({marks})", tuple(sources)
+        ).fetchall()
+        for run_id, source in open_runs:
+            conn.execute(
+                "UPDATE runs SET status = 'failed', finished_at = ?, errors = errors + 1 WHERE id = ?", (now, run_id)
+            )
+            conn.execute(
+                "INSERT INTO run_errors (run_id, source, url, kind, message, at) VALUES (?, ?, NULL, 'crash', ?, ?)",
+                (run_id, source, reason, now),
+            )
+        closed = {source for _, source in open_runs}
+        for source in sources if record_crash else ():
+            if source not in closed:
+                conn.execute(
+                    "INSERT INTO run_errors (run_id, source, url, kind, message, at) VALUES (NULL, ?, NULL, 'crash',"
+                    " ?, ?)",
+                    (source, reason, now),
+                )
+    return len(open_runs)

@@ -1,0 +1,239 @@
+"""The storage side of the alert outbox: claim due messages, record what happened, retry, report.
+
+A row is one message owed to one destination: an ``alert`` (an article matched),
+a ``digest`` (alerts of one window, sent as one message) or a ``notice`` (a
+destination was paused). It moves ``pending`` -> ``sending`` (claimed, with a
+lease) -> ``delivered``, back to ``pending`` (failed, retried later) or to ``dead``
+(given up). An alert of a destination that sends digests waits ``held`` until its
+digest is made, then is ``digested`` (the digest row carries the delivery).
+
+A sender that dies mid-send leaves its rows ``sending``; once their lease has
+passed they are claimed again and re-sent with the same id (at-least-once
+delivery). Each destination's messages go out in the order they were queued: a
+row is not claimed while an older row of its destination waits for a retry or is
+being sent, and nothing of a paused destination is claimed. Posting happens
+outside any transaction: each function here is one short write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from monitor.errors import MonitorError
+from monitor.store.core import Store, iso
+
+STATUSES = ("pending", "sending", "delivered", "dead", "held", "digested")
+KINDS = ("alert", "digest", "notice")
+ERROR_CHARS = 2000
+
+log = logging.getLogger("monitor.alerts")
+
+
+class OutboxError(MonitorError):
+    """An outbox request that cannot be done (no such alert, or one that must not be re-sent)."""
+
+
+@dataclass(frozen=True)
+class ClaimedAlert:
+    """A message claimed for sending; ``attempts`` counts this attempt."""
+
+    id: str
+    destination: str
+    payload: dict[str, Any]
+    attempts: int
+    kind: str = "alert"
+
+
+# Each destination's queue is blocked from its oldest message that waits (for a retry) or is
+# being sent (a live lease) onwards; ``created_at || ' ' || id`` orders rows as (created_at, id),
+# created_at being fixed-width ISO text. Everything due and ahead of its destination's block is claimable.
+_DUE = """
+    WITH blocked AS (
+        SELECT destination, MIN(created_at || ' ' || id) AS since FROM alerts
+        WHERE (status = 'pending' AND next_attempt_at > :now) OR (status = 'sending' AND claimed_until > :now)
+        GROUP BY destination
+    )
+    SELECT a.id, a.destination, a.payload, a.attempts, a.kind FROM alerts a
+    LEFT JOIN blocked b ON b.destination = a.destination
+    WHERE ((a.status = 'pending' AND a.next_attempt_at <= :now)
+           OR (a.status = 'sending' AND (a.claimed_until IS NULL OR a.claimed_until <= :now)))
+      AND (b.since IS NULL OR a.created_at || ' ' || a.id < b.since)
+      AND a.destination NOT IN (SELECT name FROM destination_state WHERE paused_at IS NOT NULL)
+    ORDER BY a.created_at, a.id LIMIT :limit
+"""
+
+
+def claim_due(store: Store, now: datetime, *, limit: int = 50, lease_seconds: float = 120) -> list[ClaimedAlert]:
+    """Claim up to ``limit`` due messages, oldest first, for ``lease_seconds``; each claim counts as an attempt.
+
+    Due means ``pending`` with ``next_attempt_at`` reached, or ``sending`` with an
+    expired lease (its sender crashed: the message is re-sent under the same id);
+    never behind an older message of the same destination that is waiting, and
+    never for a paused destination.
+    """
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    if lease_seconds <= 0:
+        raise ValueError("lease_seconds must be positive")
+    until = iso(now + timedelta(seconds=lease_seconds))
+    claimed: list[ClaimedAlert] = []
+    with store.write() as conn:
+        for row in conn.execute(_DUE, {"now": iso(now), "limit": limit}).fetchall():
+            try:
+                payload = json.loads(row["payload"])
+                if not isinstance(payload, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError:
+                # A row no sender can ever render: dead-letter it rather than claim it forever.
+                conn.execute(
+                    "UPDATE alerts SET status = 'dead', claimed_until = NULL, last_error = ? WHERE id = ?",
+                    ("the stored payload is not a JSON object", row["id"]),
+                )
+                log.warning("alert=%s destination=%s outcome=dead (unreadable payload)", row["id"], row["destination"])
+                continue
+            conn.execute(
+                "UPDATE alerts SET status = 'sending', claimed_until = ?, attempts = attempts + 1 WHERE id = ?",
+                (until, row["id"]),
+            )
+            claimed.append(ClaimedAlert(row["id"], row["destination"], payload, int(row["attempts"]) + 1, row["kind"]))
+    return claimed
+
+
+def release(store: Store, alert_ids: Sequence[str]) -> int:
+    """Give claimed messages back untried: ``pending`` again, due as before, the claim not counted as an attempt."""
+    if not alert_ids:
+        return 0
+    changed = 0
+    with store.write() as conn:
+        for alert_id in alert_ids:
+            cursor = conn.execute(
+                "UPDATE alerts SET status = 'pending', claimed_until = NULL, attempts = MAX(attempts - 1, 0)"
+                " WHERE id = ? AND status = 'sending'",
+                (alert_id,),
+            )
+            changed += cursor.rowcount
+    return changed
+
+
+def mark_delivered(store: Store, alert_id: str, status_code: int, now: datetime) -> bool:
+    """Record a delivery (a 2xx answer); False if there is no such message."""
+    with store.write() as conn:
+        cursor = conn.execute(
+            "UPDATE alerts SET status = 'delivered', claimed_until = NULL, last_status = ?, last_error = NULL,"
+            " delivered_at = ? WHERE id = ?",
+            (status_code, iso(now), alert_id),
+        )
+    return cursor.rowcount > 0
+
+
+def mark_failed(
+    store: Store,
+    alert_id: str,
+    *,
+    status_code: int | None,
+    error: str,
+    next_attempt_at: datetime | None,
+    now: datetime,
+) -> bool:
+    """Record a failed attempt: retry at ``next_attempt_at``, or dead-letter it when that is None.
+
+    Only a claimed (``sending``) message changes, so a sender whose lease ran out never
+    undoes the delivery another sender recorded meanwhile. ``now`` is when it failed.
+    """
+    status = "dead" if next_attempt_at is None else "pending"
+    # A dead message keeps the time it died in ``next_attempt_at``, for the record: it is never due again.
+    when = iso(next_attempt_at) if next_attempt_at is not None else iso(now)
+    with store.write() as conn:
+        cursor = conn.execute(
+            "UPDATE alerts SET status = ?, claimed_until = NULL, last_status = ?, last_error = ?, next_attempt_at = ?"
+            " WHERE id = ? AND status = 'sending'",
+            (status, status_code, error[:ERROR_CHARS], when, alert_id),
+        )
+    return cursor.rowcount > 0
+
+
+_COLUMNS = (
+    "id, key, kind, article_id, story_key, destination, payload, status, route, digest_id, attempts,"
+    " next_attempt_at, claimed_until, last_status, last_error, created_at, delivered_at"
+)
+
+
+def list_alerts(
+    store: Store, status: str | None = None, limit: int = 100, *, destination: str | None = None
+) -> list[dict[str, Any]]:
+    """The latest outbox rows (newest first), optionally of one status and destination, payloads decoded."""
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"unknown status {status!r} (known: {', '.join(STATUSES)})")
+    where, params = ["1 = 1"], []
+    if status:
+        where.append("status = ?")
+        params.append(status)
+    if destination:
+        where.append("destination = ?")
+        params.append(destination)
+    rows = store.query(
+        f"SELECT {_COLUMNS} FROM alerts WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT ?",
+        [*params, limit],
+    )
+    return _decoded(rows)
+
+
+def _decoded(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for row in rows:
+        with contextlib.suppress(ValueError):  # else shown as stored; claim_due dead-letters such rows
+            row["payload"] = json.loads(row["payload"])
+    return rows
+
+
+def counts_by_status(store: Store) -> dict[str, dict[str, int]]:
+    """How many messages each destination has in each status (every status present, zero included)."""
+    counts: dict[str, dict[str, int]] = {}
+    for row in store.query("SELECT destination, status, COUNT(*) AS n FROM alerts GROUP BY destination, status"):
+        per = counts.setdefault(row["destination"], dict.fromkeys(STATUSES, 0))
+        per[row["status"]] = int(row["n"])
+    return counts
+
+
+def retry(store: Store, alert_ids: Sequence[str], now: datetime) -> list[dict[str, Any]]:
+    """Make dead (or waiting) messages due now with a fresh attempt count; the rows retried.
+
+    OutboxError, and nothing changed, if one is unknown or must not be re-sent: a
+    delivered or digested message (it would arrive twice), one being sent, or one
+    waiting for its digest.
+    """
+    refusals = {
+        "delivered": "was delivered; retrying would send it twice",
+        "digested": "went out in digest {digest_id}; retry that digest instead",
+        "sending": "is being sent right now",
+        "held": "waits for its destination's next digest",
+    }
+    rows: list[dict[str, Any]] = []
+    with store.write() as conn:
+        for alert_id in alert_ids:
+            row = conn.execute("SELECT id, destination, status, digest_id FROM alerts WHERE id = ?", (alert_id,))
+            found = row.fetchone()
+            if found is None:
+                raise OutboxError(f"no alert {alert_id}")
+            if found["status"] in refusals:
+                reason = refusals[found["status"]].format(digest_id=found["digest_id"])
+                raise OutboxError(f"alert {alert_id} {reason}")
+            conn.execute(
+                "UPDATE alerts SET status = 'pending', attempts = 0, next_attempt_at = ?, claimed_until = NULL"
+                " WHERE id = ?",
+                (iso(now), alert_id),
+            )
+            rows.append(dict(found))
+    return rows
+
+
+def dead_ids(store: Store, destination: str | None = None) -> list[str]:
+    """The ids of every dead message (of one destination), oldest first."""
+    where, params = ("AND destination = ?", [destination]) if destination else ("", [])
+    found = store.query(f"SELECT id FROM alerts WHERE status = 'dead' {where} ORDER BY created_at, id", params)
+    return [row["id"] for row in found]
