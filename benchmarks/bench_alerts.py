@@ -40,8 +40,9 @@ from machine import cpu_model  # benchmarks/machine.py: the scripts run from ben
 
 from monitor.alerts.delivery import deliver_due
 from monitor.config.model import DestinationSpec
+from monitor.ingest import save_article
 from monitor.models import Article, Hit, RuleMatch, Verdict
-from monitor.store.core import Store, save_article
+from monitor.store import Store
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 TEXT = "Leaders met at the NATO summit in Vilnius and agreed new sanctions. " * 40

@@ -51,7 +51,7 @@ from monitor.errors import MonitorError
 
 # The site, the store and run_crawl are imported where they are used: this file is also the
 # child process of the bare crawl and of extraction alone, which must not pay for them
-# (monitor.store.core alone brings numpy and scipy, through datasketch).
+# (monitor.store alone brings numpy and scipy, through datasketch).
 
 RULES = """rules:
   - name: nato

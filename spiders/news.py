@@ -42,7 +42,7 @@ from monitor.ingest.prefilter import may_be_relevant
 from monitor.ingest.session import CrawlSession
 from monitor.ingest.workers import Analyser
 from monitor.models import Page
-from monitor.store.core import Store
+from monitor.store import Store
 from spiders.middlewares import INDEX
 from spiders.settings import from_config, httpcache_dir
 

@@ -17,7 +17,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(NETGUARD), str(ROOT),
 sys.path.insert(0, str(NETGUARD))
 import sitecustomize  # noqa: E402,F401 - installs the guard in this process
 
-from monitor.store.core import Store  # noqa: E402
+from monitor.store import Store  # noqa: E402
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from monitor.alerts.teams import SIZE_LIMIT, body_size, render_teams
 from monitor.alerts.webhook import render_webhook
 from monitor.config.model import DestinationSpec
 from monitor.models import Hit, RuleMatch
-from monitor.store.core import Store
+from monitor.store import Store
 from tests.receivers import Receiver, Reply
 from tests.test_alerts_render import INJECTION, assert_within_limits, make_event
 from tests.test_delivery import T0, queue, row

@@ -12,7 +12,7 @@ from monitor.alerts.delivery import DeliveryReport, deliver_due
 from monitor.alerts.digest import make_digest, parse_time_of_day, route_new_alerts, window
 from monitor.alerts.webhook import verify
 from monitor.config.model import DestinationSpec
-from monitor.store.core import Store
+from monitor.store import Store
 from tests.receivers import Receiver
 from tests.test_alerts_render import assert_within_limits
 from tests.test_delivery import SECRET, T0, FakeClock, queue, row, slack, webhook

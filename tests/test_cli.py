@@ -14,8 +14,9 @@ from monitor.cli import EXIT_CONFIG, cli
 from monitor.config.model import DestinationSpec
 from monitor.demo import SEED_PATH, load_stories
 from monitor.demo.sites import LocalSite
+from monitor.ingest import save_article
 from monitor.models import Article, Hit, RuleMatch, Verdict
-from monitor.store.core import Store, save_article
+from monitor.store import Store
 from tests.sitekit import config_text, write
 
 ROOT = Path(__file__).resolve().parent.parent

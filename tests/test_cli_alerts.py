@@ -13,7 +13,8 @@ from monitor.alerts.pause import pause_destination
 from monitor.cli import EXIT_CONFIG, EXIT_ERROR, cli
 from monitor.cli.alerts import alerts
 from monitor.config.model import DestinationSpec
-from monitor.store.core import Store, utcnow
+from monitor.store import Store
+from monitor.timestamps import utcnow
 from tests.receivers import Receiver, Reply
 from tests.sitekit import config_text, write
 from tests.test_delivery import queue

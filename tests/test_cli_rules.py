@@ -14,9 +14,10 @@ from monitor.cli import EXIT_CONFIG, cli
 from monitor.cli.rules import rules as rules_group
 from monitor.config.load import load_config
 from monitor.demo import SEED_PATH, load_stories
+from monitor.ingest import save_article
 from monitor.models import Article
 from monitor.rules.engine import compile_rules, score_article
-from monitor.store.core import Store, save_article
+from monitor.store import Store
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 HEAD = "version: 1\nalerts:\n  threshold: 3\n  destinations:\n    - name: newsroom\n      type: slack\n      url: ${NO_SUCH_URL:-}\nsources: []\n"

@@ -16,8 +16,9 @@ from monitor.demo.sites import LocalSite, Route, Story
 from monitor.ops.serve import crawl_source
 from monitor.runs.child import run_crawl
 from monitor.runs.runner import run_once
-from monitor.store.core import Store
+from monitor.store import Store
 from tests.sitekit import config_text, write
+from tests.storekit import database
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +99,7 @@ def test_a_second_crawl_fetches_no_known_article_and_owes_no_new_alert(
     article_requests = [p for p in ledger.requests[before:] if p.endswith(".html")]
     assert article_requests == []
     with Store.open(tmp_path / "m.db") as store:
-        assert store.db["alerts"].count == 1  # the seed story on both sites: one story, one destination
+        assert database(store)["alerts"].count == 1  # the seed story on both sites: one story, one destination
 
 
 def test_a_dead_source_is_recorded_and_the_others_go_on(sites: tuple[LocalSite, LocalSite], tmp_path: Path) -> None:

@@ -25,9 +25,11 @@ from monitor.alerts.render import render
 from monitor.alerts.transport import make_session, post
 from monitor.alerts.webhook import render_webhook, verify
 from monitor.config.model import DestinationSpec
+from monitor.ingest import save_article
 from monitor.models import Article, Hit, RuleMatch, Verdict
-from monitor.store.core import Store, iso, save_article
+from monitor.store import Store
 from monitor.store.outbox import claim_due, counts_by_status, list_alerts, mark_failed, release
+from monitor.timestamps import iso
 from tests.receivers import Receiver, Reply, closed_port
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)

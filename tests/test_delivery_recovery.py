@@ -19,8 +19,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from monitor.alerts.delivery import DeliveryReport, deliver_due
-from monitor.store.core import Store, utcnow
+from monitor.store import Store
 from monitor.store.migrations import MIGRATIONS, migrate
+from monitor.timestamps import utcnow
 from tests.receivers import Receiver, Reply, Request
 from tests.test_delivery import SECRET, T0, queue, row, webhook
 
@@ -61,7 +62,8 @@ SENDER = textwrap.dedent(
     import sys
     from monitor.alerts.delivery import deliver_due
     from monitor.config.model import DestinationSpec
-    from monitor.store.core import Store, utcnow
+    from monitor.store import Store
+    from monitor.timestamps import utcnow
 
     hook = DestinationSpec(name="hook", type="webhook", url=sys.argv[2], secret=sys.argv[3])
     with Store.open(sys.argv[1]) as store:
@@ -115,7 +117,8 @@ STALLING_WRITER = textwrap.dedent(
     from datetime import datetime, timezone
     from monitor.models import Article, Hit, RuleMatch, Verdict
     from monitor.config.model import DestinationSpec
-    from monitor.store.core import Store, save_article
+    from monitor.ingest import save_article
+    from monitor.store import Store
 
     store = Store.open(sys.argv[1])
     calls = []
@@ -163,7 +166,8 @@ CRAWLER = textwrap.dedent(
     import sys
     from monitor.models import Article, Hit, RuleMatch, Verdict
     from monitor.config.model import DestinationSpec
-    from monitor.store.core import Store, save_article
+    from monitor.ingest import save_article
+    from monitor.store import Store
 
     store = Store.open(sys.argv[1])
     hit = Hit("nato", "NATO", "title", 1, "**NATO** talks")

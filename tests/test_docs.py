@@ -10,7 +10,7 @@ import pytest
 from monitor.cli import cli
 from monitor.config.load import parse_config
 from monitor.errors import ConfigError
-from monitor.store.core import Store
+from monitor.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -14,8 +14,9 @@ from monitor.alerts.webhook import verify
 from monitor.demo import QUIET_PATH, SEED_PATH, start_sites
 from monitor.demo.receiver import Receiver
 from monitor.demo.sites import LocalSite
-from monitor.store.core import Store
+from monitor.store import Store
 from tests.sitekit import config_text, write
+from tests.storekit import database
 
 pytestmark = pytest.mark.slow
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -83,13 +84,13 @@ def test_monitor_run_crawls_stores_and_delivers_signed_alerts_once(
         assert body["unfurl_links"] is False and "NATO" in body["text"]
 
     with Store.open(db) as store:
-        assert store.db["articles"].count == 5
+        assert database(store)["articles"].count == 5
         statuses = store.query("SELECT destination, status, attempts FROM alerts ORDER BY destination")
         assert [(s["status"], s["attempts"]) for s in statuses] == [("delivered", 1)] * 2
         ids = {row["id"] for row in store.query("SELECT id FROM alerts WHERE destination = 'hook'")}
         assert ids == {post.headers["webhook-id"] for post in hooks}
-        assert store.db["runs"].count == 4
-        assert store.db["stories"].count == 4  # the seed story (two outlets) and three quiet ones
+        assert database(store)["runs"].count == 4
+        assert database(store)["stories"].count == 4  # the seed story (two outlets) and three quiet ones
 
 
 def test_monitor_demo_shows_the_seed_alerting_and_the_sidebar_story_quiet(tmp_path: Path) -> None:

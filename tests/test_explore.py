@@ -20,10 +20,13 @@ from click.testing import CliRunner
 from monitor.cli import cli
 from monitor.config.model import DestinationSpec
 from monitor.demo import start_sites
+from monitor.ingest import save_article
 from monitor.models import Article, Hit, RuleMatch, Verdict
 from monitor.runs.child import run_crawl
-from monitor.store.core import Store, save_article, utcnow
+from monitor.store import Store
+from monitor.timestamps import utcnow
 from tests.sitekit import config_text, write
+from tests.storekit import database
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -190,7 +193,7 @@ def test_browse_serves_the_store_in_datasette_in_a_real_browser(crawled_store: t
             driver.quit()
         # Read-only: Datasette refuses writes to the store.
         with Store.open(db) as store:
-            count = store.db["articles"].count
+            count = database(store)["articles"].count
         assert count == 5
     finally:
         server.terminate()  # monitor browse passes it on to Datasette

@@ -12,7 +12,7 @@ import pytest
 
 from monitor.demo.sites import LocalSite, Route
 from monitor.runs.child import run_crawl
-from monitor.store.core import Store
+from monitor.store import Store
 from tests.sitekit import config_text, write
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.store import migrations
-from monitor.store.core import Store
+from monitor.store import Store, migrations
 from monitor.store.migrations import LATEST_VERSION, MIGRATIONS, current_version, migrate
 
 

@@ -15,11 +15,14 @@ from click.testing import CliRunner
 from monitor.cli import cli
 from monitor.config.load import parse_config
 from monitor.config.model import Config, DestinationSpec
+from monitor.ingest import save_article
 from monitor.logs import JsonFormatter
 from monitor.models import Article, Hit, RuleMatch, Verdict
 from monitor.ops.liveness import HealthServer
-from monitor.store.core import Store, finish_run, iso, record_error, save_article, start_run, utcnow
+from monitor.store import Store, finish_run, record_error, start_run
+from monitor.timestamps import iso, utcnow
 from tests.sitekit import config_text, write
+from tests.storekit import database
 
 SOURCES = ("  - name: fresh\n    type: rss\n    url: http://127.0.0.1:9/f\n    interval: 15m\n"
            "  - name: broken\n    type: rss\n    url: http://127.0.0.1:9/b\n    interval: 15m\n"
@@ -70,7 +73,7 @@ def test_prune_empties_old_bodies_but_keeps_matches_and_alerts(tmp_path: Path) -
     assert "Emptied 1 article bodies and removed 3 run errors" in result.output
     with Store.open(tmp_path / "m.db") as store:
         assert store.query("SELECT title, text FROM articles") == [{"title": "NATO", "text": ""}]
-        assert store.db["matches"].count == 1 and store.db["alerts"].count == 1
+        assert database(store)["matches"].count == 1 and database(store)["alerts"].count == 1
         assert store.query("SELECT rowid FROM articles_fts WHERE articles_fts MATCH 'NATO'") != []  # title kept
         assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 

@@ -18,8 +18,10 @@ from monitor.config.load import parse_config
 from monitor.config.model import Config, SourceSpec
 from monitor.demo import start_sites
 from monitor.ops.serve import Service
-from monitor.store.core import Store, iso, utcnow
+from monitor.store import Store
+from monitor.timestamps import iso, utcnow
 from tests.sitekit import config_text, write
+from tests.storekit import database
 
 
 def sources_yaml(interval: str = "1s", names: tuple[str, ...] = ("a", "b")) -> str:
@@ -214,7 +216,7 @@ def test_monitor_serve_crawls_reloads_on_sighup_and_stops_cleanly_on_sigterm(tmp
     assert process.returncode == 0, output
     assert "SIGTERM: finishing running jobs" in output and "stopped" in output
     with Store.open(db) as store:
-        assert store.db["articles"].count == 3
+        assert database(store)["articles"].count == 3
         assert store.query("SELECT COUNT(*) AS n FROM runs WHERE status = 'running'")[0]["n"] == 0
 
 

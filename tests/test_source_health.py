@@ -14,7 +14,8 @@ from monitor.alerts.teams import render_teams
 from monitor.config.load import parse_config
 from monitor.config.model import Config
 from monitor.runs.source_health import QUIET_RUNS, check_sources
-from monitor.store.core import Store, finish_run, record_error, start_run, utcnow
+from monitor.store import Store, finish_run, record_error, start_run
+from monitor.timestamps import utcnow
 from tests.sitekit import config_text
 
 DESTINATIONS = (

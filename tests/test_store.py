@@ -11,20 +11,13 @@ import pytest
 
 from monitor.config.model import DestinationSpec, RuleSpec
 from monitor.errors import StoreError
+from monitor.ingest import save_article
 from monitor.models import Article, Hit, RuleMatch, Verdict
 from monitor.rules.engine import compile_rules, score_article
-from monitor.store.core import (
-    Store,
-    alert_id,
-    alert_key,
-    finish_run,
-    last_seen,
-    record_error,
-    save_article,
-    start_run,
-)
+from monitor.store import Store, alert_id, alert_key, finish_run, last_seen, record_error, start_run
 from monitor.store.migrations import LATEST_VERSION
 from monitor.store.queries import matches as list_matches
+from tests.storekit import database
 
 DESTINATIONS = (
     DestinationSpec(name="slack", type="slack", url="http://127.0.0.1:9/slack"),
@@ -56,7 +49,7 @@ def test_a_new_store_is_migrated_to_the_latest_version_in_wal_mode(store: Store)
     version = store.conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0]
     assert version == LATEST_VERSION
     assert {"sources", "runs", "run_errors", "articles", "matches", "alerts", "articles_fts"} <= set(
-        store.db.table_names()
+        database(store).table_names()
     )
 
 
@@ -98,7 +91,7 @@ def test_the_same_article_again_is_unchanged_and_owes_no_new_alert(store: Store)
     save_article(store, article(), verdict(), DESTINATIONS)
     again = save_article(store, article(url="https://news.test/a?fbclid=1"), verdict(), DESTINATIONS)
     assert (again.status, again.alerts_queued) == ("unchanged", 0)
-    assert store.db["alerts"].count == 2 and store.db["articles"].count == 1
+    assert database(store)["alerts"].count == 2 and database(store)["articles"].count == 1
 
 
 def test_a_changed_article_is_rescored_but_never_alerts_twice_at_one_destination(store: Store) -> None:
@@ -106,20 +99,20 @@ def test_a_changed_article_is_rescored_but_never_alerts_twice_at_one_destination
     changed = save_article(store, article(text="NATO met again, now in Vilnius."), verdict(7.0), DESTINATIONS)
     assert (changed.status, changed.alerts_queued) == ("updated", 0)
     assert store.query("SELECT score FROM articles")[0]["score"] == 7.0
-    assert store.db["alerts"].count == 2
+    assert database(store)["alerts"].count == 2
 
 
 def test_an_article_below_the_threshold_is_stored_with_its_matches_but_owes_no_alert(store: Store) -> None:
     outcome = save_article(store, article(), verdict(score=1.0), DESTINATIONS)
     assert (outcome.matches, outcome.alerts_queued) == (1, 0)
-    assert store.db["alerts"].count == 0
+    assert database(store)["alerts"].count == 0
 
 
 def test_match_and_outbox_rows_are_written_together_or_not_at_all(store: Store) -> None:
     store.conn.execute("CREATE TRIGGER boom BEFORE INSERT ON alerts BEGIN SELECT RAISE(ABORT, 'disk full'); END")
     with pytest.raises(sqlite3.IntegrityError):
         save_article(store, article(), verdict(), DESTINATIONS)
-    assert store.db["articles"].count == 0 and store.db["matches"].count == 0
+    assert database(store)["articles"].count == 0 and database(store)["matches"].count == 0
     assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
@@ -168,12 +161,12 @@ def test_a_match_is_stored_with_its_weight_and_recency_gate_and_a_vetoed_one_wit
     assert [hit["term"] for hit in json.loads(veto["hits"])] == ["NATO", "NATO"]
     [vetoed_by] = json.loads(veto["vetoed_by"])
     assert vetoed_by["term"] == '"football club"' and "**football club**" in vetoed_by["snippet"]
-    assert store.db["alerts"].count == 0  # the gate holds the only match back
+    assert database(store)["alerts"].count == 0  # the gate holds the only match back
     [listed] = list_matches(store)  # what `monitor matches` prints
     assert (listed["rule"], listed["gate"]) == ("nato", match["gate"])
 
     # Rescored without the veto, the article's vetoes are replaced along with its matches.
     plain = "NATO met in Brussels, and again in Vilnius."
     save_article(store, article(plain), score_article(rules, article(plain), threshold=3.0, now=now), DESTINATIONS)
-    assert store.db["vetoes"].count == 0
+    assert database(store)["vetoes"].count == 0
     assert sorted(row["rule"] for row in store.query("SELECT rule FROM matches")) == ["nato", "nato-club"]

@@ -19,9 +19,11 @@ from monitor.demo.receiver import Receiver
 from monitor.demo.sites import LocalSite, Story
 from monitor.extract.article import extract_article
 from monitor.extract.stories import signature, similarity
+from monitor.ingest import save_article
 from monitor.models import Article, Hit, RuleMatch, Verdict
-from monitor.store.core import Store, save_article
+from monitor.store import Store
 from tests.sitekit import config_text, write
+from tests.storekit import database
 
 HOOK = (DestinationSpec(name="hook", type="webhook", url="http://127.0.0.1:9/h"),
         DestinationSpec(name="slack", type="slack", url="http://127.0.0.1:9/s"))
@@ -142,7 +144,7 @@ def test_a_crawl_of_three_outlets_sends_one_alert_listing_them_all(three_sites: 
     outlets = posts[0].json()["story"]["outlets"]
     assert sorted(o["source"] for o in outlets) == ["herald", "ledger", "third"]
     with Store.open(tmp_path / "m.db") as store:
-        assert store.db["stories"].count == 1 and store.db["articles"].count == 3
+        assert database(store)["stories"].count == 1 and database(store)["articles"].count == 3
 
 
 def test_monitor_stories_lists_outlets_and_alert_status(store: Store, tmp_path: Path) -> None:

@@ -25,7 +25,8 @@ from zoneinfo import ZoneInfo
 from monitor.alerts.events import build_digest
 from monitor.alerts.pause import message_id
 from monitor.config.model import DestinationSpec
-from monitor.store.core import Store, iso
+from monitor.store import Store
+from monitor.timestamps import iso
 
 DEFAULT_EVERY = 3600  # a digest or both destination with no schedule sends hourly
 

@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from monitor.alerts.events import build_notice
-from monitor.store.core import Store, iso
+from monitor.store import Store
+from monitor.timestamps import iso
 
 
 def message_id(kind: str, key: str) -> str:

@@ -23,7 +23,7 @@ from monitor.errors import ConfigError, MonitorError, StoreError
 from monitor.logs import FORMATS as LOG_FORMATS
 from monitor.logs import configure_logging
 from monitor.output import write_rows
-from monitor.store.core import Store, sync_sources
+from monitor.store import Store, sync_sources
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # something failed at run time (a fetch, a query)

@@ -15,8 +15,8 @@ from monitor.cli import EXIT_ERROR, State, UsageProblem, pass_state
 from monitor.config.model import DestinationSpec
 from monitor.errors import MonitorError
 from monitor.output import write_rows
-from monitor.store.core import utcnow
 from monitor.store.outbox import STATUSES
+from monitor.timestamps import utcnow
 
 
 @click.group()

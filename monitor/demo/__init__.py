@@ -25,7 +25,7 @@ from monitor.demo.receiver import Receiver
 from monitor.demo.sites import LocalSite, Story
 from monitor.output import write_rows
 from monitor.runs.runner import run_once
-from monitor.store.core import Store, sync_sources
+from monitor.store import Store, sync_sources
 from monitor.store.queries import search
 
 SEED_PATH = "/world/nato-offers-arms-talks.html"

@@ -1,8 +1,9 @@
 """From a fetched page to a stored, scored article: the core the Scrapy pipeline adapts.
 
 ``analyse`` is the CPU-heavy, side-effect-free half (extract, then score) and runs
-in worker processes; ``record`` is the I/O half and runs in the crawl process,
-which is the store's only writer during a crawl.
+in worker processes; ``save_article`` is the I/O half and runs in the crawl process,
+which is the store's only writer during a crawl: it builds the alert payload and
+hands it to the store with the article.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from monitor.alerts.events import build_event
 from monitor.config.model import DestinationSpec
 from monitor.extract.article import extract_article
 from monitor.models import Article, Page, Verdict
 from monitor.rules.engine import RuleSet, score_article
-from monitor.store.core import SaveOutcome, Store, save_article
+from monitor.store.articles import SaveOutcome, write_article
+from monitor.store.connection import Store
+from monitor.timestamps import iso, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,14 @@ def analyse(page: Page, ruleset: RuleSet, threshold: float, max_age_seconds: int
     return Analysis(article, verdict)
 
 
-def record(store: Store, analysis: Analysis, destinations: Sequence[DestinationSpec]) -> SaveOutcome:
-    """Save an analysed article, its matches and the alerts it owes, in one transaction."""
-    return save_article(store, analysis.article, analysis.verdict, destinations)
+def save_article(
+    store: Store,
+    article: Article,
+    verdict: Verdict,
+    destinations: Sequence[DestinationSpec],
+    now: datetime | None = None,
+) -> SaveOutcome:
+    """Save a scored article, its matches and the alerts it owes (with their payload), in one transaction."""
+    moment = now or utcnow()
+    payload = build_event("", article, 0, verdict, iso(moment) or "")
+    return write_article(store, article, verdict, destinations, payload, now=moment)

@@ -17,10 +17,10 @@ from typing import Any
 
 from monitor.config.model import Config, SourceSpec
 from monitor.errors import ExtractionError, MonitorError
-from monitor.ingest.analysis import Analysis, record
+from monitor.ingest.analysis import Analysis, save_article
 from monitor.ingest.workers import Analyser
 from monitor.models import Page
-from monitor.store.core import Store, finish_run, last_seen, record_error, start_run
+from monitor.store import Store, finish_run, last_seen, record_error, start_run
 
 log = logging.getLogger("monitor.crawl")
 
@@ -90,7 +90,7 @@ class CrawlSession:
             self.error(page.url, "extract", f"{type(problem).__name__}: {problem}")
             return
         try:
-            outcome = record(self.store, analysis, self.config.alerts.destinations)
+            outcome = save_article(self.store, analysis.article, analysis.verdict, self.config.alerts.destinations)
         except MonitorError as problem:
             self.error(page.url, "store", str(problem))
             return

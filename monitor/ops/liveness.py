@@ -14,7 +14,8 @@ from typing import Any, Protocol
 
 from monitor.errors import MonitorError
 from monitor.ops.status import last_success
-from monitor.store.core import Store, utcnow
+from monitor.store import Store
+from monitor.timestamps import utcnow
 
 # A source may miss a couple of slots (a slow site) before the service counts as unhealthy.
 STALE_AFTER_INTERVALS = 3

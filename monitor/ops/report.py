@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from monitor.store.core import Store, iso, utcnow
+from monitor.store import Store
+from monitor.timestamps import iso, utcnow
 
 TOP_STORIES = 10
 

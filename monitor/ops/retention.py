@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from monitor.ops.status import store_size
-from monitor.store.core import Store, iso
+from monitor.store import Store
+from monitor.timestamps import iso
 
 
 @dataclass(frozen=True)

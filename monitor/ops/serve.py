@@ -35,7 +35,8 @@ from monitor.ops.liveness import HealthServer
 from monitor.ops.status import last_runs, next_run
 from monitor.runs.child import fail_open_runs, run_crawl
 from monitor.runs.source_health import check_sources
-from monitor.store.core import Store, iso, sync_sources, utcnow
+from monitor.store import Store, sync_sources
+from monitor.timestamps import iso, utcnow
 
 log = logging.getLogger("monitor.serve")
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from monitor.config.model import Config, SourceSpec
 from monitor.runs.source_health import keeps_failing
-from monitor.store.core import Store, iso, utcnow
+from monitor.store import Store
+from monitor.timestamps import iso, utcnow
 
 
 def last_runs(store: Store) -> dict[str, dict[str, Any]]:

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from monitor.errors import CrawlError
-from monitor.store.core import Store, iso, utcnow
+from monitor.store import Store
+from monitor.timestamps import iso, utcnow
 
 log = logging.getLogger("monitor.crawl")
 

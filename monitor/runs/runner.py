@@ -11,7 +11,8 @@ from monitor.config.model import Config
 from monitor.errors import CrawlError
 from monitor.runs.child import CrawlReport, fail_open_runs, run_crawl
 from monitor.runs.source_health import check_sources
-from monitor.store.core import Store, utcnow
+from monitor.store import Store
+from monitor.timestamps import utcnow
 
 log = logging.getLogger("monitor.run")
 

@@ -17,7 +17,8 @@ from datetime import datetime
 from monitor.alerts.events import build_source_notice
 from monitor.alerts.pause import message_id, paused_destinations
 from monitor.config.model import Config, DestinationSpec, SourceSpec
-from monitor.store.core import Store, iso
+from monitor.store import Store
+from monitor.timestamps import iso
 
 log = logging.getLogger("monitor.health")
 

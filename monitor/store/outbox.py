@@ -20,16 +20,17 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.errors import MonitorError
-from monitor.store.core import Store, iso
+from monitor.store.connection import Store
+from monitor.timestamps import iso
 
 STATUSES = ("pending", "sending", "delivered", "dead", "held", "digested")
-KINDS = ("alert", "digest", "notice")
 ERROR_CHARS = 2000
 
 log = logging.getLogger("monitor.alerts")
@@ -48,6 +49,18 @@ class ClaimedAlert:
     payload: dict[str, Any]
     attempts: int
     kind: str = "alert"
+
+
+def queue_notice(
+    conn: sqlite3.Connection, notice_id: str, key: str, destination: str, payload: Mapping[str, Any], moment: str
+) -> bool:
+    """Queue an operator notice in the caller's write transaction; False if one with that key is queued already."""
+    cursor = conn.execute(
+        "INSERT OR IGNORE INTO alerts (id, key, kind, destination, payload, next_attempt_at, created_at)"
+        " VALUES (?, ?, 'notice', ?, ?, ?, ?)",
+        (notice_id, key, destination, json.dumps(payload, ensure_ascii=False), moment, moment),
+    )
+    return cursor.rowcount > 0
 
 
 # Each destination's queue is blocked from its oldest message that waits (for a retry) or is

@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import Any
 
 from monitor.errors import MonitorError
-from monitor.store.core import Store, iso
+from monitor.store.connection import Store
+from monitor.timestamps import iso
 
 
-class QueryError(MonitorError):
+class SearchError(MonitorError):
     """A search the store cannot run (usually a full-text query syntax error)."""
 
 
@@ -63,7 +64,7 @@ def search(store: Store, query: str, *, filters: Filters = Filters(), limit: int
     try:
         return store.query(sql, {**params, "query": query, "limit": limit})
     except sqlite3.OperationalError as error:
-        raise QueryError(f"cannot search for {query!r}: {error}") from None
+        raise SearchError(f"cannot search for {query!r}: {error}") from None
 
 
 def matches(store: Store, *, filters: Filters = Filters(), limit: int = 50) -> list[dict[str, Any]]:

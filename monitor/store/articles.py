@@ -1,114 +1,24 @@
-"""The SQLite store: articles, matches, the alert outbox and crawl runs.
+"""Articles, their matches and vetoes, and the alerts they owe: one transaction per article.
 
-Every write that must be all-or-nothing (an article, its matches and the alerts
-it owes) happens in one ``BEGIN IMMEDIATE`` transaction, so a crawl and an alert
-sender can write at once and a crash never leaves a match without its alerts.
+The outbox payload is built by the caller (``monitor.ingest``) and handed in; the
+store only fills in the ids it assigns (the alert's, the article's) and the story.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
-from monitor.alerts.events import build_event
-from monitor.config.model import DestinationSpec, SourceSpec
-from monitor.errors import StoreError
+from monitor.config.model import DestinationSpec
 from monitor.extract.stories import StoryAssignment, assign_story
 from monitor.extract.stories import outlets as story_outlets
 from monitor.models import Article, Hit, Verdict
-from monitor.store.migrations import LATEST_VERSION, current_version, migrate
-
-BUSY_TIMEOUT_MS = 30_000
-
-
-def utcnow() -> datetime:
-    """Now, timezone-aware, to the second (the store's resolution)."""
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def iso(moment: datetime | None) -> str | None:
-    """A datetime as the store writes it: ISO 8601 in UTC, so text order is time order."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
-
-
-class Store:
-    """An open store. Use ``Store.open(path)``; close it when done (or use it as a context manager)."""
-
-    def __init__(self, conn: sqlite3.Connection, path: str):
-        self.conn = conn
-        self.path = path
-        self.db = sqlite_utils.Database(conn)
-
-    @classmethod
-    def open(cls, path: str | Path, *, create: bool = True) -> Store:
-        """Open (and create or upgrade) the store at ``path``; StoreError if it is unusable."""
-        target = Path(path)
-        if not create and not target.exists():
-            raise StoreError(f"{target}: no store here yet (run `monitor run` or `monitor demo` first)")
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE.
-            conn = sqlite3.connect(
-                str(target), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
-            )
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            # FULL: the outbox lives here, and a lost alert row matters more than a few ms per commit.
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            version = current_version(conn)
-            if version > LATEST_VERSION:
-                raise StoreError(
-                    f"{target}: schema version {version} is newer than this monitor knows"
-                    f" ({LATEST_VERSION}); upgrade monitor"
-                )
-            migrate(conn)
-        except sqlite3.DatabaseError as error:
-            raise StoreError(f"{target}: cannot open the store: {error}") from error
-        except OSError as error:
-            raise StoreError(f"{target}: cannot create the store: {error}") from error
-        return cls(conn, str(target))
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction, taken with BEGIN IMMEDIATE so it never fails half-way on a lock."""
-        try:
-            self.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as error:
-            raise StoreError(f"{self.path}: cannot start a write: {error}") from error
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
-
-    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
-        """Rows of a read query as dicts."""
-        return [dict(row) for row in self.conn.execute(sql, params)]
+from monitor.store.connection import Store
+from monitor.timestamps import iso, utcnow
 
 
 @dataclass(frozen=True)
@@ -121,55 +31,6 @@ class SaveOutcome:
     alerts_queued: int
     story_id: int = 0
     new_story: bool = False
-
-
-def sync_sources(store: Store, sources: Sequence[SourceSpec]) -> None:
-    """Record the configured sources, so queries can join on them."""
-    now = iso(utcnow())
-    with store.write() as conn:
-        for source in sources:
-            conn.execute(
-                "INSERT INTO sources (name, type, url, interval_seconds, updated_at) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT(name) DO UPDATE SET type = excluded.type, url = excluded.url,"
-                " interval_seconds = excluded.interval_seconds, updated_at = excluded.updated_at",
-                (source.name, source.type, source.url, source.interval_seconds, now),
-            )
-
-
-def start_run(store: Store, source: str, now: datetime | None = None) -> int:
-    """Open a run record for ``source``; returns its id."""
-    with store.write() as conn:
-        cursor = conn.execute("INSERT INTO runs (source, started_at) VALUES (?, ?)", (source, iso(now or utcnow())))
-        return int(cursor.lastrowid or 0)
-
-
-def finish_run(
-    store: Store, run_id: int, counts: dict[str, int | None], status: str, now: datetime | None = None
-) -> None:
-    """Close a run record with its counters ("pages", "new_articles", ...; "median_age_seconds") and status."""
-    columns = ("pages", "new_articles", "updated_articles", "matches", "alerts_queued", "errors")
-    with store.write() as conn:
-        conn.execute(
-            "UPDATE runs SET finished_at = ?, status = ?, median_age_seconds = ?, "
-            + ", ".join(f"{c} = ?" for c in columns)
-            + " WHERE id = ?",
-            (
-                iso(now or utcnow()),
-                status,
-                counts.get("median_age_seconds"),
-                *(int(counts.get(c) or 0) for c in columns),
-                run_id,
-            ),
-        )
-
-
-def record_error(store: Store, run_id: int | None, source: str, url: str | None, kind: str, message: str) -> None:
-    """Keep one error of a run (a dead source, a hostile page) so it can be reviewed later."""
-    with store.write() as conn:
-        conn.execute(
-            "INSERT INTO run_errors (run_id, source, url, kind, message, at) VALUES (?, ?, ?, ?, ?, ?)",
-            (run_id, source, url, kind, message[:2000], iso(utcnow())),
-        )
 
 
 def last_seen(store: Store, urls: Sequence[str]) -> dict[str, datetime]:
@@ -204,18 +65,21 @@ def alert_id(key: str) -> str:
     return "alert_" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:26]
 
 
-def save_article(
+def write_article(
     store: Store,
     article: Article,
     verdict: Verdict,
     destinations: Sequence[DestinationSpec],
+    payload: Mapping[str, Any],
     now: datetime | None = None,
 ) -> SaveOutcome:
     """Store an article, its matches and (if it alerts) one outbox row per destination, atomically.
 
     An article is identified by its canonical URL. Seen again unchanged, only its
     ``last_seen`` moves. Changed, it is rescored; but the alert key is the article
-    and the destination, so it never alerts twice at the same place.
+    and the destination, so it never alerts twice at the same place. ``payload`` is
+    the alert event the caller built; each outbox row gets a copy with its alert id,
+    the article's id and the story filled in.
     """
     moment = iso(now or utcnow())
     with store.write() as conn:
@@ -285,8 +149,12 @@ def save_article(
             if destination.name not in owed:
                 continue
             key = alert_key(story.story_key, destination.name)
-            event = build_event(alert_id(key), article, article_id, verdict, moment or "")
-            event["story"] = {"key": story.story_key, "outlets": carried_by}
+            event = {
+                **payload,
+                "id": alert_id(key),
+                "article": {**payload["article"], "id": article_id},
+                "story": {"key": story.story_key, "outlets": carried_by},
+            }
             # One alert per story per destination: the UNIQUE key covers new rows, and the
             # story_key check covers rows written under the older per-article key.
             cursor = conn.execute(

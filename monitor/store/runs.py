@@ -1,0 +1,59 @@
+"""Sources, crawl runs and their errors: the ``sources``, ``runs`` and ``run_errors`` tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from monitor.config.model import SourceSpec
+from monitor.store.connection import Store
+from monitor.timestamps import iso, utcnow
+
+
+def sync_sources(store: Store, sources: Sequence[SourceSpec]) -> None:
+    """Record the configured sources, so queries can join on them."""
+    now = iso(utcnow())
+    with store.write() as conn:
+        for source in sources:
+            conn.execute(
+                "INSERT INTO sources (name, type, url, interval_seconds, updated_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET type = excluded.type, url = excluded.url,"
+                " interval_seconds = excluded.interval_seconds, updated_at = excluded.updated_at",
+                (source.name, source.type, source.url, source.interval_seconds, now),
+            )
+
+
+def start_run(store: Store, source: str, now: datetime | None = None) -> int:
+    """Open a run record for ``source``; returns its id."""
+    with store.write() as conn:
+        cursor = conn.execute("INSERT INTO runs (source, started_at) VALUES (?, ?)", (source, iso(now or utcnow())))
+        return int(cursor.lastrowid or 0)
+
+
+def finish_run(
+    store: Store, run_id: int, counts: dict[str, int | None], status: str, now: datetime | None = None
+) -> None:
+    """Close a run record with its counters ("pages", "new_articles", ...; "median_age_seconds") and status."""
+    columns = ("pages", "new_articles", "updated_articles", "matches", "alerts_queued", "errors")
+    with store.write() as conn:
+        conn.execute(
+            "UPDATE runs SET finished_at = ?, status = ?, median_age_seconds = ?, "
+            + ", ".join(f"{c} = ?" for c in columns)
+            + " WHERE id = ?",
+            (
+                iso(now or utcnow()),
+                status,
+                counts.get("median_age_seconds"),
+                *(int(counts.get(c) or 0) for c in columns),
+                run_id,
+            ),
+        )
+
+
+def record_error(store: Store, run_id: int | None, source: str, url: str | None, kind: str, message: str) -> None:
+    """Keep one error of a run (a dead source, a hostile page) so it can be reviewed later."""
+    with store.write() as conn:
+        conn.execute(
+            "INSERT INTO run_errors (run_id, source, url, kind, message, at) VALUES (?, ?, ?, ?, ?, ?)",
+            (run_id, source, url, kind, message[:2000], iso(utcnow())),
+        )
