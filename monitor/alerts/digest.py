@@ -19,24 +19,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from monitor.alerts.events import build_digest
 from monitor.alerts.pause import message_id
+from monitor.config.durations import parse_time_of_day
 from monitor.config.model import DestinationSpec
 from monitor.store import Store
 from monitor.timestamps import iso
 
 DEFAULT_EVERY = 3600  # a digest or both destination with no schedule sends hourly
-
-
-def parse_time_of_day(text: str) -> time:
-    """``"08:00"`` as a time; ValueError unless it is HH:MM on a 24-hour clock."""
-    hours, sep, minutes = text.strip().partition(":")
-    if not sep or not hours.isdigit() or not minutes.isdigit() or len(minutes) != 2 or len(hours) > 2:
-        raise ValueError(f"must be a time of day like 08:00 or 17:30, not {text!r}")
-    return time(int(hours), int(minutes))  # ValueError for 25:00 or 08:61
 
 
 def window(spec: DestinationSpec, moment: datetime) -> tuple[datetime, datetime]:

@@ -8,7 +8,6 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from monitor.alerts.digest import parse_time_of_day
 from monitor.alerts.webhook import signing_key
 from monitor.config.checker import (
     Checker,
@@ -18,6 +17,7 @@ from monitor.config.checker import (
     or_default,
     value_line,
 )
+from monitor.config.durations import parse_time_of_day
 from monitor.config.model import DELIVERY_MODES, DESTINATION_TYPES, AlertSettings, DestinationSpec
 
 DESTINATION_KEYS = {

@@ -1,11 +1,12 @@
-"""Durations as people write them: ``90s``, ``15m``, ``2h``, ``7d``, ``1w`` or a number of seconds."""
+"""Durations as people write them (``90s``, ``15m``, ``2h``, ``7d``, ``1w`` or seconds), and times of day."""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from monitor.errors import MonitorError
+from monitor.timestamps import as_utc
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
@@ -42,4 +43,12 @@ def since(value: str, now: datetime | None = None) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise DurationError(f"must be a duration like 7d or a date like 2026-01-31, not {value!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return as_utc(moment)
+
+
+def parse_time_of_day(text: str) -> time:
+    """``"08:00"`` as a time; ValueError unless it is HH:MM on a 24-hour clock."""
+    hours, sep, minutes = text.strip().partition(":")
+    if not sep or not hours.isdigit() or not minutes.isdigit() or len(minutes) != 2 or len(hours) > 2:
+        raise ValueError(f"must be a time of day like 08:00 or 17:30, not {text!r}")
+    return time(int(hours), int(minutes))  # ValueError for 25:00 or 08:61
