@@ -38,8 +38,8 @@ from typing import Any
 
 from machine import cpu_model  # benchmarks/machine.py: the scripts run from benchmarks/ on sys.path
 
-from monitor.alerts.delivery import deliver_due
-from monitor.config.model import DestinationSpec
+from monitor.alerts import deliver_due
+from monitor.config import DestinationSpec
 from monitor.ingest import save_article
 from monitor.models import Article, Hit, RuleMatch, Verdict
 from monitor.store import Store

@@ -38,8 +38,8 @@ from ruamel.yaml import YAML  # noqa: E402
 
 import monitor.config.load  # noqa: E402
 import monitor.rules.engine  # noqa: E402
-from monitor.config.load import load_config  # noqa: E402
-from monitor.rules.engine import compile_rules  # noqa: E402
+from monitor.config import load_config  # noqa: E402
+from monitor.rules import compile_rules  # noqa: E402
 
 
 def rules_file(folder: str, size: int) -> Path:

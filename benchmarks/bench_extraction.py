@@ -54,7 +54,7 @@ sys.path.insert(0, str(ROOT))
 from machine import cpu_model  # noqa: E402 - benchmarks/machine.py, beside this script
 
 from monitor.errors import ExtractionError  # noqa: E402
-from monitor.extract.article import extract_article  # noqa: E402
+from monitor.extract import extract_article  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpora" / "readability-test-pages"
 PAGE_URL = "http://fakehost/test/page.html"  # the URL Readability's own tests use

@@ -259,7 +259,7 @@ def _machine_busy() -> float:
 
 def pipeline(config: Path, db: Path) -> tuple[int, dict[str, Any]]:
     """The crawl process ``monitor run`` starts; the article count is read back from the store."""
-    from monitor.runs.child import run_crawl
+    from monitor.runs import run_crawl
 
     report = run_crawl(str(config), str(db), ["bench"], timeout=1800)
     # Plain SQL, read-only: the crawl process owns the schema (and may know a newer one than this process).
@@ -326,7 +326,7 @@ def bare_crawl(settings_path: str, feed_url: str) -> None:
 
 def extract_only(pages_path: str) -> None:
     """``extract_article`` over the pages in a JSON file, serially; print the loop's own wall and CPU time."""
-    from monitor.extract.article import extract_article
+    from monitor.extract import extract_article
 
     pages = json.loads(Path(pages_path).read_text(encoding="utf-8"))
     wall, cpu = time.perf_counter(), time.process_time()
@@ -462,7 +462,7 @@ def measure_all(pages: int, repeat: int, *, wait: bool) -> int:
     """Serve the site, run every measurement ``repeat`` times and print the report."""
     from sitegen import SITE_NAME, generate_stories
 
-    from monitor.config.load import load_config
+    from monitor.config import load_config
     from monitor.demo.sites import LocalSite, Route
     from spiders.settings import from_config
 

@@ -44,11 +44,17 @@ sys.path.insert(0, str(ROOT))
 
 from machine import cpu_model  # noqa: E402 - benchmarks/machine.py, beside this script
 
-from monitor.config.load import load_config  # noqa: E402
-from monitor.config.model import RuleSpec  # noqa: E402
-from monitor.extract.article import extract_article  # noqa: E402
+from monitor.config import load_config  # noqa: E402
+from monitor.extract import extract_article  # noqa: E402
 from monitor.models import Article  # noqa: E402
-from monitor.rules.engine import RuleSet, compile_rules, definition, score_article, terms_of  # noqa: E402
+from monitor.rules import (  # noqa: E402
+    RuleSet,
+    RuleSpec,
+    compile_rules,
+    definition,
+    score_article,
+)
+from monitor.rules.engine import terms_of  # noqa: E402
 
 SIZES = (4, 100, 1_000, 10_000)
 TEMPLATE = ROOT / "monitor/demo/pages/ledger/world/nato-offers-arms-talks.html"

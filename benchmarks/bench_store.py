@@ -21,7 +21,7 @@ from pathlib import Path
 
 from machine import cpu_model  # benchmarks/machine.py: the scripts run from benchmarks/ on sys.path
 
-from monitor.ops.report import build_report
+from monitor.ops import build_report
 from monitor.store import Store
 from monitor.store.queries import Filters, matches, search
 from monitor.timestamps import iso

@@ -36,7 +36,7 @@ def articles_file(articles: int, folder: str) -> str:
 
     import bench_rules as bench
 
-    from monitor.extract.article import extract_article
+    from monitor.extract import extract_article
 
     rng = random.Random(20261128)
     template = bench.TEMPLATE.read_text(encoding="utf-8")
@@ -59,8 +59,8 @@ def worker(path: str, rules: int, passes: int) -> None:
 
     import bench_rules as bench
 
-    from monitor.config.load import load_config
-    from monitor.rules.engine import compile_rules
+    from monitor.config import load_config
+    from monitor.rules import compile_rules
 
     with open(path, "rb") as source:
         extracted = pickle.load(source)
@@ -118,6 +118,7 @@ def main() -> None:
             low, high = (collected(run) for run in runs)
             each = (high - low) / (PASSES[1] - PASSES[0]) / options.articles
             print(f"{rules:>6} rules: {each / 1e6:.2f}M instructions per article", flush=True)
+
 
 if __name__ == "__main__":
     main()

@@ -46,7 +46,7 @@ from typing import Any
 
 from bench_serve import Publisher, machine
 
-from monitor.alerts.webhook import SignatureError, verify
+from monitor.alerts import SignatureError, verify
 from monitor.demo.receiver import Receiver
 from monitor.demo.sites import LocalSite
 

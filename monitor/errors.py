@@ -42,14 +42,5 @@ class FetchError(MonitorError):
     """A single page or URL could not be fetched (used outside Scrapy, e.g. ``monitor score URL``)."""
 
 
-class DeliveryError(MonitorError):
-    """An alert could not be delivered to a destination."""
-
-    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None):
-        self.permanent = permanent
-        self.retry_after = retry_after
-        super().__init__(message)
-
-
 class CrawlError(MonitorError):
     """The crawl process could not be started or died without a report."""

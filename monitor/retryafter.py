@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parsedate_to_datetime
+
+from monitor.timestamps import as_utc
 
 
 def retry_after_seconds(value: bytes | str | None, now: datetime) -> float | None:
@@ -19,6 +21,4 @@ def retry_after_seconds(value: bytes | str | None, now: datetime) -> float | Non
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
+    return max(0.0, (as_utc(when) - now).total_seconds())

@@ -21,9 +21,9 @@ from pathlib import Path
 from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 
-from monitor.config.load import load_config, parse_config
+from monitor.config import load_config, parse_config
 from monitor.errors import MonitorError
-from monitor.ingest.workers import Analyser
+from monitor.ingest import Analyser
 from monitor.logs import configure_logging
 from spiders import settings as default_settings
 from spiders.news import NewsSpider

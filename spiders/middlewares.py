@@ -95,7 +95,6 @@ class RetryAfterMiddleware:
         await maybe_deferred_to_future(task.deferLater(reactor, delay))
         return retry
 
-
     def _pause_site(self, request: Request, seconds: float) -> None:
         """Send nothing more to this site for ``seconds``: the wait is the server's, not one request's.
 

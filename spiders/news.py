@@ -25,10 +25,8 @@ from scrapy.settings import BaseSettings
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from monitor.config.load import load_config
-from monitor.config.model import Config
-from monitor.extract.discovery import (
-    DEFAULT_SITEMAP_PATH,
+from monitor.config import Config, load_config
+from monitor.extract import (
     DiscoveryError,
     Link,
     fresh_links,
@@ -38,9 +36,8 @@ from monitor.extract.discovery import (
     site_root,
     sitemaps_from_robots,
 )
-from monitor.ingest.prefilter import may_be_relevant
-from monitor.ingest.session import CrawlSession
-from monitor.ingest.workers import Analyser
+from monitor.extract.discovery import DEFAULT_SITEMAP_PATH
+from monitor.ingest import Analyser, CrawlSession, may_be_relevant
 from monitor.models import Page
 from monitor.store import Store
 from spiders.middlewares import INDEX

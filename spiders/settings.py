@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from monitor.config.model import Config
+from monitor.config import Config
 
 BOT_NAME = "monitor"
 SPIDER_MODULES = ["spiders.news"]

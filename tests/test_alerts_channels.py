@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from monitor.alerts.delivery import DeliveryReport, deliver_due, send_sample
+from monitor.alerts import DeliveryReport, deliver_due, send_sample
 from monitor.alerts.discord import discord_url, embeds_length, escape_markdown, render_discord
 from monitor.alerts.events import build_digest, build_notice, sample_event
-from monitor.alerts.pause import paused_destinations
 from monitor.alerts.slack import render_slack
 from monitor.alerts.teams import SIZE_LIMIT, body_size, render_teams
 from monitor.alerts.webhook import render_webhook
-from monitor.config.model import DestinationSpec
+from monitor.config import DestinationSpec
 from monitor.models import Hit, RuleMatch
 from monitor.store import Store
+from monitor.store.destinations import paused_destinations
 from tests.receivers import Receiver, Reply
 from tests.test_alerts_render import INJECTION, assert_within_limits, make_event
 from tests.test_delivery import T0, queue, row

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from monitor.config.load import parse_config
+from monitor.config import parse_config
 from monitor.errors import ConfigError
 
 ENV = {"URL": "https://hooks.test/in", "SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}

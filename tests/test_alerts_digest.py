@@ -8,11 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.alerts.delivery import DeliveryReport, deliver_due
+from monitor.alerts import DeliveryReport, deliver_due, verify
 from monitor.alerts.digest import make_digest, route_new_alerts, window
-from monitor.alerts.webhook import verify
-from monitor.config.durations import parse_time_of_day
-from monitor.config.model import DestinationSpec
+from monitor.config import DestinationSpec, parse_time_of_day
 from monitor.store import Store
 from tests.receivers import Receiver
 from tests.test_alerts_render import assert_within_limits

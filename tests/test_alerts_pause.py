@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from monitor.alerts.delivery import DeliveryReport, deliver_due
-from monitor.alerts.pause import paused_destinations, resume_destination
+from monitor.alerts import DeliveryReport, deliver_due
 from monitor.store import Store
+from monitor.store.destinations import paused_destinations, resume_destination
 from monitor.store.outbox import retry
 from tests.receivers import Receiver, Reply
 from tests.test_alerts_render import assert_within_limits

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.alerts.events import build_event
-from monitor.alerts.redact import REDACTED, redact_url, scrub, sensitive_parts
+from monitor.alerts import SignatureError, build_event, redact_url, verify
+from monitor.alerts.redact import REDACTED, scrub, sensitive_parts
 from monitor.alerts.slack import fit, render_slack, safe_link, snippet_mrkdwn
-from monitor.alerts.webhook import SignatureError, render_webhook, sign, verify, webhook_headers
+from monitor.alerts.webhook import render_webhook, sign, webhook_headers
 from monitor.models import Article, Hit, RuleMatch, Verdict
 
 INJECTION = "<!channel> <https://evil.test|Reuters> & <@U1>"

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from monitor.cli import EXIT_CONFIG, cli
-from monitor.config.model import DestinationSpec
+from monitor.cli import cli
+from monitor.cli.common import EXIT_CONFIG
+from monitor.config import DestinationSpec
 from monitor.demo import SEED_PATH, load_stories
 from monitor.demo.sites import LocalSite
 from monitor.ingest import save_article

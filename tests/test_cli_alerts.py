@@ -10,9 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.alerts.pause import pause_destination
-from monitor.cli import EXIT_CONFIG, EXIT_ERROR, cli
+from monitor.cli import cli
 from monitor.cli.alerts import alerts
-from monitor.config.model import DestinationSpec
+from monitor.cli.common import EXIT_CONFIG, EXIT_ERROR
+from monitor.config import DestinationSpec
 from monitor.store import Store
 from monitor.timestamps import utcnow
 from tests.receivers import Receiver, Reply

@@ -10,13 +10,14 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from monitor.cli import EXIT_CONFIG, cli
+from monitor.cli import cli
+from monitor.cli.common import EXIT_CONFIG
 from monitor.cli.rules import rules as rules_group
-from monitor.config.load import load_config
+from monitor.config import load_config
 from monitor.demo import SEED_PATH, load_stories
 from monitor.ingest import save_article
 from monitor.models import Article
-from monitor.rules.engine import compile_rules, score_article
+from monitor.rules import compile_rules, score_article
 from monitor.store import Store
 
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config.load import load_config
+from monitor.config import load_config
 from monitor.demo import QUIET_PATH, SEED_PATH, load_stories, start_sites
 from monitor.demo.sites import LocalSite, Route, Story
-from monitor.ops.serve import crawl_source
-from monitor.runs.child import run_crawl
-from monitor.runs.runner import run_once
+from monitor.ops.scheduler import crawl_source
+from monitor.runs import run_crawl, run_once
 from monitor.store import Store
 from tests.sitekit import config_text, write
 from tests.storekit import database
@@ -210,15 +209,19 @@ def test_an_article_seen_again_is_refetched_only_when_its_sitemap_says_it_change
         assert site.requests.count(SEED_PATH) == fetched_before == 1
         assert again["updated_articles"] == again["new_articles"] == 0
         # The publisher corrects the story and bumps lastmod: the next run fetches and rescores it.
-        changed = seed.html.replace("It was not immediately clear how Moscow would respond.",
-                                    "Moscow said it would study the offer.")
+        changed = seed.html.replace(
+            "It was not immediately clear how Moscow would respond.", "Moscow said it would study the offer."
+        )
         site.routes[SEED_PATH] = Route(changed.replace("{base}", site.base).encode())
         time.sleep(1.1)  # last_seen has one-second resolution: the correction comes after our fetch
         lastmod = datetime.now(UTC).isoformat(timespec="seconds")
         site.routes["/sitemap.xml"] = Route(
-            ('<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-             f"<url><loc>{site.base}{SEED_PATH}</loc><lastmod>{lastmod}</lastmod></url></urlset>").encode(),
-            "application/xml")
+            (
+                '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                f"<url><loc>{site.base}{SEED_PATH}</loc><lastmod>{lastmod}</lastmod></url></urlset>"
+            ).encode(),
+            "application/xml",
+        )
         time.sleep(1.1)
         third = run_crawl(config, str(tmp_path / "m.db")).sources[0]
     assert third["updated_articles"] == 1 and third["alerts_queued"] == 0

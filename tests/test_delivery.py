@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from monitor.alerts.delivery import DeliveryReport, deliver_due
+from monitor.alerts import DeliveryReport, deliver_due, verify
 from monitor.alerts.policy import RETRY_SCHEDULE, parse_retry_after, retry_delay
 from monitor.alerts.render import render
 from monitor.alerts.transport import make_session, post
-from monitor.alerts.webhook import render_webhook, verify
-from monitor.config.model import DestinationSpec
+from monitor.alerts.webhook import render_webhook
+from monitor.config import DestinationSpec
 from monitor.ingest import save_article
 from monitor.models import Article, Hit, RuleMatch, Verdict
 from monitor.store import Store

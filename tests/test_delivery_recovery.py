@@ -18,7 +18,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from monitor.alerts.delivery import DeliveryReport, deliver_due
+from monitor.alerts import DeliveryReport, deliver_due
 from monitor.store import Store
 from monitor.store.migrations import MIGRATIONS, migrate
 from monitor.timestamps import utcnow
@@ -60,8 +60,8 @@ def test_receiver_down_for_an_hour_then_back_gets_everything_once_in_order(store
 SENDER = textwrap.dedent(
     """
     import sys
-    from monitor.alerts.delivery import deliver_due
-    from monitor.config.model import DestinationSpec
+    from monitor.alerts import deliver_due
+    from monitor.config import DestinationSpec
     from monitor.store import Store
     from monitor.timestamps import utcnow
 
@@ -116,7 +116,7 @@ STALLING_WRITER = textwrap.dedent(
     import sys, time
     from datetime import datetime, timezone
     from monitor.models import Article, Hit, RuleMatch, Verdict
-    from monitor.config.model import DestinationSpec
+    from monitor.config import DestinationSpec
     from monitor.ingest import save_article
     from monitor.store import Store
 
@@ -165,7 +165,7 @@ CRAWLER = textwrap.dedent(
     """
     import sys
     from monitor.models import Article, Hit, RuleMatch, Verdict
-    from monitor.config.model import DestinationSpec
+    from monitor.config import DestinationSpec
     from monitor.ingest import save_article
     from monitor.store import Store
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.extract.discovery import (
+from monitor.extract import (
     DiscoveryError,
     Link,
     fresh_links,

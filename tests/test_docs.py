@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import cli
-from monitor.config.load import parse_config
+from monitor.config import parse_config
 from monitor.errors import ConfigError
 from monitor.store import Store
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.alerts.webhook import verify
+from monitor.alerts import verify
 from monitor.demo import QUIET_PATH, SEED_PATH, start_sites
 from monitor.demo.receiver import Receiver
 from monitor.demo.sites import LocalSite
@@ -69,8 +69,10 @@ def test_monitor_run_crawls_stores_and_delivers_signed_alerts_once(
     # outlets; nothing else alerts; nothing arrives twice.
     assert len(hooks) == 1 and len(slack) == 1
     story = hooks[0].json()["story"]
-    assert [o["url"] for o in story["outlets"]] == [ledger.base + SEED_PATH,
-                                                    herald.base + "/2022/01/12/nato-russia-arms-talks.html"]
+    assert [o["url"] for o in story["outlets"]] == [
+        ledger.base + SEED_PATH,
+        herald.base + "/2022/01/12/nato-russia-arms-talks.html",
+    ]
     assert ledger.base + QUIET_PATH not in {o["url"] for o in story["outlets"]}
     for post in hooks:
         verify(SECRET, post.headers, post.body)  # raises if the signature is wrong

@@ -18,11 +18,11 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.cli import cli
-from monitor.config.model import DestinationSpec
+from monitor.config import DestinationSpec
 from monitor.demo import start_sites
 from monitor.ingest import save_article
 from monitor.models import Article, Hit, RuleMatch, Verdict
-from monitor.runs.child import run_crawl
+from monitor.runs import run_crawl
 from monitor.store import Store
 from monitor.timestamps import utcnow
 from tests.sitekit import config_text, write

@@ -18,7 +18,8 @@ import pytest
 import trafilatura
 
 from monitor.errors import ExtractionError
-from monitor.extract.article import canonicalize_url, extract_article, looks_like_html
+from monitor.extract import extract_article
+from monitor.extract.article import canonicalize_url, looks_like_html
 from monitor.extract.pagemeta import plain_text, resolve_title
 from monitor.extract.published import Candidate, reconcile, url_date
 
@@ -696,7 +697,7 @@ def test_extraction_in_a_fresh_process_makes_no_network_call() -> None:
         socket.socket.connect_ex = refuse
         socket.getaddrinfo = no_dns
         sys.path.insert(0, {str(ROOT)!r})
-        from monitor.extract.article import extract_article
+        from monitor.extract import extract_article
         html = open({str(PAGES / LEDGER_NATO)!r}, encoding="utf-8").read().replace("{{base}}", "http://localhost:9")
         article = extract_article(html, "http://localhost:9/world/nato-offers-arms-talks.html")
         assert "There is a real risk for new armed conflict" in article.text

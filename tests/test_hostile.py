@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from monitor.demo.sites import LocalSite, Route
-from monitor.runs.child import run_crawl
+from monitor.runs import run_crawl
 from monitor.store import Store
 from tests.sitekit import config_text, write
 

@@ -13,8 +13,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from monitor.cli import cli
-from monitor.config.load import parse_config
-from monitor.config.model import Config, DestinationSpec
+from monitor.config import Config, DestinationSpec, parse_config
 from monitor.ingest import save_article
 from monitor.logs import JsonFormatter
 from monitor.models import Article, Hit, RuleMatch, Verdict
@@ -24,9 +23,11 @@ from monitor.timestamps import iso, utcnow
 from tests.sitekit import config_text, write
 from tests.storekit import database
 
-SOURCES = ("  - name: fresh\n    type: rss\n    url: http://127.0.0.1:9/f\n    interval: 15m\n"
-           "  - name: broken\n    type: rss\n    url: http://127.0.0.1:9/b\n    interval: 15m\n"
-           "  - name: new\n    type: rss\n    url: http://127.0.0.1:9/n\n    interval: 15m\n")
+SOURCES = (
+    "  - name: fresh\n    type: rss\n    url: http://127.0.0.1:9/f\n    interval: 15m\n"
+    "  - name: broken\n    type: rss\n    url: http://127.0.0.1:9/b\n    interval: 15m\n"
+    "  - name: new\n    type: rss\n    url: http://127.0.0.1:9/n\n    interval: 15m\n"
+)
 
 
 def fill(db: Path) -> None:
@@ -39,8 +40,9 @@ def fill(db: Path) -> None:
             record_error(store, run, "broken", "http://127.0.0.1:9/b", "fetch", "connection refused")
             finish_run(store, run, {"errors": 1}, "failed")
         hit = Hit(rule="nato", term="NATO", field="title", count=1, snippet="**NATO**")
-        article = Article(url="https://n.test/a", canonical_url="https://n.test/a", title="NATO", text="NATO " * 500,
-                          source="fresh")
+        article = Article(
+            url="https://n.test/a", canonical_url="https://n.test/a", title="NATO", text="NATO " * 500, source="fresh"
+        )
         save_article(store, article, Verdict(5.0, 3.0, (RuleMatch("nato", 5.0, (hit,)),)), hook)
 
 
@@ -54,8 +56,9 @@ def test_status_shows_each_sources_health_next_run_and_the_outbox(tmp_path: Path
     assert health == {"fresh": "ok", "broken": "failing", "new": "never-run"}
     fresh = next(s for s in report["sources"] if s["source"] == "fresh")
     assert fresh["pages"] == 4 and fresh["new_articles"] == 3 and fresh["next_run"] > fresh["last_run"]
-    assert report["alerts"] == [{"destination": "hook", "pending": 1, "retrying": 0, "sending": 0, "delivered": 0,
-                                 "dead": 0}]
+    assert report["alerts"] == [
+        {"destination": "hook", "pending": 1, "retrying": 0, "sending": 0, "delivered": 0, "dead": 0}
+    ]
     assert report["store_bytes"] > 0 and report["articles"] == 1
     table = CliRunner().invoke(cli, ["--config", config, "--db", str(tmp_path / "m.db"), "status"])
     assert table.exit_code == 0 and "failing" in table.output and "never-run" in table.output
@@ -67,8 +70,9 @@ def test_prune_empties_old_bodies_but_keeps_matches_and_alerts(tmp_path: Path) -
     with Store.open(tmp_path / "m.db") as store, store.write() as conn:
         conn.execute("UPDATE articles SET first_seen = ?", (iso(utcnow() - timedelta(days=100)),))
         conn.execute("UPDATE run_errors SET at = ?", (iso(utcnow() - timedelta(days=100)),))
-    result = CliRunner().invoke(cli, ["--config", config, "--db", str(tmp_path / "m.db"), "prune",
-                                      "--older-than", "90d"])
+    result = CliRunner().invoke(
+        cli, ["--config", config, "--db", str(tmp_path / "m.db"), "prune", "--older-than", "90d"]
+    )
     assert result.exit_code == 0, result.output
     assert "Emptied 1 article bodies and removed 3 run errors" in result.output
     with Store.open(tmp_path / "m.db") as store:
@@ -133,12 +137,30 @@ def test_with_log_format_json_every_log_line_of_a_run_is_json_even_from_the_craw
 
     ledger, herald = start_sites()
     try:
-        sources = (f"  - name: ledger\n    type: rss\n    url: {ledger.base}/feed.xml\n"
-                   "  - name: dead\n    type: rss\n    url: http://127.0.0.1:9/feed.xml\n")
+        sources = (
+            f"  - name: ledger\n    type: rss\n    url: {ledger.base}/feed.xml\n"
+            "  - name: dead\n    type: rss\n    url: http://127.0.0.1:9/feed.xml\n"
+        )
         config = write(tmp_path / "rules.yaml", config_text(sources))
-        result = subprocess.run([sys.executable, "-m", "monitor", "--log-format", "json", "-v", "--config", config,
-                                 "--db", str(tmp_path / "m.db"), "run"], capture_output=True, text=True, timeout=120,
-                                env=dict(os.environ))
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "monitor",
+                "--log-format",
+                "json",
+                "-v",
+                "--config",
+                config,
+                "--db",
+                str(tmp_path / "m.db"),
+                "run",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=dict(os.environ),
+        )
     finally:
         ledger.stop()
         herald.stop()

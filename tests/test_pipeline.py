@@ -7,27 +7,30 @@ from typing import Any
 
 import pytest
 
-from monitor.config.load import parse_config
+from monitor.config import parse_config
 from monitor.demo import SEED_PATH, load_stories
-from monitor.ingest import workers
-from monitor.ingest.analysis import analyse
-from monitor.ingest.workers import Analyser
+from monitor.ingest import Analyser, analyse, workers
 from monitor.models import Page
-from monitor.rules.engine import RuleSet, compile_rules
+from monitor.rules import RuleSet, compile_rules
 from tests.sitekit import config_text
 
 
 def seed_page(fetched_at: datetime) -> Page:
     story = next(s for s in load_stories()["ledger"] if s.path == SEED_PATH)
     url = "https://ledger.test" + SEED_PATH
-    return Page(source="ledger", url=url, html=story.html.replace("{base}", "https://ledger.test"),
-                fetched_at=fetched_at)
+    return Page(
+        source="ledger", url=url, html=story.html.replace("{base}", "https://ledger.test"), fetched_at=fetched_at
+    )
 
 
 def test_global_max_age_is_read_from_the_alerts_section() -> None:
-    config = parse_config(config_text("  - name: a\n    type: rss\n    url: http://127.0.0.1:9/f\n")
-                          .replace("alerts:\n  threshold: 3.0\n", "alerts:\n  threshold: 3.0\n  max_age: 2d\n"),
-                          "rules.yaml", {})
+    config = parse_config(
+        config_text("  - name: a\n    type: rss\n    url: http://127.0.0.1:9/f\n").replace(
+            "alerts:\n  threshold: 3.0\n", "alerts:\n  threshold: 3.0\n  max_age: 2d\n"
+        ),
+        "rules.yaml",
+        {},
+    )
     assert config.alerts.max_age_seconds == 2 * 86400
 
 

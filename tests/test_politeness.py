@@ -21,7 +21,7 @@ import pytest
 
 from monitor.demo.sites import Story, rss_feed
 from monitor.retryafter import retry_after_seconds
-from monitor.runs.child import run_crawl
+from monitor.runs import run_crawl
 from monitor.store import Store
 from tests.sitekit import RULES, write
 

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.config.model import RuleSpec
 from monitor.errors import MonitorError
 from monitor.models import Verdict
-from monitor.rules.engine import RuleError, RuleSet, compile_rules, score
+from monitor.rules import RuleError, RuleSet, RuleSpec, compile_rules
+from monitor.rules.engine import score
 from monitor.rules.text import SNIPPET_CONTEXT
 
 LEAD = "First sentence of the story. Second sentence of the story. "

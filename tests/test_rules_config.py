@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.config.load import parse_config
-from monitor.config.model import Config
+from monitor.config import Config, parse_config
 from monitor.errors import ConfigError
-from monitor.rules.engine import compile_rules, definition, score
+from monitor.rules import compile_rules, definition
+from monitor.rules.engine import score
 
 HEAD = """\
 version: 1

@@ -6,10 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.config.model import RuleSpec
 from monitor.models import Article, Hit, RuleMatch, Verdict
-from monitor.rules.engine import Meta, compile_rules, score, score_article
-from monitor.rules.explain import explain
+from monitor.rules import RuleSpec, compile_rules, explain, score_article
+from monitor.rules.engine import Meta, score
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 DAY = 86_400

@@ -15,8 +15,8 @@ import re
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from monitor.config.model import RuleSpec
-from monitor.rules.engine import RuleError, compile_rules, score
+from monitor.rules import RuleError, RuleSpec, compile_rules
+from monitor.rules.engine import score
 from monitor.rules.lang import And, Near, Node, Not, Or, Term, parse_query
 from monitor.rules.render import render
 

@@ -10,11 +10,11 @@ import pickle
 
 import pytest
 
-from monitor.config.model import RuleSpec
 from monitor.errors import MonitorError
-from monitor.rules.engine import Meta, RuleError, compile_rules, score
-from monitor.rules.lang import QueryError, parse_query, parse_term
-from monitor.rules.render import render, tree
+from monitor.rules import QueryError, RuleError, RuleSpec, compile_rules, tree
+from monitor.rules.engine import Meta, score
+from monitor.rules.lang import parse_query, parse_term
+from monitor.rules.render import render
 
 LEAD = "First sentence of the story. Second sentence of the story. "
 

@@ -14,10 +14,9 @@ from typing import Any
 
 import pytest
 
-from monitor.config.load import parse_config
-from monitor.config.model import Config, SourceSpec
+from monitor.config import Config, SourceSpec, parse_config
 from monitor.demo import start_sites
-from monitor.ops.serve import Service
+from monitor.ops.scheduler import Service
 from monitor.store import Store
 from monitor.timestamps import iso, utcnow
 from tests.sitekit import config_text, write
@@ -226,7 +225,7 @@ def test_runs_left_open_by_a_killed_monitor_are_closed_as_failed_when_serve_star
         conn.execute("INSERT INTO runs (source, started_at, status) VALUES ('a', ?, 'running')", (iso(utcnow()),))
     stop = threading.Event()
     stop.set()  # serve starts, tidies up, and stops at once
-    from monitor.ops.serve import serve
+    from monitor.ops import serve
 
     only_a = parse_config(config_text(sources_yaml("1h", ("a",))), "test.yaml", {})  # "a" is not due for an hour
     serve(only_a, str(db), stop=stop, grace_seconds=0)
@@ -243,8 +242,9 @@ def test_a_source_can_run_on_a_cron_expression_and_resumes_from_its_last_run(tmp
     now = utcnow().replace(hour=12, minute=0, second=0)
     with Store.open(db) as store, store.write() as conn:  # ran at 02:30 today: next run 02:30 tomorrow
         ran = iso(now.replace(hour=2, minute=30))
-        conn.execute("INSERT INTO runs (source, started_at, finished_at, status) VALUES ('nightly', ?, ?, 'ok')",
-                     (ran, ran))
+        conn.execute(
+            "INSERT INTO runs (source, started_at, finished_at, status) VALUES ('nightly', ?, ?, 'ok')", (ran, ran)
+        )
     service = Service(config, str(db), crawl=Recorder(), send=lambda *a: None)
     service.schedule(now)
     job = service.scheduler.get_job("crawl:nightly")
@@ -268,8 +268,7 @@ def test_a_bad_cron_source_is_refused(source: str, message: str) -> None:
 
 def test_a_second_signal_stops_running_crawls_without_waiting_for_the_grace_period(tmp_path: Path) -> None:
     recorder = Recorder(duration=60)
-    service = Service(two_sources("1h"), str(tmp_path / "m.db"), crawl=recorder, send=lambda *a: None,
-                      grace_seconds=60)
+    service = Service(two_sources("1h"), str(tmp_path / "m.db"), crawl=recorder, send=lambda *a: None, grace_seconds=60)
     service.schedule()
     service.scheduler.start()
     time.sleep(1.0)

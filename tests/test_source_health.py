@@ -11,9 +11,9 @@ import pytest
 from monitor.alerts.discord import render_discord
 from monitor.alerts.slack import render_slack
 from monitor.alerts.teams import render_teams
-from monitor.config.load import parse_config
-from monitor.config.model import Config
-from monitor.runs.source_health import QUIET_RUNS, check_sources
+from monitor.config import Config, parse_config
+from monitor.runs import check_sources
+from monitor.runs.source_health import QUIET_RUNS
 from monitor.store import Store, finish_run, record_error, start_run
 from monitor.timestamps import utcnow
 from tests.sitekit import config_text
@@ -26,8 +26,10 @@ ENV = {"HEALTH_SLACK": "http://127.0.0.1:9/slack", "HEALTH_HOOK": "http://127.0.
 
 
 def config() -> Config:
-    sources = ("  - name: wire\n    type: rss\n    url: http://127.0.0.1:9/w\n"
-               "  - name: steady\n    type: rss\n    url: http://127.0.0.1:9/s\n")
+    sources = (
+        "  - name: wire\n    type: rss\n    url: http://127.0.0.1:9/w\n"
+        "  - name: steady\n    type: rss\n    url: http://127.0.0.1:9/s\n"
+    )
     return parse_config(config_text(sources, destinations=DESTINATIONS), "rules.yaml", ENV)
 
 
@@ -44,7 +46,8 @@ def notices(store: Store) -> list[dict]:
 
 
 def test_a_source_that_keeps_failing_raises_one_notice_per_destination_then_one_on_recovery(
-        store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
     settings = config()
     for _ in range(2):
         run(store, "wire", "failed")
@@ -96,7 +99,7 @@ def test_source_notices_render_for_every_destination_type(store: Store) -> None:
 
 
 def test_monitor_run_judges_health_after_a_dead_source_fails_three_times(tmp_path: Path) -> None:
-    from monitor.runs.runner import run_once
+    from monitor.runs import run_once
 
     # The crawl process expands ${VAR}s from its own environment, which has no HEALTH_HOOK: hence the default.
     text = config_text(

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config.load import parse_config
+from monitor.config import parse_config
 from monitor.demo.sites import LocalSite, Route, Story, rss_feed
 from monitor.errors import ConfigError
-from monitor.runs.child import run_crawl
+from monitor.runs import run_crawl
 from tests.sitekit import config_text, write
 
 NOW = datetime.now(UTC)

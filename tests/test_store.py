@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config.model import DestinationSpec, RuleSpec
+from monitor.config import DestinationSpec
 from monitor.errors import StoreError
 from monitor.ingest import save_article
 from monitor.models import Article, Hit, RuleMatch, Verdict
-from monitor.rules.engine import compile_rules, score_article
+from monitor.rules import RuleSpec, compile_rules, score_article
 from monitor.store import Store, alert_id, alert_key, finish_run, last_seen, record_error, start_run
 from monitor.store.migrations import LATEST_VERSION
 from monitor.store.queries import matches as list_matches

@@ -13,20 +13,21 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config.model import DestinationSpec
+from monitor.config import DestinationSpec
 from monitor.demo import SEED_PATH, load_stories
 from monitor.demo.receiver import Receiver
 from monitor.demo.sites import LocalSite, Story
-from monitor.extract.article import extract_article
-from monitor.extract.stories import signature, similarity
+from monitor.extract import extract_article, signature, similarity
 from monitor.ingest import save_article
 from monitor.models import Article, Hit, RuleMatch, Verdict
 from monitor.store import Store
 from tests.sitekit import config_text, write
 from tests.storekit import database
 
-HOOK = (DestinationSpec(name="hook", type="webhook", url="http://127.0.0.1:9/h"),
-        DestinationSpec(name="slack", type="slack", url="http://127.0.0.1:9/s"))
+HOOK = (
+    DestinationSpec(name="hook", type="webhook", url="http://127.0.0.1:9/h"),
+    DestinationSpec(name="slack", type="slack", url="http://127.0.0.1:9/s"),
+)
 HERALD_PATH = "/2022/01/12/nato-russia-arms-talks.html"
 
 
@@ -70,12 +71,22 @@ def test_the_seed_story_on_four_outlets_is_one_story_with_one_alert_per_destinat
     copies = [
         herald,
         ledger,
-        Article(url="https://third.test/n/1", canonical_url="https://third.test/n/1", source="third",
-                title="NATO ready for arms talks with Moscow", published=ledger.published - timedelta(hours=1),
-                text=variant(ledger.text, drop_last=4, dateline="BRUSSELS, Jan 12 (Reuters) - ")),
-        Article(url="https://fourth.test/x", canonical_url="https://fourth.test/x", source="fourth",
-                title="Stoltenberg: real risk of conflict", published=ledger.published + timedelta(hours=2),
-                text=variant(ledger.text, drop_last=2)),
+        Article(
+            url="https://third.test/n/1",
+            canonical_url="https://third.test/n/1",
+            source="third",
+            title="NATO ready for arms talks with Moscow",
+            published=ledger.published - timedelta(hours=1),
+            text=variant(ledger.text, drop_last=4, dateline="BRUSSELS, Jan 12 (Reuters) - "),
+        ),
+        Article(
+            url="https://fourth.test/x",
+            canonical_url="https://fourth.test/x",
+            source="fourth",
+            title="Stoltenberg: real risk of conflict",
+            published=ledger.published + timedelta(hours=2),
+            text=variant(ledger.text, drop_last=2),
+        ),
     ]
     outcomes = [save_article(store, copy, verdict(), HOOK) for copy in copies]
     assert [o.new_story for o in outcomes] == [True, False, False, False]
@@ -117,8 +128,13 @@ def three_sites() -> Iterator[list[LocalSite]]:
     ledger_story, herald_story = page("ledger", SEED_PATH), page("herald", HERALD_PATH)
     third_html = re.sub(r"<p>[^<]*Grushko[^<]*</p>", "", herald_story.html)  # a trimmed ending
     third_html = third_html.replace("NATO offers Russia arms talks, warns of", "Alliance offers Moscow talks amid")
-    third = Story("/world/alliance-offers-talks.html", "Alliance offers Moscow talks", herald_story.published,
-                  "wire copy", third_html)
+    third = Story(
+        "/world/alliance-offers-talks.html",
+        "Alliance offers Moscow talks",
+        herald_story.published,
+        "wire copy",
+        third_html,
+    )
     sites = [LocalSite(name).start() for name in ("ledger", "herald", "third")]
     for site, story in zip(sites, (ledger_story, herald_story, third), strict=True):
         site.add_news(site.name, [story])
@@ -128,15 +144,20 @@ def three_sites() -> Iterator[list[LocalSite]]:
 
 
 @pytest.mark.slow
-def test_a_crawl_of_three_outlets_sends_one_alert_listing_them_all(three_sites: list[LocalSite],
-                                                                   tmp_path: Path) -> None:
+def test_a_crawl_of_three_outlets_sends_one_alert_listing_them_all(
+    three_sites: list[LocalSite], tmp_path: Path
+) -> None:
     sources = "".join(f"  - name: {s.name}\n    type: rss\n    url: {s.base}/feed.xml\n" for s in three_sites)
     destinations = "    - name: hook\n      type: webhook\n      url: ${STORY_HOOK}\n"
     config = write(tmp_path / "rules.yaml", config_text(sources, destinations=destinations))
     with Receiver() as receiver:
-        result = subprocess.run([sys.executable, "-m", "monitor", "--config", config, "--db", str(tmp_path / "m.db"),
-                                 "run"], capture_output=True, text=True, timeout=120,
-                                env={**os.environ, "STORY_HOOK": receiver.base + "/hook"})
+        result = subprocess.run(
+            [sys.executable, "-m", "monitor", "--config", config, "--db", str(tmp_path / "m.db"), "run"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "STORY_HOOK": receiver.base + "/hook"},
+        )
         assert result.returncode == 0, result.stderr
         posts = receiver.posts("/hook")
     assert "3 new articles" in result.stdout
@@ -159,12 +180,14 @@ def test_monitor_stories_lists_outlets_and_alert_status(store: Store, tmp_path: 
         save_article(store, copy, verdict(), HOOK)
     save_article(store, rose, Verdict(0.0, 3.0, ()), HOOK)
     config = write(tmp_path / "rules.yaml", config_text("  - name: a\n    type: rss\n    url: http://127.0.0.1:9/f\n"))
-    result = CliRunner().invoke(cli, ["--config", config, "--db", store.path, "stories", "--json",
-                                      "--source", "herald"])
+    result = CliRunner().invoke(
+        cli, ["--config", config, "--db", store.path, "stories", "--json", "--source", "herald"]
+    )
     assert result.exit_code == 0, result.output
     [story] = json.loads(result.output)
     assert story["outlets"] == 2 and story["sources"] == "ledger, herald" and story["lead_source"] == "ledger"
     assert story["alerts"] == "hook:pending slack:pending"
-    everything = json.loads(CliRunner().invoke(cli, ["--config", config, "--db", store.path, "stories",
-                                                     "--json"]).output)
+    everything = json.loads(
+        CliRunner().invoke(cli, ["--config", config, "--db", store.path, "stories", "--json"]).output
+    )
     assert len(everything) == 2

@@ -17,16 +17,24 @@ same digest twice. A sender that was down makes one digest for everything held.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from monitor.alerts.events import build_digest
 from monitor.alerts.pause import message_id
-from monitor.config.durations import parse_time_of_day
-from monitor.config.model import DestinationSpec
+from monitor.config import DestinationSpec, parse_time_of_day
 from monitor.store import Store
+from monitor.store.outbox import (
+    count_routed_immediately,
+    has_held_alerts,
+    has_unrouted_alerts,
+    held_alerts,
+    hold_for_digest,
+    queue_digest,
+    route_immediately,
+    unrouted_alert_ids,
+)
 from monitor.timestamps import iso
 
 DEFAULT_EVERY = 3600  # a digest or both destination with no schedule sends hourly
@@ -56,37 +64,17 @@ def route_new_alerts(store: Store, spec: DestinationSpec, now: datetime) -> int:
     """Decide, for each new alert of ``spec``, immediate or digest; return how many were held for a digest."""
     if spec.mode == "immediate":
         return 0
-    moment = iso(now)
-    if not store.query(
-        "SELECT 1 FROM alerts WHERE destination = ? AND kind = 'alert' AND status = 'pending' AND route IS NULL"
-        " LIMIT 1",
-        [spec.name],
-    ):
+    if not has_unrouted_alerts(store, spec.name):
         return 0
     with store.write() as conn:
-        new = [
-            row["id"]
-            for row in conn.execute(
-                "SELECT id FROM alerts WHERE destination = ? AND kind = 'alert' AND status = 'pending'"
-                " AND route IS NULL ORDER BY created_at, id",
-                (spec.name,),
-            )
-        ]
+        new = unrouted_alert_ids(conn, spec.name)
         room = 0
         if spec.mode == "both":
             start, end = window(spec, now)
-            sent = conn.execute(
-                "SELECT COUNT(*) FROM alerts WHERE destination = ? AND kind = 'alert' AND route = 'immediate'"
-                " AND routed_at >= ? AND routed_at < ?",
-                (spec.name, iso(start), iso(end)),
-            ).fetchone()[0]
-            room = max(spec.immediate_limit - int(sent), 0)
-        for alert_id in new[:room]:
-            conn.execute("UPDATE alerts SET route = 'immediate', routed_at = ? WHERE id = ?", (moment, alert_id))
-        for alert_id in new[room:]:
-            conn.execute(
-                "UPDATE alerts SET status = 'held', route = 'digest', routed_at = ? WHERE id = ?", (moment, alert_id)
-            )
+            sent = count_routed_immediately(conn, spec.name, start, end)
+            room = max(spec.immediate_limit - sent, 0)
+        route_immediately(conn, new[:room], now)
+        hold_for_digest(conn, new[room:], now)
     return len(new[room:])
 
 
@@ -95,34 +83,21 @@ def make_digest(store: Store, spec: DestinationSpec, now: datetime) -> str | Non
 
     A destination switched back to ``immediate`` has its held alerts sent as one digest now.
     """
-    if not store.query("SELECT 1 FROM alerts WHERE destination = ? AND status = 'held' LIMIT 1", [spec.name]):
+    if not has_held_alerts(store, spec.name):
         return None
     immediate = spec.mode == "immediate"
     boundary = now if immediate else window(spec, now)[0]
-    cutoff = None if immediate else iso(boundary)
     with store.write() as conn:
-        members = conn.execute(
-            "SELECT id, payload, routed_at FROM alerts WHERE destination = ? AND status = 'held'"
-            " AND (? IS NULL OR routed_at < ?) ORDER BY created_at, id",
-            (spec.name, cutoff, cutoff),
-        ).fetchall()
+        members = held_alerts(conn, spec.name, None if immediate else boundary)
         if not members:
             return None
-        first = datetime.fromisoformat(members[0]["routed_at"])
+        first = datetime.fromisoformat(members[0].routed_at)
         start = first if immediate else window(spec, first)[0]
-        key = f"digest:{spec.name}|window:{iso(boundary)}|first:{members[0]['id']}"
+        key = f"digest:{spec.name}|window:{iso(boundary)}|first:{members[0].id}"
         digest_id = message_id("digest", key)
-        events = [json.loads(row["payload"]) for row in members]
+        events = [member.payload for member in members]
         event = build_digest(digest_id, spec.name, iso(start) or "", iso(boundary) or "", events, iso(now) or "")
-        conn.execute(
-            "INSERT INTO alerts (id, key, kind, destination, payload, next_attempt_at, created_at)"
-            " VALUES (?, ?, 'digest', ?, ?, ?, ?)",
-            (digest_id, key, spec.name, json.dumps(event, ensure_ascii=False), iso(now), iso(now)),
-        )
-        conn.executemany(
-            "UPDATE alerts SET status = 'digested', digest_id = ? WHERE id = ?",
-            [(digest_id, row["id"]) for row in members],
-        )
+        queue_digest(conn, digest_id, key, spec.name, event, [member.id for member in members], now)
     return digest_id
 
 

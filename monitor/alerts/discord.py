@@ -29,10 +29,7 @@ from monitor.alerts.facts import (
 CONTENT_LIMIT = 2000
 TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 4096
-FIELD_NAME_LIMIT = 256
 FIELD_VALUE_LIMIT = 1024
-FOOTER_LIMIT = 2048
-EMBEDS_TOTAL_LIMIT = 6000
 SNIPPET_CHARS = 1500  # of the embed description, leaving room for the rest under 6,000
 _MARKDOWN = "\\*_~`|<>[]()#-@:!"
 _ESCAPES = {char: "\\" + char for char in _MARKDOWN}

@@ -10,7 +10,7 @@ from monitor.alerts.discord import discord_url, render_discord
 from monitor.alerts.slack import render_slack
 from monitor.alerts.teams import render_teams
 from monitor.alerts.webhook import USER_AGENT, render_webhook, webhook_headers
-from monitor.config.model import DestinationSpec
+from monitor.config import DestinationSpec
 
 _CHAT = {"slack": render_slack, "discord": render_discord, "teams": render_teams}
 

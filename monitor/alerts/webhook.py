@@ -9,7 +9,6 @@ only when the destination has a secret). ``verify`` is what a receiver runs.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import json
@@ -18,9 +17,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from monitor import __version__
+from monitor.config import signing_key
 from monitor.errors import MonitorError
 
-SECRET_PREFIX = "whsec_"
 SIGNATURE_VERSION = "v1"
 TOLERANCE_SECONDS = 300
 USER_AGENT = f"monitor-alerts/{__version__}"
@@ -33,18 +32,6 @@ class SignatureError(MonitorError):
 def render_webhook(event: dict[str, Any]) -> bytes:
     """The request body: the event as is, as compact UTF-8 JSON."""
     return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def signing_key(secret: str) -> bytes:
-    """The HMAC key of a ``whsec_<base64>`` secret; ValueError (never quoting it) if it is not base64."""
-    encoded = secret[len(SECRET_PREFIX) :] if secret.startswith(SECRET_PREFIX) else secret
-    try:
-        key = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("the webhook secret is not valid base64 (expected whsec_<base64>)") from None
-    if not key:
-        raise ValueError("the webhook secret is empty")
-    return key
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:

@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from monitor.cli import EXIT_ERROR, State, UsageProblem, pass_state
-from monitor.config.model import DestinationSpec
+from monitor.cli.common import EXIT_ERROR, State, UsageProblem, pass_state
+from monitor.config import DestinationSpec
 from monitor.errors import MonitorError
 from monitor.output import write_rows
 from monitor.store.outbox import STATUSES
@@ -53,7 +53,7 @@ def list_command(state: State, status: str | None, destination: str | None, limi
     Example:
         monitor alerts list --status dead --destination newsroom
     """
-    from monitor.alerts.pause import paused_destinations
+    from monitor.store.destinations import paused_destinations
     from monitor.store.outbox import list_alerts
 
     state.config()
@@ -101,7 +101,7 @@ def retry(state: State, alert_ids: tuple[str, ...], dead: bool, destination: str
     Example:
         monitor alerts retry --dead --destination newsroom
     """
-    from monitor.alerts.pause import resume_destination
+    from monitor.store.destinations import resume_destination
     from monitor.store.outbox import dead_ids
     from monitor.store.outbox import retry as retry_alerts
 
@@ -133,7 +133,8 @@ def resume(state: State, destination: str) -> None:
     Example:
         monitor alerts resume newsroom
     """
-    from monitor.alerts.pause import resume_destination
+    from monitor.store.destinations import resume_destination
+    from monitor.store.outbox import count_waiting
 
     config = state.config()
     if destination not in {d.name for d in config.alerts.destinations}:
@@ -142,9 +143,7 @@ def resume(state: State, destination: str) -> None:
         if not resume_destination(store, destination, utcnow()):
             click.echo(f"destination {destination} was not paused")
             return
-        waiting = store.query(
-            "SELECT COUNT(*) AS n FROM alerts WHERE destination = ? AND status IN ('pending', 'held')", [destination]
-        )[0]["n"]
+        waiting = count_waiting(store, destination)
     click.echo(f"destination {destination} resumed; {waiting} alert(s) waiting for it")
 
 
@@ -158,9 +157,8 @@ def test(state: State, destination: str) -> None:
     Example:
         monitor alerts test newsroom
     """
-    from monitor.alerts.delivery import send_sample
-    from monitor.alerts.pause import paused_destinations
-    from monitor.alerts.redact import redact_url
+    from monitor.alerts import redact_url, send_sample
+    from monitor.store.destinations import paused_destinations
 
     spec = _destination(state, destination)
     outcome = send_sample(spec)
@@ -204,8 +202,8 @@ def send(state: State, as_json: bool) -> None:
     Example:
         monitor alerts send
     """
-    from monitor.alerts.delivery import deliver_due
-    from monitor.alerts.pause import paused_destinations
+    from monitor.alerts import deliver_due
+    from monitor.store.destinations import paused_destinations
 
     config = state.config()
     with state.store() as store:
@@ -223,3 +221,6 @@ def send(state: State, as_json: bool) -> None:
     )
     for name, info in paused.items():
         click.echo(f"  destination {name} is paused: {info['paused_reason']} (`monitor alerts resume {name}`)")
+
+
+COMMANDS = [alerts]

@@ -7,9 +7,9 @@ import sys
 
 import click
 
-from monitor.cli import State, UsageProblem, pass_state
-from monitor.config.durations import DurationError
-from monitor.config.durations import since as since_or_date
+from monitor.cli.common import State, UsageProblem, pass_state
+from monitor.config import DurationError
+from monitor.config import since as since_or_date
 
 
 @click.command()
@@ -22,7 +22,7 @@ def status(state: State, as_json: bool) -> None:
     Example:
         monitor status --json
     """
-    from monitor.ops.status import status_report
+    from monitor.ops import status_report
     from monitor.output import write_rows
 
     config = state.config()
@@ -54,7 +54,7 @@ def prune(state: State, older_than: str, no_vacuum: bool) -> None:
     Example:
         monitor prune --older-than 90d
     """
-    from monitor.ops.retention import prune as prune_store
+    from monitor.ops import prune as prune_store
 
     state.config()
     try:
@@ -83,7 +83,7 @@ def report(state: State, since: str, until: str | None, markdown: bool, as_json:
     Example:
         monitor report --since 7d --markdown > week.md
     """
-    from monitor.ops.report import build_report, render_report
+    from monitor.ops import build_report, render_report
 
     state.config()
     try:
@@ -109,7 +109,7 @@ def browse(state: State, host: str, port: int) -> None:
     import tempfile
     from pathlib import Path
 
-    from monitor.ops.browse import run_browser, write_metadata
+    from monitor.ops import run_browser, write_metadata
 
     state.config()
     state.store(create=False).close()  # migrate an older store before Datasette opens it read-only
@@ -119,3 +119,6 @@ def browse(state: State, host: str, port: int) -> None:
         metadata_path = write_metadata(state.db_path, Path(folder))
         click.echo(f"Datasette on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
         sys.exit(run_browser(state.db_path, metadata_path, host=host, port=port))
+
+
+COMMANDS = [status, prune, report, browse]

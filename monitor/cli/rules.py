@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import click
 
-from monitor.cli import State, UsageProblem, pass_state
-from monitor.config.model import Config, RuleSpec
+from monitor.cli.common import State, UsageProblem, pass_state
+from monitor.config import Config
 from monitor.errors import ConfigError
 from monitor.models import Article, RuleMatch
-from monitor.rules.explain import hit_line
-from monitor.rules.render import tree
-
-ARTICLE_COLUMNS = "id, url, fetched_url, source, title, text, published, authors, language, first_seen"
+from monitor.rules import RuleSpec, hit_line, tree
+from monitor.store.reports import articles_since, rule_match_scores
+from monitor.timestamps import as_utc
 
 
 @click.group()
@@ -38,7 +37,7 @@ def check(state: State) -> None:
     Example:
         monitor --config rules.yaml rules check
     """
-    from monitor.rules.engine import definition
+    from monitor.rules import definition
 
     config = state.config()
     click.echo(f"{config.path}: {len(config.rules)} rules OK")
@@ -108,10 +107,9 @@ def test(
         monitor rules test sanctions --since 30d --file rules-draft.yaml
         monitor rules test nato --query 'NATO AND NOT (football OR "Nato FC")'
     """
-    from monitor.config.durations import DurationError
-    from monitor.config.durations import since as parse_since
-    from monitor.config.load import load_config
-    from monitor.rules.engine import RuleError, compile_rules, score_article
+    from monitor.config import DurationError, load_config
+    from monitor.config import since as parse_since
+    from monitor.rules import RuleError, compile_rules, score_article
 
     config = state.config()
     source = config
@@ -137,17 +135,8 @@ def test(
         raise UsageProblem(f"--query: {error}") from None
     outcomes: list[_Outcome] = []
     with state.store(create=False) as store:
-        stored = {
-            row["article_id"]: row["score"]
-            for row in store.query("SELECT article_id, score FROM matches WHERE rule = ?", (rule,))
-        }
-        where, params = "", []
-        if cutoff is not None:
-            moment = cutoff.astimezone(UTC).isoformat(timespec="seconds")
-            where, params = " WHERE COALESCE(published, first_seen) >= ?", [moment]
-        rows = store.query(
-            f"SELECT {ARTICLE_COLUMNS} FROM articles{where} ORDER BY COALESCE(published, first_seen) DESC", params
-        )
+        stored = rule_match_scores(store, rule)
+        rows = articles_since(store, cutoff)
     for row in rows:
         article = _article(row)
         # The gate is judged as it would have been when the article was crawled.
@@ -176,7 +165,7 @@ def _moment(value: str | None) -> datetime | None:
     if not value:
         return None
     moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return as_utc(moment)
 
 
 def _report(
@@ -268,3 +257,6 @@ def _row(outcome: _Outcome) -> dict[str, Any]:
         "stored_score": outcome.stored,
         "match": outcome.now.to_dict() if outcome.now is not None else None,
     }
+
+
+COMMANDS = [rules]

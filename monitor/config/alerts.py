@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import zoneinfo
 from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from monitor.alerts.webhook import signing_key
 from monitor.config.checker import (
     Checker,
     choice,
@@ -18,7 +19,9 @@ from monitor.config.checker import (
     value_line,
 )
 from monitor.config.durations import parse_time_of_day
-from monitor.config.model import DELIVERY_MODES, DESTINATION_TYPES, AlertSettings, DestinationSpec
+from monitor.config.model import DELIVERY_MODES, DESTINATION_TYPES, AlertsSpec, DestinationSpec
+
+SECRET_PREFIX = "whsec_"  # Standard Webhooks secrets: whsec_<base64>
 
 DESTINATION_KEYS = {
     "name",
@@ -37,8 +40,8 @@ DESTINATION_KEYS = {
 MIN_DIGEST_EVERY = 60
 
 
-def parse_alerts(check: Checker, root: CommentedMap) -> AlertSettings:
-    defaults = AlertSettings()
+def parse_alerts(check: Checker, root: CommentedMap) -> AlertsSpec:
+    defaults = AlertsSpec()
     if "alerts" not in root:
         return defaults
     node = check.mapping(
@@ -64,7 +67,7 @@ def parse_alerts(check: Checker, root: CommentedMap) -> AlertSettings:
     max_attempts = check.get(node, "max_attempts", "alerts", check.integer)
     if max_attempts == 0:
         check.fail(value_line(node, "max_attempts"), "alerts.max_attempts", "must be at least 1")
-    return AlertSettings(
+    return AlertsSpec(
         threshold=or_default(check.get(node, "threshold", "alerts", check.number), defaults.threshold),
         destinations=tuple(destinations),
         max_attempts=max_attempts or defaults.max_attempts,
@@ -159,3 +162,15 @@ def _zone(check: Checker, value: Any, field: str, line: int) -> str | None:
             pass
     check.fail(line, field, f"must be a time zone like UTC or Europe/Berlin, not {value!r}")
     return None
+
+
+def signing_key(secret: str) -> bytes:
+    """The HMAC key of a ``whsec_<base64>`` secret; ValueError (never quoting it) if it is not base64."""
+    encoded = secret[len(SECRET_PREFIX) :] if secret.startswith(SECRET_PREFIX) else secret
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("the webhook secret is not valid base64 (expected whsec_<base64>)") from None
+    if not key:
+        raise ValueError("the webhook secret is empty")
+    return key

@@ -33,7 +33,7 @@ from monitor.config.checker import (
     regex,
     value_line,
 )
-from monitor.config.model import SOURCE_TYPES, Config, CrawlSettings, SourceSpec
+from monitor.config.model import SOURCE_TYPES, Config, CrawlSpec, SourceSpec
 from monitor.config.rules import parse_rules
 from monitor.config.yamlload import NestedTooDeep
 from monitor.config.yamlload import load as load_yaml
@@ -90,8 +90,8 @@ def _parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
     return Config(path=file, sources=sources, rules=rules, crawl=crawl, alerts=alerts, text=text)
 
 
-def _crawl(check: Checker, root: CommentedMap) -> CrawlSettings:
-    defaults = CrawlSettings()
+def _crawl(check: Checker, root: CommentedMap) -> CrawlSpec:
+    defaults = CrawlSpec()
     if "crawl" not in root:
         return defaults
     node = check.mapping(
@@ -112,7 +112,7 @@ def _crawl(check: Checker, root: CommentedMap) -> CrawlSettings:
     )
     if node is None:
         return defaults
-    return CrawlSettings(
+    return CrawlSpec(
         user_agent=check.get(node, "user_agent", "crawl", _user_agent(check), default=defaults.user_agent)
         or defaults.user_agent,
         obey_robots_txt=or_default(

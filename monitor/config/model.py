@@ -1,6 +1,7 @@
-"""The validated configuration, as plain frozen dataclasses.
+"""The validated configuration, as plain frozen dataclasses (not to be confused with Scrapy's settings).
 
 ``monitor.config.load`` builds these from ``rules.yaml``; everything else only reads them.
+A rule's spec (``RuleSpec``) belongs to the rules engine, which the configuration builds on.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.rules.lang import Node
+from monitor.rules import RuleSpec
 
 SOURCE_TYPES = ("rss", "atom", "sitemap", "listing", "site")
 DESTINATION_TYPES = ("slack", "webhook", "discord", "teams")
@@ -16,28 +17,6 @@ DELIVERY_MODES = ("immediate", "digest", "both")
 # Messages a second per destination when rules.yaml sets no rate_limit (None: unpaced). Slack
 # documents one a second per webhook, Teams about four; Discord allows 30 a minute per channel.
 DEFAULT_RATE_LIMITS: dict[str, float | None] = {"slack": 1.0, "discord": 0.5, "teams": 4.0, "webhook": None}
-
-
-@dataclass(frozen=True)
-class RuleSpec:
-    """A rule: what to look for (terms, a query or both), how much it counts, and where its alerts go.
-
-    ``terms`` alone is the simple form: any of these words or phrases. ``query`` is
-    a query string (see ``monitor.rules.lang``); ``condition`` and ``exclude`` are the
-    parsed tree, filled in by the configuration loader (when None, the engine
-    builds it from ``terms`` and ``query``).
-    """
-
-    name: str
-    terms: tuple[str, ...] = ()
-    weight: float = 1.0
-    line: int = 0  # where the rule starts in rules.yaml, for messages
-    query: str | None = None
-    condition: Node | None = None  # everything the rule requires, as one tree
-    exclude: tuple[Node, ...] = ()  # vetoes: if any holds, the rule does not match
-    threshold: float | None = None  # alert on this rule's own score; None: the article score vs alerts.threshold
-    destinations: tuple[str, ...] = ()  # names in alerts.destinations; empty: all of them
-    max_age_seconds: int | None = None  # older articles are stored and scored but raise no alert
 
 
 @dataclass(frozen=True)
@@ -96,7 +75,7 @@ class DestinationSpec:
 
 
 @dataclass(frozen=True)
-class CrawlSettings:
+class CrawlSpec:
     """How politely and how far the crawl goes."""
 
     user_agent: str = "monitor/0.1 (+https://github.com/monitor-news/monitor)"
@@ -111,7 +90,7 @@ class CrawlSettings:
 
 
 @dataclass(frozen=True)
-class AlertSettings:
+class AlertsSpec:
     """When an article alerts, and where alerts go."""
 
     threshold: float = 3.0
@@ -127,8 +106,8 @@ class Config:
     path: str
     sources: tuple[SourceSpec, ...] = ()
     rules: tuple[RuleSpec, ...] = ()
-    crawl: CrawlSettings = field(default_factory=CrawlSettings)
-    alerts: AlertSettings = field(default_factory=AlertSettings)
+    crawl: CrawlSpec = field(default_factory=CrawlSpec)
+    alerts: AlertsSpec = field(default_factory=AlertsSpec)
     # The YAML it was read from, ``${VAR}`` references unexpanded: what a crawl process is handed, so it
     # runs this configuration even if the file has changed since (see monitor.runs.child.run_crawl).
     text: str = field(default="", repr=False, compare=False)

@@ -16,9 +16,8 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from monitor.config.checker import Checker, item_line, kind, node_line, value_line
-from monitor.config.model import RuleSpec
-from monitor.rules.engine import RuleError, definition
-from monitor.rules.lang import TEXT_FIELDS, And, Near, Node, Not, Or, QueryError, Term, parse_query, parse_term, scope
+from monitor.rules import QueryError, RuleError, RuleSpec, definition
+from monitor.rules.lang import TEXT_FIELDS, And, Near, Node, Not, Or, Term, parse_query, parse_term, scope
 
 RULE_KEYS = {
     "name",

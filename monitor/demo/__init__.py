@@ -19,14 +19,16 @@ from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
-from monitor.alerts.webhook import SignatureError, verify
-from monitor.config.load import load_config
+from monitor.alerts import SignatureError, verify
+from monitor.config import load_config
 from monitor.demo.receiver import Receiver
 from monitor.demo.sites import LocalSite, Story
 from monitor.output import write_rows
-from monitor.runs.runner import run_once
+from monitor.runs import run_once
 from monitor.store import Store, sync_sources
+from monitor.store.canned import shell_example
 from monitor.store.queries import search
+from monitor.store.reports import unalerted_articles
 
 SEED_PATH = "/world/nato-offers-arms-talks.html"
 QUIET_PATH = "/lifestyle/savar-rose-village.html"
@@ -94,7 +96,7 @@ def run_demo(db_path: Path, out: TextIO, *, keep_serving: bool = False) -> int:
             f"\nThe store is {db_path}. Try:\n"
             f"  monitor --db {db_path} search 'sanctions OR \"armed conflict\"'\n"
             f"  monitor --db {db_path} matches --json\n"
-            f"  sqlite3 {db_path} 'SELECT source, title, score FROM articles'\n"
+            f"  sqlite3 {db_path} '{shell_example()}'\n"
         )
         if keep_serving:
             out.write("\nServing the demo sites until Ctrl-C.\n")
@@ -132,10 +134,7 @@ def _show_results(store: Store, receiver: Receiver, secret: str, ledger_base: st
             out.write(f"          “{best['snippet']}”\n")
     out.write(f"Slack messages received by the local Slack stand-in: {len(receiver.posts('/slack'))}\n\n")
 
-    quiet = store.query(
-        "SELECT title, score, source, fetched_url FROM articles WHERE story_id NOT IN "
-        "(SELECT s.id FROM stories s JOIN alerts al ON al.story_key = s.key) ORDER BY source, title"
-    )
+    quiet = unalerted_articles(store)
     out.write("Stored, scored, and rightly quiet:\n")
     for row in quiet:
         out.write(f"  [{row['score']:>5.2f}] {row['title']} ({row['source']})\n")

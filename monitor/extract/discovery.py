@@ -22,6 +22,7 @@ import lxml.html
 from dateutil import parser as dateparser
 
 from monitor.errors import MonitorError
+from monitor.timestamps import as_utc
 
 MAX_XML_BYTES = 50 * 1024 * 1024
 NEWS_NAMESPACE = "http://www.google.com/schemas/sitemap-news/0.9"
@@ -208,4 +209,4 @@ def _parse_date(text: str | None) -> datetime | None:
         moment = dateparser.isoparse(text)
     except (ValueError, OverflowError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return as_utc(moment)

@@ -8,12 +8,12 @@ from pathlib import Path
 import requests
 from w3lib.encoding import html_to_unicode
 
-from monitor.config.model import CrawlSettings
+from monitor.config import CrawlSpec
 from monitor.errors import FetchError
 from monitor.extract.discovery import is_fetchable
 
 
-def fetch_page(url: str, crawl: CrawlSettings) -> tuple[str, str]:
+def fetch_page(url: str, crawl: CrawlSpec) -> tuple[str, str]:
     """GET ``url``; return (final URL, HTML text). FetchError on any failure, size or time overrun."""
     if not is_fetchable(url):
         raise FetchError(f"{url}: only http:// and https:// URLs can be fetched")

@@ -23,7 +23,6 @@ from typing import Any
 
 from dateutil import parser as date_parser
 
-SIGNALS = ("json-ld", "meta", "index", "url", "text")
 # <meta> names and properties that state the publication time, most specific first.
 META_NAMES = (
     "article:published_time",
@@ -57,7 +56,7 @@ class Candidate:
     """One statement of the publication time, and where it came from."""
 
     value: datetime  # timezone-aware, in the offset the source gave
-    signal: str  # one of SIGNALS
+    signal: str  # "json-ld", "meta", "index", "url" or "text"
     precise: bool  # has a time of day
 
 

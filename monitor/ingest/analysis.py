@@ -12,13 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from monitor.alerts.events import build_event
-from monitor.config.model import DestinationSpec
-from monitor.extract.article import extract_article
+from monitor.alerts import build_event
+from monitor.config import DestinationSpec
+from monitor.extract import extract_article
 from monitor.models import Article, Page, Verdict
-from monitor.rules.engine import RuleSet, score_article
-from monitor.store.articles import SaveOutcome, write_article
-from monitor.store.connection import Store
+from monitor.rules import RuleSet, score_article
+from monitor.store import SaveOutcome, Store, write_article
 from monitor.timestamps import iso, utcnow
 
 

@@ -9,9 +9,9 @@ whose relevant stories name the topic in the headline or keywords.
 
 from __future__ import annotations
 
-from monitor.extract.discovery import Link
+from monitor.extract import Link
 from monitor.models import Article
-from monitor.rules.engine import RuleSet, score_article
+from monitor.rules import RuleSet, score_article
 
 
 def may_be_relevant(ruleset: RuleSet, link: Link, source: str) -> bool:

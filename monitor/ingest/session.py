@@ -15,7 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.config.model import Config, SourceSpec
+from monitor.config import Config, SourceSpec
 from monitor.errors import ExtractionError, MonitorError
 from monitor.ingest.analysis import Analysis, save_article
 from monitor.ingest.workers import Analyser

@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from monitor.config.model import RuleSpec
 from monitor.ingest.analysis import Analysis, analyse
 from monitor.models import Page
-from monitor.rules.engine import RuleSet, compile_rules
+from monitor.rules import RuleSet, RuleSpec, compile_rules
 
 # The worker process's own compiled rules, set once by ``_init_worker``.
 _worker_rules: RuleSet | None = None

@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
 from monitor.errors import MonitorError
-from monitor.ops.status import last_success
 from monitor.store import Store
+from monitor.store.reports import first_run_started_at, last_success_at, outbox_backlog
 from monitor.timestamps import utcnow
 
 # A source may miss a couple of slots (a slow site) before the service counts as unhealthy.
@@ -40,9 +40,9 @@ def health(service: Watched, now: datetime | None = None) -> tuple[bool, dict[st
     allowed = STALE_AFTER_INTERVALS * max(intervals) + 300
     try:
         with Store.open(service.db_path, create=False) as store:
-            last = last_success(store)
-            backlog = store.query("SELECT COUNT(*) AS n FROM alerts WHERE status IN ('pending', 'sending')")[0]["n"]
-            started = store.query("SELECT MIN(started_at) AS at FROM runs")[0]["at"]
+            last = last_success_at(store)
+            backlog = outbox_backlog(store)
+            started = first_run_started_at(store)
     except MonitorError as error:
         return False, {"scheduler_alive": service.alive, "error": str(error)}
     age = (moment - datetime.fromisoformat(last)).total_seconds() if last else None

@@ -6,6 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from monitor.store import Store
+from monitor.store.reports import (
+    period_articles,
+    period_delivery,
+    period_rules,
+    period_sources,
+    period_top_stories,
+)
 from monitor.timestamps import iso, utcnow
 
 TOP_STORIES = 10
@@ -15,41 +22,11 @@ def build_report(store: Store, since: datetime, until: datetime | None = None) -
     """Counts per rule and per source, the top stories, and alert delivery, for [since, until)."""
     end = until or utcnow()
     period = {"since": iso(since), "until": iso(end)}
-    articles = store.query(
-        "SELECT COUNT(*) AS new, COALESCE(SUM(score > 0), 0) AS scored FROM articles"
-        " WHERE first_seen >= :since AND first_seen < :until",
-        period,
-    )[0]
-    rules = store.query(
-        "SELECT m.rule, COUNT(*) AS matches, ROUND(AVG(m.score), 2) AS avg_score,"
-        " COUNT(DISTINCT al.article_id) AS alerted_articles"
-        " FROM matches m LEFT JOIN alerts al ON al.article_id = m.article_id"
-        " WHERE m.matched_at >= :since AND m.matched_at < :until GROUP BY m.rule ORDER BY matches DESC, m.rule",
-        period,
-    )
-    sources = store.query(
-        "SELECT r.source, COUNT(*) AS runs, SUM(r.status = 'failed') AS failed_runs, SUM(r.pages) AS pages,"
-        " SUM(r.new_articles) AS new_articles, SUM(r.matches) AS matches, SUM(r.alerts_queued) AS alerts,"
-        " SUM(r.errors) AS errors FROM runs r"
-        " WHERE r.started_at >= :since AND r.started_at < :until AND r.status != 'skipped'"
-        " GROUP BY r.source ORDER BY r.source",
-        period,
-    )
-    top = store.query(
-        "SELECT a.title, a.source, a.score, a.published, a.url,"
-        " (SELECT group_concat(m.rule, ', ') FROM matches m WHERE m.article_id = a.id) AS rules,"
-        " (SELECT group_concat(al.destination || ':' || al.status, ' ') FROM alerts al"
-        "   WHERE al.article_id = a.id) AS alerts"
-        " FROM articles a WHERE a.first_seen >= :since AND a.first_seen < :until AND a.score > 0"
-        " ORDER BY a.score DESC, a.id LIMIT :top",
-        {**period, "top": TOP_STORIES},
-    )
-    delivery = store.query(
-        "SELECT destination, status, COUNT(*) AS alerts FROM alerts"
-        " WHERE created_at >= :since AND created_at < :until GROUP BY destination, status"
-        " ORDER BY destination, status",
-        period,
-    )
+    articles = period_articles(store, since, end)
+    rules = period_rules(store, since, end)
+    sources = period_sources(store, since, end)
+    top = period_top_stories(store, since, end, TOP_STORIES)
+    delivery = period_delivery(store, since, end)
     return {
         "period": period,
         "articles": articles,

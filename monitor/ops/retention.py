@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitor.ops.status import store_size
 from monitor.store import Store
-from monitor.timestamps import iso
+from monitor.store.reports import store_size
+from monitor.store.retention import compact, deleted_run_errors, emptied_bodies
 
 
 @dataclass(frozen=True)
@@ -26,13 +26,10 @@ def prune(store: Store, before: datetime, *, vacuum: bool = True) -> PruneReport
     Titles, URLs, scores, matches (with their explanations) and alerts stay, so
     every alert can still be traced to the article and the terms that raised it.
     """
-    size = store_size(store.path)
-    cutoff = iso(before)
+    size = store_size(store)
     with store.write() as conn:
-        bodies = conn.execute("UPDATE articles SET text = '' WHERE first_seen < ? AND text != ''", (cutoff,)).rowcount
-        errors = conn.execute("DELETE FROM run_errors WHERE at < ?", (cutoff,)).rowcount
+        bodies = emptied_bodies(conn, before)
+        errors = deleted_run_errors(conn, before)
     if vacuum:
-        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        store.conn.execute("VACUUM")
-        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return PruneReport(bodies, errors, size, store_size(store.path))
+        compact(store)
+    return PruneReport(bodies, errors, size, store_size(store))

@@ -8,22 +8,13 @@ and the schedule resumes from the same facts after a restart.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from monitor.config.model import Config, SourceSpec
-from monitor.runs.source_health import keeps_failing
+from monitor.config import Config, SourceSpec
+from monitor.runs import keeps_failing
 from monitor.store import Store
+from monitor.store.reports import alert_counts, article_count, last_runs, last_success_at, store_size
 from monitor.timestamps import iso, utcnow
-
-
-def last_runs(store: Store) -> dict[str, dict[str, Any]]:
-    """The latest finished-or-running (not skipped) run of each source."""
-    rows = store.query(
-        "SELECT r.* FROM runs r JOIN (SELECT source, MAX(id) AS id FROM runs WHERE status != 'skipped'"
-        " GROUP BY source) latest ON latest.id = r.id"
-    )
-    return {row["source"]: row for row in rows}
 
 
 def next_run(source: SourceSpec, last: dict[str, Any] | None, now: datetime) -> datetime:
@@ -38,7 +29,7 @@ def next_run(source: SourceSpec, last: dict[str, Any] | None, now: datetime) -> 
     return max(due, now)
 
 
-def source_health(store: Store, source: SourceSpec, last: dict[str, Any] | None, now: datetime) -> str:
+def run_condition(store: Store, source: SourceSpec, last: dict[str, Any] | None, now: datetime) -> str:
     """ok, failing (the last few runs failed), stale (overdue by three intervals), never-run or disabled."""
     if not source.enabled:
         return "disabled"
@@ -66,7 +57,7 @@ def sources_status(store: Store, config: Config, now: datetime | None = None) ->
         rows.append(
             {
                 "source": source.name,
-                "health": source_health(store, source, last, moment),
+                "health": run_condition(store, source, last, moment),
                 "last_run": last["started_at"] if last else None,
                 "last_status": last["status"] if last else None,
                 "seconds": duration,
@@ -82,10 +73,7 @@ def sources_status(store: Store, config: Config, now: datetime | None = None) ->
 
 def outbox_status(store: Store) -> list[dict[str, Any]]:
     """Alerts per destination and status (pending, sending, delivered, dead)."""
-    rows = store.query(
-        "SELECT destination, status, COUNT(*) AS n, SUM(attempts > 0 AND status = 'pending') AS retrying"
-        " FROM alerts GROUP BY destination, status"
-    )
+    rows = alert_counts(store)
     table: dict[str, dict[str, Any]] = {}
     for row in rows:
         entry = table.setdefault(
@@ -97,28 +85,17 @@ def outbox_status(store: Store) -> list[dict[str, Any]]:
     return sorted(table.values(), key=lambda e: e["destination"])
 
 
-def last_success(store: Store) -> str | None:
-    """When the last successful run of any source finished."""
-    at = store.query("SELECT MAX(finished_at) AS at FROM runs WHERE status = 'ok'")[0]["at"]
-    return str(at) if at else None
-
-
-def store_size(path: str) -> int:
-    """Bytes on disk: the database and its write-ahead log."""
-    return sum(p.stat().st_size for p in (Path(path), Path(path + "-wal")) if p.exists())
-
-
 def status_report(store: Store, config: Config, now: datetime | None = None) -> dict[str, Any]:
     """Everything ``monitor status`` shows, as one JSON-ready dict."""
     moment = now or utcnow()
-    successes = last_success(store)
+    successes = last_success_at(store)
     return {
         "now": iso(moment),
         "sources": sources_status(store, config, moment),
         "alerts": outbox_status(store),
         "last_successful_run": successes,
-        "articles": store.query("SELECT COUNT(*) AS n FROM articles")[0]["n"],
-        "store_bytes": store_size(store.path),
+        "articles": article_count(store),
+        "store_bytes": store_size(store),
     }
 
 

@@ -29,7 +29,6 @@ from functools import partial
 from itertools import chain, repeat
 from operator import attrgetter
 
-from monitor.config.model import RuleSpec
 from monitor.errors import MonitorError
 from monitor.gcpause import gc_paused
 from monitor.models import Article, Hit, RuleMatch, Verdict
@@ -38,7 +37,9 @@ from monitor.rules.lang import And, Filter, Near, Node, Not, Or, QueryError, Ter
 from monitor.rules.match import BUCKETS, Compiled, Leaf, Meta, Proximity, Scan, compile_node
 from monitor.rules.needs import Group, group_cost, rarity, requirements
 from monitor.rules.render import render
+from monitor.rules.spec import RuleSpec
 from monitor.rules.text import prepare
+from monitor.timestamps import as_utc
 
 __all__ = [
     "Meta",
@@ -388,8 +389,8 @@ def _gate(spec: RuleSpec, meta: Meta, now: datetime | None, default: int | None)
     max_age = spec.max_age_seconds if spec.max_age_seconds is not None else default
     if max_age is None or now is None or meta.published is None:
         return None
-    published = meta.published if meta.published.tzinfo else meta.published.replace(tzinfo=UTC)
-    moment = now if now.tzinfo else now.replace(tzinfo=UTC)
+    published = as_utc(meta.published)
+    moment = as_utc(now)
     age = (moment - published).total_seconds()
     if age <= max_age:
         return None

@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from monitor.errors import CrawlError
-from monitor.store import Store
-from monitor.timestamps import iso, utcnow
 
 log = logging.getLogger("monitor.crawl")
 
@@ -108,36 +106,3 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-
-
-def fail_open_runs(store: Store, sources: Sequence[str], reason: str, *, record_crash: bool = True) -> int:
-    """Close runs a dead crawl process left open, so status never shows a crawl running forever.
-
-    With ``record_crash``, a source whose crawl died before opening a run still gets a
-    ``crash`` row in run_errors, so the failure is never silent.
-    """
-    if not sources:
-        return 0
-    marks = ",".join("?" * len(sources))
-    now = iso(utcnow())
-    with store.write() as conn:
-        open_runs = conn.execute(
-            f"SELECT id, source FROM runs WHERE status = 'running' AND source IN ({marks})", tuple(sources)
-        ).fetchall()
-        for run_id, source in open_runs:
-            conn.execute(
-                "UPDATE runs SET status = 'failed', finished_at = ?, errors = errors + 1 WHERE id = ?", (now, run_id)
-            )
-            conn.execute(
-                "INSERT INTO run_errors (run_id, source, url, kind, message, at) VALUES (?, ?, NULL, 'crash', ?, ?)",
-                (run_id, source, reason, now),
-            )
-        closed = {source for _, source in open_runs}
-        for source in sources if record_crash else ():
-            if source not in closed:
-                conn.execute(
-                    "INSERT INTO run_errors (run_id, source, url, kind, message, at) VALUES (NULL, ?, NULL, 'crash',"
-                    " ?, ?)",
-                    (source, reason, now),
-                )
-    return len(open_runs)

@@ -6,12 +6,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from monitor.alerts.delivery import DeliveryReport, deliver_due
-from monitor.config.model import Config
+from monitor.alerts import DeliveryReport, deliver_due
+from monitor.config import Config
 from monitor.errors import CrawlError
-from monitor.runs.child import CrawlReport, fail_open_runs, run_crawl
+from monitor.runs.child import CrawlReport, run_crawl
 from monitor.runs.source_health import check_sources
 from monitor.store import Store
+from monitor.store.runs import fail_open_runs
 from monitor.timestamps import utcnow
 
 log = logging.getLogger("monitor.run")

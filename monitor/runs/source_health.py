@@ -8,16 +8,23 @@ alert path (outbox rows of kind ``notice`` to every destination not paused).
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
-from monitor.alerts.events import build_source_notice
-from monitor.alerts.pause import message_id, paused_destinations
-from monitor.config.model import Config, DestinationSpec, SourceSpec
+from monitor.alerts import build_source_notice, message_id
+from monitor.config import Config, DestinationSpec, SourceSpec
 from monitor.store import Store
+from monitor.store.destinations import paused_destinations
+from monitor.store.outbox import queue_notice
+from monitor.store.source_state import (
+    last_finished_statuses,
+    last_run_error,
+    recent_new_article_counts,
+    record_health,
+    stored_health,
+)
 from monitor.timestamps import iso
 
 log = logging.getLogger("monitor.health")
@@ -30,28 +37,20 @@ QUIET_BASELINE = 5
 
 def keeps_failing(store: Store, source: str) -> bool:
     """Whether the source's last FAILING_RUNS finished runs all failed."""
-    recent = store.query(
-        "SELECT status FROM runs WHERE source = ? AND status IN ('ok', 'failed') ORDER BY id DESC LIMIT ?",
-        [source, FAILING_RUNS],
-    )
-    return len(recent) == FAILING_RUNS and all(row["status"] == "failed" for row in recent)
+    recent = last_finished_statuses(store, source, FAILING_RUNS)
+    return len(recent) == FAILING_RUNS and all(status == "failed" for status in recent)
 
 
 def assess(store: Store, source: SourceSpec) -> tuple[str, str]:
     """The source's health from its recent runs: ("ok" | "failing" | "quiet", why)."""
     if keeps_failing(store, source.name):
-        error = store.query(
-            "SELECT kind, message FROM run_errors WHERE source = ? ORDER BY id DESC LIMIT 1", [source.name]
-        )
-        last = f"; last error: {error[0]['kind']}: {error[0]['message']}" if error else ""
+        error = last_run_error(store, source.name)
+        last = f"; last error: {error['kind']}: {error['message']}" if error else ""
         return "failing", f"its last {FAILING_RUNS} runs failed{last}"
-    runs = store.query(
-        "SELECT new_articles FROM runs WHERE source = ? AND status = 'ok' ORDER BY id DESC LIMIT ?",
-        [source.name, QUIET_RUNS + BASELINE_RUNS],
-    )
+    runs = recent_new_article_counts(store, source.name, QUIET_RUNS + BASELINE_RUNS)
     latest, before = runs[:QUIET_RUNS], runs[QUIET_RUNS:]
-    usual = sum(int(row["new_articles"]) for row in before)
-    if len(latest) == QUIET_RUNS and all(row["new_articles"] == 0 for row in latest) and usual >= QUIET_BASELINE:
+    usual = sum(int(count) for count in before)
+    if len(latest) == QUIET_RUNS and all(count == 0 for count in latest) and usual >= QUIET_BASELINE:
         return "quiet", (
             f"no new article in its last {QUIET_RUNS} runs, after {usual} in the {len(before)} runs before"
         )
@@ -69,16 +68,11 @@ def check_sources(store: Store, config: Config, now: datetime, names: Sequence[s
             continue
         health, reason = assess(store, source)
         with store.write() as conn:
-            row = conn.execute("SELECT health FROM source_state WHERE name = ?", (source.name,)).fetchone()
-            before = row["health"] if row is not None else "ok"
+            stored = stored_health(conn, source.name)
+            before = stored if stored is not None else "ok"
             if health == before:
                 continue
-            conn.execute(
-                "INSERT INTO source_state (name, health, reason, since, updated_at) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT(name) DO UPDATE SET health = excluded.health, reason = excluded.reason,"
-                " since = excluded.since, updated_at = excluded.updated_at",
-                (source.name, health, reason, moment, moment),
-            )
+            record_health(conn, source.name, health, reason, moment)
             queued += _queue(conn, targets, source.name, health, reason, moment)
         level = logging.INFO if health == "ok" else logging.WARNING
         log.log(level, "source %s is now %s: %s", source.name, health, reason)
@@ -93,10 +87,6 @@ def _queue(
         key = f"notice:source:{source}:{health}:{moment}|destination:{destination.name}"
         notice_id = message_id("notice", key)
         event = build_source_notice(notice_id, source, health=health, reason=reason, since=moment)
-        conn.execute(
-            "INSERT OR IGNORE INTO alerts (id, key, kind, destination, payload, next_attempt_at, created_at)"
-            " VALUES (?, ?, 'notice', ?, ?, ?, ?)",
-            (notice_id, key, destination.name, json.dumps(event, ensure_ascii=False), moment, moment),
-        )
-        ids.append(notice_id)
+        queue_notice(conn, notice_id, key, destination.name, event, moment)
+        ids.append(notice_id)  # listed even when it was queued already (the insert is ignored), as before
     return ids

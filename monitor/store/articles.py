@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from monitor.config.model import DestinationSpec
-from monitor.extract.stories import StoryAssignment, assign_story
-from monitor.extract.stories import outlets as story_outlets
+from monitor.config import DestinationSpec
 from monitor.models import Article, Hit, Verdict
 from monitor.store.connection import Store
+from monitor.store.stories import StoryAssignment, assign_story, story_outlets
 from monitor.timestamps import iso, utcnow
 
 

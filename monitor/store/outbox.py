@@ -12,7 +12,9 @@ passed they are claimed again and re-sent with the same id (at-least-once
 delivery). Each destination's messages go out in the order they were queued: a
 row is not claimed while an older row of its destination waits for a retry or is
 being sent, and nothing of a paused destination is claimed. Posting happens
-outside any transaction: each function here is one short write.
+outside any transaction: each function here is one short write. The functions that take
+a ``sqlite3.Connection`` (queueing notices and digests, routing alerts to a digest) run
+in the caller's write transaction, where ``monitor.alerts`` decides what to write.
 """
 
 from __future__ import annotations
@@ -61,6 +63,123 @@ def queue_notice(
         (notice_id, key, destination, json.dumps(payload, ensure_ascii=False), moment, moment),
     )
     return cursor.rowcount > 0
+
+
+def count_undelivered(conn: sqlite3.Connection, destination: str) -> int:
+    """How many messages of ``destination`` are pending, being sent or held, in the caller's transaction."""
+    return int(
+        conn.execute(
+            "SELECT COUNT(*) FROM alerts WHERE destination = ? AND status IN ('pending', 'sending', 'held')",
+            (destination,),
+        ).fetchone()[0]
+    )
+
+
+def count_waiting(store: Store, destination: str) -> int:
+    """How many messages of ``destination`` wait to be sent (pending or held)."""
+    rows = store.query(
+        "SELECT COUNT(*) AS n FROM alerts WHERE destination = ? AND status IN ('pending', 'held')", [destination]
+    )
+    return int(rows[0]["n"])
+
+
+# Routing and digests: an alert of a destination that sends digests is routed once, ``immediate``
+# (sent on its own) or ``digest`` (``held``); a digest row gathers the held alerts of its window.
+
+
+@dataclass(frozen=True)
+class HeldAlert:
+    """An alert held for a digest: its id, its decoded payload and when it was routed."""
+
+    id: str
+    payload: Any
+    routed_at: str
+
+
+def has_unrouted_alerts(store: Store, destination: str) -> bool:
+    """Whether ``destination`` has a pending alert not yet routed (immediate or digest)."""
+    return bool(
+        store.query(
+            "SELECT 1 FROM alerts WHERE destination = ? AND kind = 'alert' AND status = 'pending' AND route IS NULL"
+            " LIMIT 1",
+            [destination],
+        )
+    )
+
+
+def unrouted_alert_ids(conn: sqlite3.Connection, destination: str) -> list[str]:
+    """The ids of ``destination``'s pending alerts not yet routed, oldest first, in the caller's transaction."""
+    return [
+        row["id"]
+        for row in conn.execute(
+            "SELECT id FROM alerts WHERE destination = ? AND kind = 'alert' AND status = 'pending'"
+            " AND route IS NULL ORDER BY created_at, id",
+            (destination,),
+        )
+    ]
+
+
+def count_routed_immediately(conn: sqlite3.Connection, destination: str, start: datetime, end: datetime) -> int:
+    """How many alerts of ``destination`` were routed to go out at once in ``[start, end)``."""
+    sent = conn.execute(
+        "SELECT COUNT(*) FROM alerts WHERE destination = ? AND kind = 'alert' AND route = 'immediate'"
+        " AND routed_at >= ? AND routed_at < ?",
+        (destination, iso(start), iso(end)),
+    ).fetchone()[0]
+    return int(sent)
+
+
+def route_immediately(conn: sqlite3.Connection, alert_ids: Sequence[str], now: datetime) -> None:
+    """Route these alerts to go out on their own, in the caller's write transaction."""
+    moment = iso(now)
+    for alert_id in alert_ids:
+        conn.execute("UPDATE alerts SET route = 'immediate', routed_at = ? WHERE id = ?", (moment, alert_id))
+
+
+def hold_for_digest(conn: sqlite3.Connection, alert_ids: Sequence[str], now: datetime) -> None:
+    """Route these alerts to a digest: ``held`` until it is made, in the caller's write transaction."""
+    moment = iso(now)
+    for alert_id in alert_ids:
+        conn.execute(
+            "UPDATE alerts SET status = 'held', route = 'digest', routed_at = ? WHERE id = ?", (moment, alert_id)
+        )
+
+
+def has_held_alerts(store: Store, destination: str) -> bool:
+    """Whether ``destination`` has alerts held for a digest."""
+    return bool(store.query("SELECT 1 FROM alerts WHERE destination = ? AND status = 'held' LIMIT 1", [destination]))
+
+
+def held_alerts(conn: sqlite3.Connection, destination: str, before: datetime | None) -> list[HeldAlert]:
+    """``destination``'s held alerts (routed before ``before``, if given), oldest first, in the caller's transaction."""
+    cutoff = iso(before)
+    rows = conn.execute(
+        "SELECT id, payload, routed_at FROM alerts WHERE destination = ? AND status = 'held'"
+        " AND (? IS NULL OR routed_at < ?) ORDER BY created_at, id",
+        (destination, cutoff, cutoff),
+    ).fetchall()
+    return [HeldAlert(row["id"], json.loads(row["payload"]), row["routed_at"]) for row in rows]
+
+
+def queue_digest(
+    conn: sqlite3.Connection,
+    digest_id: str,
+    key: str,
+    destination: str,
+    payload: Mapping[str, Any],
+    members: Sequence[str],
+    now: datetime,
+) -> None:
+    """Queue a digest row and mark its member alerts ``digested``, in the caller's write transaction."""
+    conn.execute(
+        "INSERT INTO alerts (id, key, kind, destination, payload, next_attempt_at, created_at)"
+        " VALUES (?, ?, 'digest', ?, ?, ?, ?)",
+        (digest_id, key, destination, json.dumps(payload, ensure_ascii=False), iso(now), iso(now)),
+    )
+    conn.executemany(
+        "UPDATE alerts SET status = 'digested', digest_id = ? WHERE id = ?",
+        [(digest_id, alert_id) for alert_id in members],
+    )
 
 
 # Each destination's queue is blocked from its oldest message that waits (for a retry) or is

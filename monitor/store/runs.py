@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from monitor.config.model import SourceSpec
+from monitor.config import SourceSpec
 from monitor.store.connection import Store
 from monitor.timestamps import iso, utcnow
 
@@ -56,4 +56,47 @@ def record_error(store: Store, run_id: int | None, source: str, url: str | None,
         conn.execute(
             "INSERT INTO run_errors (run_id, source, url, kind, message, at) VALUES (?, ?, ?, ?, ?, ?)",
             (run_id, source, url, kind, message[:2000], iso(utcnow())),
+        )
+
+
+def fail_open_runs(store: Store, sources: Sequence[str], reason: str, *, record_crash: bool = True) -> int:
+    """Close runs a dead crawl process left open, so status never shows a crawl running forever.
+
+    With ``record_crash``, a source whose crawl died before opening a run still gets a
+    ``crash`` row in run_errors, so the failure is never silent.
+    """
+    if not sources:
+        return 0
+    marks = ",".join("?" * len(sources))
+    now = iso(utcnow())
+    with store.write() as conn:
+        open_runs = conn.execute(
+            f"SELECT id, source FROM runs WHERE status = 'running' AND source IN ({marks})", tuple(sources)
+        ).fetchall()
+        for run_id, source in open_runs:
+            conn.execute(
+                "UPDATE runs SET status = 'failed', finished_at = ?, errors = errors + 1 WHERE id = ?", (now, run_id)
+            )
+            conn.execute(
+                "INSERT INTO run_errors (run_id, source, url, kind, message, at) VALUES (?, ?, NULL, 'crash', ?, ?)",
+                (run_id, source, reason, now),
+            )
+        closed = {source for _, source in open_runs}
+        for source in sources if record_crash else ():
+            if source not in closed:
+                conn.execute(
+                    "INSERT INTO run_errors (run_id, source, url, kind, message, at) VALUES (NULL, ?, NULL, 'crash',"
+                    " ?, ?)",
+                    (source, reason, now),
+                )
+    return len(open_runs)
+
+
+def record_skipped_run(store: Store, source: str, now: datetime | None = None) -> None:
+    """Keep a skipped slot of ``source`` as a run with status ``skipped``."""
+    moment = iso(now or utcnow())
+    with store.write() as conn:
+        conn.execute(
+            "INSERT INTO runs (source, started_at, finished_at, status) VALUES (?, ?, ?, 'skipped')",
+            (source, moment, moment),
         )

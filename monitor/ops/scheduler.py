@@ -27,16 +27,16 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.alerts.delivery import deliver_due
-from monitor.config.load import load_config
-from monitor.config.model import Config, SourceSpec
+from monitor.alerts import deliver_due
+from monitor.config import Config, SourceSpec, load_config
 from monitor.errors import ConfigError, CrawlError, MonitorError
 from monitor.ops.liveness import HealthServer
-from monitor.ops.status import last_runs, next_run
-from monitor.runs.child import fail_open_runs, run_crawl
-from monitor.runs.source_health import check_sources
+from monitor.ops.status import next_run
+from monitor.runs import check_sources, run_crawl
 from monitor.store import Store, sync_sources
-from monitor.timestamps import iso, utcnow
+from monitor.store.reports import last_runs
+from monitor.store.runs import fail_open_runs, record_skipped_run
+from monitor.timestamps import utcnow
 
 log = logging.getLogger("monitor.serve")
 
@@ -87,11 +87,9 @@ def send_alerts(config: Config, db_path: str) -> None:
 
 def record_skip(db_path: str, source: str) -> None:
     """Keep a skipped slot in ``runs`` (status ``skipped``) so status and benchmarks can count them."""
-    now = iso(utcnow())
-    with Store.open(db_path) as store, store.write() as conn:
-        conn.execute(
-            "INSERT INTO runs (source, started_at, finished_at, status) VALUES (?, ?, ?, 'skipped')", (source, now, now)
-        )
+    now = utcnow()
+    with Store.open(db_path) as store:
+        record_skipped_run(store, source, now)
 
 
 class Service:
