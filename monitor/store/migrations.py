@@ -2,6 +2,7 @@
 
 Each migration runs in its own ``BEGIN IMMEDIATE`` transaction together with the
 row that records it, so a crash mid-upgrade leaves the previous version intact.
+A migration is a SQL script or a function of a sqlite-utils ``Database``.
 Never edit a released migration: add a new one.
 """
 
@@ -11,7 +12,49 @@ import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-Migration = tuple[int, str, str]
+from sqlite_utils import Database
+
+Migration = tuple[int, str, str | Callable[[Database], None]]
+
+
+def _alerts_for_digests_and_notices(db: Database) -> None:
+    # SQLite cannot relax NOT NULL on article_id (digests and notices have no article), so transform()
+    # rebuilds the table. It may do so inside the migration's transaction: no foreign key references alerts.
+    db.executescript(
+        """
+        ALTER TABLE alerts ADD COLUMN kind TEXT NOT NULL DEFAULT 'alert';
+        ALTER TABLE alerts ADD COLUMN story_key TEXT;
+        ALTER TABLE alerts ADD COLUMN route TEXT;
+        ALTER TABLE alerts ADD COLUMN routed_at TEXT;
+        ALTER TABLE alerts ADD COLUMN digest_id TEXT;
+        UPDATE alerts SET story_key = substr(key, 9, length(key) - 8 - length('|destination:' || destination))
+            WHERE key LIKE 'article:%|destination:%';
+        DROP INDEX alerts_destination;
+        """
+    )
+    db.table("alerts").transform(
+        not_null={"article_id": False},
+        # Given again because transform() would re-quote the "0" PRAGMA table_info reports as '0'.
+        defaults={"attempts": 0},
+        column_order=["id", "key", "kind", "article_id", "story_key", "destination", "payload", "status", "route",
+                      "routed_at", "digest_id"],
+    )  # fmt: skip
+    db.executescript(
+        """
+        CREATE INDEX alerts_queue ON alerts(destination, status, created_at);
+        CREATE INDEX alerts_article ON alerts(article_id);
+        CREATE INDEX alerts_story ON alerts(story_key);
+        CREATE INDEX alerts_digest ON alerts(digest_id);
+        CREATE TABLE destination_state (
+            name TEXT PRIMARY KEY,
+            paused_at TEXT,
+            paused_reason TEXT,
+            paused_status INTEGER,
+            updated_at TEXT NOT NULL
+        );
+        """
+    )
+
 
 MIGRATIONS: list[Migration] = [
     (
@@ -110,56 +153,7 @@ MIGRATIONS: list[Migration] = [
         END;
         """,
     ),
-    (
-        2,
-        "alerts: kinds, story key, digests; destination state",
-        # SQLite cannot relax NOT NULL on article_id (digests and notices have no article), so the
-        # alerts table is rebuilt. Nothing references it, so dropping the old one checks no foreign key.
-        """
-        CREATE TABLE alerts_v2 (
-            id TEXT PRIMARY KEY,
-            key TEXT NOT NULL UNIQUE,
-            kind TEXT NOT NULL DEFAULT 'alert',
-            article_id INTEGER REFERENCES articles(id),
-            story_key TEXT,
-            destination TEXT NOT NULL,
-            payload TEXT NOT NULL,
-            status TEXT NOT NULL DEFAULT 'pending',
-            route TEXT,
-            routed_at TEXT,
-            digest_id TEXT,
-            attempts INTEGER NOT NULL DEFAULT 0,
-            next_attempt_at TEXT NOT NULL,
-            claimed_until TEXT,
-            last_status INTEGER,
-            last_error TEXT,
-            created_at TEXT NOT NULL,
-            delivered_at TEXT
-        );
-        INSERT INTO alerts_v2 (id, key, kind, article_id, story_key, destination, payload, status, attempts,
-            next_attempt_at, claimed_until, last_status, last_error, created_at, delivered_at)
-        SELECT id, key, 'alert', article_id,
-            CASE WHEN key LIKE 'article:%|destination:%'
-                 THEN substr(key, 9, length(key) - 8 - length('|destination:' || destination)) END,
-            destination, payload, status, attempts, next_attempt_at, claimed_until, last_status, last_error,
-            created_at, delivered_at
-        FROM alerts;
-        DROP TABLE alerts;
-        ALTER TABLE alerts_v2 RENAME TO alerts;
-        CREATE INDEX alerts_due ON alerts(status, next_attempt_at);
-        CREATE INDEX alerts_queue ON alerts(destination, status, created_at);
-        CREATE INDEX alerts_article ON alerts(article_id);
-        CREATE INDEX alerts_story ON alerts(story_key);
-        CREATE INDEX alerts_digest ON alerts(digest_id);
-        CREATE TABLE destination_state (
-            name TEXT PRIMARY KEY,
-            paused_at TEXT,
-            paused_reason TEXT,
-            paused_status INTEGER,
-            updated_at TEXT NOT NULL
-        );
-        """,
-    ),
+    (2, "alerts: kinds, story key, digests; destination state", _alerts_for_digests_and_notices),
     (
         3,
         "articles: which signal gave the publication date",
@@ -250,13 +244,18 @@ def current_version(conn: sqlite3.Connection) -> int:
 
 def migrate(conn: sqlite3.Connection, now: Callable[[], datetime] | None = None) -> list[int]:
     """Bring the schema up to date; return the versions applied. ``conn`` must be in autocommit mode."""
+    # Not sqlite_utils.migrations.Migrations: it records names in its own _sqlite_migrations table (a new
+    # table in every store), knows no version to refuse a newer store by, and opens each migration with a
+    # deferred BEGIN, choosing what to apply before taking the write lock.
     clock = now or (lambda: datetime.now(UTC))
+    # The store's own connection: no pragma (recursive_triggers) or plugin hooks of sqlite-utils' choosing on it.
+    db = Database(conn, recursive_triggers=False, execute_plugins=False)
     applied: list[int] = []
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
         " applied_at TEXT NOT NULL)"
     )
-    for version, name, script in MIGRATIONS:
+    for version, name, step in MIGRATIONS:
         if version <= current_version(conn):
             continue
         conn.execute("BEGIN IMMEDIATE")
@@ -265,29 +264,21 @@ def migrate(conn: sqlite3.Connection, now: Callable[[], datetime] | None = None)
             if version <= current_version(conn):
                 conn.execute("ROLLBACK")
                 continue
-            for statement in _statements(script):
-                conn.execute(statement)
+            if isinstance(step, str):
+                # Inside a transaction sqlite-utils runs the script statement by statement, where
+                # sqlite3's own executescript would commit first.
+                db.executescript(step)
+            else:
+                step(db)
             conn.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                 (version, name, clock().isoformat(timespec="seconds")),
             )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # An error may already have ended the transaction; a failing ROLLBACK would hide it.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         applied.append(version)
     return applied
-
-
-def _statements(script: str) -> list[str]:
-    """Split a script into statements, keeping trigger bodies whole (``executescript`` would commit)."""
-    statements: list[str] = []
-    buffer = ""
-    for line in script.strip().splitlines():
-        buffer += line + "\n"
-        if sqlite3.complete_statement(buffer):
-            statements.append(buffer.strip())
-            buffer = ""
-    if buffer.strip():
-        statements.append(buffer.strip())
-    return statements
