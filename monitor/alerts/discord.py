@@ -20,9 +20,10 @@ from monitor.alerts.facts import (
     AlertFacts,
     alert_facts,
     digest_items,
+    escape_chars,
     fit_escaped,
+    marked_snippet,
     notice_lines,
-    split_hits,
     window_text,
 )
 
@@ -38,7 +39,7 @@ NO_MENTIONS: dict[str, Any] = {"parse": []}
 
 def escape_markdown(text: str) -> str:
     """``text`` with every Discord markdown and mention character backslash-escaped."""
-    return "".join(_ESCAPES.get(char, char) for char in text)
+    return escape_chars(text, _ESCAPES)
 
 
 def fit(text: str, limit: int) -> str:
@@ -78,20 +79,7 @@ def render_discord(event: dict[str, Any]) -> dict[str, Any]:
 
 def snippet_markdown(snippet: str, limit: int) -> str:
     """A rules-engine snippet with its text escaped and hits in **bold**, at most ``limit`` characters."""
-    out: list[str] = []
-    used = 0
-    for text, hit in split_hits(snippet):
-        bold = hit and bool(text.strip())
-        text = text.strip() if bold else text
-        room = limit - used - (4 if bold else 0)
-        if room <= 1:
-            break
-        rendered = fit(text, room)
-        out.append(f"**{rendered}**" if bold else rendered)
-        used += len(out[-1])
-        if len(escape_markdown(text)) > room:
-            break
-    return "".join(out)
+    return marked_snippet(snippet, limit, _ESCAPES, bold="**")
 
 
 def _alert(facts: AlertFacts, alert_id: str) -> dict[str, Any]:

@@ -24,6 +24,11 @@ EVENT_VERSION = 1
 EXCERPT_CHARS = 400
 
 
+def _envelope(event_type: str, event_id: str, created_at: str) -> dict[str, Any]:
+    """The fields every event starts with: its type, version, id and when it was made."""
+    return {"type": event_type, "version": EVENT_VERSION, "id": event_id, "created_at": created_at}
+
+
 def build_event(alert_id: str, article: Article, article_id: int, verdict: Verdict, created_at: str) -> dict[str, Any]:
     """The version-1 ``article.matched`` event for ``article`` (see README, "Webhook payload")."""
     excerpt = " ".join(article.text.split())
@@ -31,10 +36,7 @@ def build_event(alert_id: str, article: Article, article_id: int, verdict: Verdi
         excerpt = excerpt[:EXCERPT_CHARS].rsplit(" ", 1)[0] + "…"
     published = article.published.isoformat() if article.published else None
     return {
-        "type": EVENT_TYPE,
-        "version": EVENT_VERSION,
-        "id": alert_id,
-        "created_at": created_at,
+        **_envelope(EVENT_TYPE, alert_id, created_at),
         "score": verdict.score,
         "threshold": verdict.threshold,
         "rules": [match.to_dict() for match in verdict.matches],
@@ -70,10 +72,7 @@ def build_digest(
 ) -> dict[str, Any]:
     """The version-1 ``alerts.digest`` event: the ``article.matched`` events of one window, oldest first."""
     return {
-        "type": DIGEST_TYPE,
-        "version": EVENT_VERSION,
-        "id": digest_id,
-        "created_at": created_at,
+        **_envelope(DIGEST_TYPE, digest_id, created_at),
         "destination": destination,
         "window": {"start": window_start, "end": window_end},
         "count": len(events),
@@ -92,10 +91,7 @@ def build_notice(
 ) -> dict[str, Any]:
     """The version-1 ``destination.paused`` notice, sent once to the other destinations."""
     return {
-        "type": NOTICE_TYPE,
-        "version": EVENT_VERSION,
-        "id": notice_id,
-        "created_at": paused_at,
+        **_envelope(NOTICE_TYPE, notice_id, paused_at),
         "destination": destination,
         "reason": reason,
         "status": status,
@@ -129,10 +125,7 @@ def sample_event(alert_id: str, created_at: str) -> dict[str, Any]:
 def build_source_notice(notice_id: str, source: str, *, health: str, reason: str, since: str) -> dict[str, Any]:
     """The version-1 ``source.health`` notice: a source started failing, went quiet, or recovered."""
     return {
-        "type": SOURCE_HEALTH_TYPE,
-        "version": EVENT_VERSION,
-        "id": notice_id,
-        "created_at": since,
+        **_envelope(SOURCE_HEALTH_TYPE, notice_id, since),
         "source": source,
         "health": health,
         "reason": reason,

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+ELLIPSIS = "…"
 LINK_LIMIT = 3000  # Slack's button URL limit; the strictest of the three
 # Characters a URL may hold unencoded (RFC 3986); anything else (space, <, >, |, quotes, non-ASCII) is refused.
 _URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
@@ -85,9 +86,14 @@ def safe_link(url: object, limit: int = LINK_LIMIT) -> str | None:
     return url
 
 
-def fit_escaped(text: str, limit: int, escapes: Mapping[str, str], ellipsis: str = "…") -> str:
+def escape_chars(text: str, escapes: Mapping[str, str]) -> str:
+    """``text`` with each character that ``escapes`` names replaced by its escape."""
+    return "".join(escapes.get(char, char) for char in text)
+
+
+def fit_escaped(text: str, limit: int, escapes: Mapping[str, str], ellipsis: str = ELLIPSIS) -> str:
     """``text`` with ``escapes`` applied, cut (with an ellipsis) so the *escaped* result is at most ``limit`` long."""
-    escaped = "".join(escapes.get(char, char) for char in text)
+    escaped = escape_chars(text, escapes)
     if len(escaped) <= limit:
         return escaped
     budget = limit - len(ellipsis)
@@ -112,6 +118,23 @@ def split_hits(snippet: str) -> list[tuple[str, bool]]:
         position = match.end()
     pieces.append((snippet[position:], False))
     return [(piece, hit) for piece, hit in pieces if piece]
+
+
+def marked_snippet(snippet: str, limit: int, escapes: Mapping[str, str], bold: str) -> str:
+    """A rules-engine snippet with ``escapes`` applied and each hit wrapped in ``bold``, at most ``limit`` long."""
+    out: list[str] = []
+    used = 0
+    for text, hit in split_hits(snippet):
+        marker = bold if hit and text.strip() else ""
+        text = text.strip() if marker else text
+        room = limit - used - 2 * len(marker)
+        if room <= len(ELLIPSIS):
+            break
+        out.append(marker + fit_escaped(text, room, escapes) + marker)
+        used += len(out[-1])
+        if len(escape_chars(text, escapes)) > room:  # cut: nothing after it fits
+            break
+    return "".join(out)
 
 
 def best_snippet(rules: list[dict[str, Any]]) -> str:

@@ -18,9 +18,9 @@ from monitor.alerts.facts import (
     alert_facts,
     digest_items,
     fit_escaped,
+    marked_snippet,
     notice_lines,
     safe_link,
-    split_hits,
     window_text,
 )
 
@@ -50,22 +50,7 @@ def fit(text: str, limit: int) -> str:
 
 def snippet_mrkdwn(snippet: str, limit: int) -> str:
     """A rules-engine snippet as Slack mrkdwn: text escaped, ``**hit**`` shown as ``*hit*``, at most ``limit``."""
-    out: list[str] = []
-    used = 0
-    for text, hit in split_hits(snippet):
-        bold = hit and bool(text.strip())
-        text = text.strip() if bold else text
-        if not text:
-            continue
-        room = limit - used - (2 if bold else 0)
-        if room <= len(ELLIPSIS):
-            break
-        rendered = fit(text, room)
-        out.append(f"*{rendered}*" if bold else rendered)
-        used += len(out[-1])
-        if len(escape(text)) > room:  # cut: nothing after it fits
-            break
-    return "".join(out)
+    return marked_snippet(snippet, limit, _ESCAPES, bold="*")
 
 
 def render_slack(event: dict[str, Any]) -> dict[str, Any]:

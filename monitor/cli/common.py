@@ -6,6 +6,7 @@ the CLI turns the core's typed exceptions into messages and exit codes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -69,6 +70,16 @@ def filter_options(func: Any) -> Any:
     func = click.option("--source", metavar="NAME", help="Only articles from this source.")(func)
     func = click.option("--until", metavar="WHEN", help="Only before then: a duration ago (2d) or a date.")(func)
     return click.option("--since", metavar="WHEN", help="Only since then: a duration ago (7d, 12h) or a date.")(func)
+
+
+def listing_options(limit: int, noun: str) -> Callable[[Any], Any]:
+    """--limit (default ``limit`` ``noun``), the filters and the output format: for commands that list stored rows."""
+
+    def decorate(func: Any) -> Any:
+        func = filter_options(format_option(func))
+        return click.option("--limit", default=limit, show_default=True, help=f"At most this many {noun}.")(func)
+
+    return decorate
 
 
 def filters_from(

@@ -13,7 +13,6 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from monitor.config.checker import (
     Checker,
     choice,
-    item_line,
     node_line,
     or_default,
     value_line,
@@ -52,11 +51,7 @@ def parse_alerts(check: Checker, root: CommentedMap) -> AlertsSpec:
     destinations: list[DestinationSpec] = []
     items = check.get(node, "destinations", "alerts", check.sequence) if "destinations" in node else None
     seen: set[str] = set()
-    for index, item in enumerate(items or []):
-        field = f"alerts.destinations[{index}]"
-        entry = check.mapping(item, field, item_line(items, index), DESTINATION_KEYS)
-        if entry is None:
-            continue
+    for field, entry in check.entries(items, "alerts.destinations", DESTINATION_KEYS):
         spec = _destination(check, entry, field)
         if spec is None:
             continue

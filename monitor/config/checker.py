@@ -8,7 +8,7 @@ value, or None after recording a ``FILE:LINE: field: what is wrong`` problem.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, time
 from typing import Any, TypeVar
 
@@ -49,6 +49,14 @@ class Checker:
             self.fail(line, field, f"must be a list, not {kind(node)}")
             return None
         return node
+
+    def entries(self, items: CommentedSeq | None, field: str, allowed: set[str]) -> Iterator[tuple[str, CommentedMap]]:
+        """Each item of ``items`` that is a mapping with only ``allowed`` keys, with its field (``field[index]``)."""
+        for index, item in enumerate(items or []):
+            where = f"{field}[{index}]"
+            entry = self.mapping(item, where, item_line(items, index), allowed)
+            if entry is not None:
+                yield where, entry
 
     def get(
         self,

@@ -43,11 +43,7 @@ def parse_rules(check: Checker, root: CommentedMap) -> tuple[RuleSpec, ...]:
     destinations = _destination_names(root)
     rules: list[RuleSpec] = []
     seen: set[str] = set()
-    for index, item in enumerate(items or []):
-        field = f"rules[{index}]"
-        entry = check.mapping(item, field, item_line(items, index), RULE_KEYS)
-        if entry is None:
-            continue
+    for field, entry in check.entries(items, "rules", RULE_KEYS):
         before = len(check.problems)
         name = check.get(entry, "name", field, check.name, required=True)
         spec = _rule(check, entry, field, name or "", destinations)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from monitor.localserver import LocalServer, QuietHandler
 
 
 @dataclass(frozen=True)
@@ -21,37 +23,22 @@ class Received:
         return json.loads(self.body)
 
 
-class Receiver:
+class Receiver(LocalServer):
     """Answers 200 to every POST and keeps it; a context manager."""
 
     def __init__(self) -> None:
         self.received: list[Received] = []
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, name="receiver", daemon=True)
-
-    @property
-    def base(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(self._handler(), thread_name="receiver")
 
     def posts(self, path: str) -> list[Received]:
         with self._lock:
             return [r for r in self.received if r.path == path]
 
-    def __enter__(self) -> Receiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
             # Headers and body go out in separate writes: without this, Nagle and delayed ACKs
             # add ~40 ms to every keep-alive request.
@@ -67,8 +54,5 @@ class Receiver:
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
 
         return Handler

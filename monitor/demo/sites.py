@@ -10,9 +10,10 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
 from xml.sax.saxutils import escape
+
+from monitor.localserver import LocalServer, QuietHandler
 
 
 @dataclass(frozen=True)
@@ -36,15 +37,7 @@ class Route:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A crawler hanging up mid-response (a size cap, a timeout) is expected here, not news.
-        pass
-
-
-class LocalSite:
+class LocalSite(LocalServer):
     """A threaded HTTP server on 127.0.0.1 answering from a dict of routes; a context manager."""
 
     def __init__(self, name: str = "site", routes: dict[str, Route] | None = None, port: int = 0):
@@ -52,27 +45,8 @@ class LocalSite:
         self.routes: dict[str, Route] = dict(routes or {})
         self.requests: list[str] = []
         self._lock = threading.Lock()
-        self.server = _QuietServer(("127.0.0.1", port), self._handler())
-        self._thread = threading.Thread(target=self.server.serve_forever, name=f"site-{name}", daemon=True)
-
-    @property
-    def base(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> LocalSite:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self) -> LocalSite:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        # A crawler hanging up mid-response (a size cap, a timeout) is expected here, not news.
+        super().__init__(self._handler(), port=port, thread_name=f"site-{name}", report_errors=False)
 
     def add_news(
         self, title: str, stories: list[Story], *, feed_path: str = "/feed.xml", sitemap_path: str = "/sitemap.xml"
@@ -93,7 +67,7 @@ class LocalSite:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         site = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
@@ -109,9 +83,6 @@ class LocalSite:
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(route.body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # keep the demo's and the tests' output clean
 
         return Handler
 

@@ -7,12 +7,12 @@
 from __future__ import annotations
 
 import json
-import threading
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 
 from monitor.errors import MonitorError
+from monitor.localserver import LocalServer, QuietHandler
 from monitor.store import Store
 from monitor.store.reports import first_run_started_at, last_success_at, outbox_backlog
 from monitor.timestamps import utcnow
@@ -60,31 +60,17 @@ def health(service: Watched, now: datetime | None = None) -> tuple[bool, dict[st
     }
 
 
-class HealthServer:
+class HealthServer(LocalServer):
     """Serves ``/healthz`` for one service on 127.0.0.1 (port 0 picks a free port)."""
 
     def __init__(self, service: Watched, port: int = 0, host: str = "127.0.0.1"):
         self.service = service
-        self.server = ThreadingHTTPServer((host, port), self._handler())
-        self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, name="healthz", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self.server.server_address[1])
-
-    def start(self) -> HealthServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(self._handler(), port=port, host=host, thread_name="healthz")
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         service = self.service
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 if self.path.split("?", 1)[0] != "/healthz":
                     self.send_error(404)
@@ -96,8 +82,5 @@ class HealthServer:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
 
         return Handler
