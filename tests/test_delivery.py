@@ -22,9 +22,10 @@ import pytest
 from monitor.alerts import DeliveryReport, deliver_due, verify
 from monitor.alerts.policy import RETRY_SCHEDULE, parse_retry_after, retry_delay
 from monitor.alerts.render import render
-from monitor.alerts.transport import make_session, post
+from monitor.alerts.transport import post
 from monitor.alerts.webhook import render_webhook
 from monitor.config import DestinationSpec
+from monitor.deadlines import make_session
 from monitor.ingest import save_article
 from monitor.models import Article, Hit, RuleMatch, Verdict
 from monitor.store import Store

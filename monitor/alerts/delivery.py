@@ -31,8 +31,9 @@ from monitor.alerts.pause import pause_destination
 from monitor.alerts.policy import judge, retry_delay
 from monitor.alerts.redact import protect_logs, sensitive_parts
 from monitor.alerts.render import render
-from monitor.alerts.transport import HttpResult, make_session, post, use_deadlines
+from monitor.alerts.transport import HttpResult, post
 from monitor.config import DESTINATION_TYPES, DestinationSpec
+from monitor.deadlines import make_session, use_deadlines
 from monitor.store import Store
 from monitor.store.outbox import ClaimedAlert, claim_due, mark_delivered, mark_failed, release
 from monitor.timestamps import iso, utcnow

@@ -2,43 +2,49 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import requests
 from w3lib.encoding import html_to_unicode
 
 from monitor.config import CrawlSpec
+from monitor.deadlines import NETWORK_ERRORS, deadline, make_session
 from monitor.errors import FetchError
 from monitor.extract.discovery import is_fetchable
 
 
 def fetch_page(url: str, crawl: CrawlSpec) -> tuple[str, str]:
-    """GET ``url``; return (final URL, HTML text). FetchError on any failure, size or time overrun."""
+    """GET ``url``; return (final URL, HTML text). FetchError on any failure, size or time overrun.
+
+    ``crawl.timeout_seconds`` bounds the whole fetch, redirects, headers and body included.
+    """
     if not is_fetchable(url):
         raise FetchError(f"{url}: only http:// and https:// URLs can be fetched")
-    deadline = time.monotonic() + crawl.timeout_seconds
-    try:
-        with requests.get(
-            url,
-            headers={"User-Agent": crawl.user_agent},
-            timeout=crawl.timeout_seconds,
-            stream=True,
-            allow_redirects=True,
-        ) as response:
-            if response.status_code != 200:
-                raise FetchError(f"{url}: HTTP {response.status_code}")
-            body = bytearray()
-            for chunk in response.iter_content(64 * 1024):
-                body += chunk
-                if len(body) > crawl.max_page_bytes:
-                    raise FetchError(f"{url}: larger than {crawl.max_page_bytes} bytes; refused")
-                if time.monotonic() > deadline:
-                    raise FetchError(f"{url}: took longer than {crawl.timeout_seconds} s; stopped")
-            content_type = response.headers.get("Content-Type", "")
-            final_url = response.url
-    except requests.RequestException as error:
-        raise FetchError(f"{url}: {type(error).__name__}") from None
+    too_slow = f"{url}: took longer than {crawl.timeout_seconds} s; stopped"
+    with deadline(crawl.timeout_seconds) as limit:
+        try:
+            with (
+                make_session() as session,
+                session.get(
+                    url,
+                    headers={"User-Agent": crawl.user_agent},
+                    timeout=crawl.timeout_seconds,
+                    stream=True,
+                    allow_redirects=True,
+                ) as response,
+            ):
+                if response.status_code != 200:
+                    raise FetchError(f"{url}: HTTP {response.status_code}")
+                body = bytearray()
+                for chunk in response.iter_content(64 * 1024):
+                    body += chunk
+                    if len(body) > crawl.max_page_bytes:
+                        raise FetchError(f"{url}: larger than {crawl.max_page_bytes} bytes; refused")
+                    if limit.expired:
+                        raise FetchError(too_slow)
+                content_type = response.headers.get("Content-Type", "")
+                final_url = response.url
+        except NETWORK_ERRORS as error:
+            raise FetchError(too_slow if limit.expired else f"{url}: {type(error).__name__}") from None
     return final_url, decode_html(bytes(body), content_type)
 
 
