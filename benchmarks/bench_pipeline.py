@@ -268,9 +268,9 @@ def pipeline(config: Path, db: Path) -> tuple[int, dict[str, Any]]:
     summary = report.sources[0]
     return int(stored), {
         "alerting": int(alerting or 0),
-        "errors": summary.get("errors"),
-        "pages": summary.get("pages"),
-        "status": summary.get("status"),
+        "errors": summary.errors,
+        "pages": summary.pages,
+        "status": summary.status,
     }
 
 

@@ -2,16 +2,17 @@
 
 These dataclasses are used everywhere, the Scrapy items included, so a page
 fetched by a spider and a page read from disk by ``monitor score`` are the same
-thing to the core.
+thing to the core. ``SourceRunSummary`` is what a crawl process reports back about
+each source it crawled.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(slots=True)
@@ -155,3 +156,72 @@ class Verdict:
             "alert_rules": [m.rule for m in self.alerting()],
             "vetoed": [m.to_dict() for m in self.vetoed],
         }
+
+
+# The counters a source's run keeps; ``CrawlReport.total`` sums one of them over the sources.
+RunCounter = Literal[
+    "pages", "new_articles", "updated_articles", "unchanged_articles", "matches", "alerts_queued", "errors"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRunSummary:
+    """One source's crawl as the crawl process reports it: its run, its status and its counters."""
+
+    source: str
+    status: str | None = None  # "ok" or "failed"; None if a report left it out
+    run_id: int | None = None  # None if the spider never opened a run
+    pages: int = 0
+    new_articles: int = 0
+    updated_articles: int = 0
+    unchanged_articles: int = 0
+    matches: int = 0
+    alerts_queued: int = 0
+    errors: int = 0
+    median_age_seconds: int | None = None  # publication to fetch, new articles only; None without any
+    message: str | None = None  # why a source has no counters, e.g. its spider did not start
+
+    def __getitem__(self, name: str) -> Any:
+        """A field by its name in the JSON report (``summary["pages"]``), for code that read the report as dicts."""
+        if name not in _SUMMARY_FIELDS:
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict, the form the crawl process writes to its report."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: object) -> SourceRunSummary:
+        """Read one entry of a crawl report; missing fields take their defaults, unknown ones are ignored.
+
+        Raises ValueError if ``data`` is not an object naming its source.
+        """
+        if not isinstance(data, dict) or not isinstance(data.get("source"), str):
+            raise ValueError(f"not a source's crawl summary: {data!r}")
+
+        def optional_int(name: str) -> int | None:
+            value = data.get(name)
+            return None if value is None else int(value)
+
+        def counter(name: RunCounter) -> int:
+            return optional_int(name) or 0
+
+        status, message = data.get("status"), data.get("message")
+        return cls(
+            source=data["source"],
+            status=None if status is None else str(status),
+            run_id=optional_int("run_id"),
+            pages=counter("pages"),
+            new_articles=counter("new_articles"),
+            updated_articles=counter("updated_articles"),
+            unchanged_articles=counter("unchanged_articles"),
+            matches=counter("matches"),
+            alerts_queued=counter("alerts_queued"),
+            errors=counter("errors"),
+            median_age_seconds=optional_int("median_age_seconds"),
+            message=None if message is None else str(message),
+        )
+
+
+_SUMMARY_FIELDS = frozenset(f.name for f in fields(SourceRunSummary))

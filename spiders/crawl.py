@@ -25,6 +25,7 @@ from monitor.config import load_config, parse_config
 from monitor.errors import MonitorError
 from monitor.ingest import Analyser
 from monitor.logs import configure_logging
+from monitor.models import SourceRunSummary
 from spiders import settings as default_settings
 from spiders.news import NewsSpider
 
@@ -78,14 +79,16 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         analyser.close()
 
-    report = []
+    report: list[SourceRunSummary] = []
     for name, crawler in crawlers:
-        summary = getattr(crawler.spider, "summary", None)
-        report.append(
-            summary
-            or {"source": name, "status": "failed", "errors": 1, "message": "the spider did not start (see the log)"}
-        )
-    Path(args.report).write_text(json.dumps(report), encoding="utf-8")
+        spider = crawler.spider
+        summary = spider.summary if isinstance(spider, NewsSpider) else None
+        if summary is None:
+            summary = SourceRunSummary(
+                source=name, status="failed", errors=1, message="the spider did not start (see the log)"
+            )
+        report.append(summary)
+    Path(args.report).write_text(json.dumps([entry.to_json() for entry in report]), encoding="utf-8")
     return 0
 
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from scrapy import Request, Spider
 from scrapy.core import downloader as scrapy_downloader
@@ -105,15 +106,18 @@ class RetryAfterMiddleware:
         engine = self.crawler.engine
         downloader = getattr(engine, "downloader", None)
         get_key = getattr(downloader, "get_slot_key", None)
-        if get_key is None or seconds <= 0:
+        if downloader is None or get_key is None or seconds <= 0:
             return
-        slot = downloader.slots.get(get_key(request))  # type: ignore[union-attr]
+        slot = downloader.slots.get(get_key(request))
         if slot is not None:
             slot.lastseen = max(slot.lastseen, _DOWNLOADER_CLOCK() + seconds)
 
 
 # The clock the downloader keeps slot times with: monotonic() in recent Scrapy, time() in older releases.
-_DOWNLOADER_CLOCK = getattr(scrapy_downloader, "monotonic", None) or getattr(scrapy_downloader, "time", time.time)
+_DOWNLOADER_CLOCK = cast(
+    Callable[[], float],
+    getattr(scrapy_downloader, "monotonic", None) or getattr(scrapy_downloader, "time", time.time),
+)
 
 
 class IndexCachePolicy(RFC2616Policy):

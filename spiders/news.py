@@ -11,9 +11,9 @@ back flagged ``cached`` and is not read again. Run it as
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urljoin
 
 import scrapy
@@ -38,7 +38,8 @@ from monitor.extract import (
 )
 from monitor.extract.discovery import DEFAULT_SITEMAP_PATH
 from monitor.ingest import Analyser, CrawlSession, may_be_relevant
-from monitor.models import Page
+from monitor.models import Page, SourceRunSummary
+from monitor.rules import RuleSet
 from monitor.store import Store
 from spiders.middlewares import INDEX
 from spiders.settings import from_config, httpcache_dir
@@ -50,16 +51,20 @@ class NewsSpider(scrapy.Spider):
     """One source per spider instance; the source's type decides how its index is read."""
 
     name = "news"
+    # Set by from_crawler, which has the configuration and the store.
     session: CrawlSession
+    ruleset: RuleSet | None  # the rules the link prefilter reads; None when the source does not prefilter
     max_pages: int
-    queued: int
-    incomplete_indexes: set[str]
 
     def __init__(self, source: str = "", **kwargs: Any):
         super().__init__(**kwargs)
         if not source:
             raise ValueError("pass the source to crawl: scrapy crawl news -a source=NAME")
         self.source_name = source
+        self.queued = 0
+        # indexes whose links were not all fetched: forgotten by the HTTP cache so the next run reads them
+        self.incomplete_indexes: set[str] = set()
+        self.summary: SourceRunSummary | None = None  # set when the spider closes; spiders.crawl reports it
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -82,9 +87,6 @@ class NewsSpider(scrapy.Spider):
         spider.session = CrawlSession(config, source, store, analyser)
         spider.ruleset = analyser.ruleset if source.prefilter else None
         spider.max_pages = source.max_pages
-        spider.queued = 0
-        # indexes whose links were not all fetched: forgotten by the HTTP cache so the next run reads them
-        spider.incomplete_indexes = set()
         crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
         return spider
 
@@ -122,7 +124,7 @@ class NewsSpider(scrapy.Spider):
 
     def robots_failed(self, failure: Failure) -> Iterator[scrapy.Request]:
         """No robots.txt (a 404, say) is no reason to give up: try the conventional sitemap."""
-        if not failure.check(HttpError):
+        if not _check(failure, HttpError):
             self._failed(failure, fatal=True)
             return
         self.session.fetched()
@@ -195,7 +197,7 @@ class NewsSpider(scrapy.Spider):
     ) -> Iterator[Page]:
         """Turn an HTML response into a Page for the pipeline; refuse anything else."""
         self.session.fetched()
-        content_type = response.headers.get(b"Content-Type", b"").split(b";")[0].strip().lower()
+        content_type = (response.headers.get(b"Content-Type") or b"").split(b";")[0].strip().lower()
         if not isinstance(response, TextResponse) or (content_type and content_type not in HTML_TYPES):
             self.session.error(
                 response.url, "content-type", f"not an HTML page ({content_type.decode('latin-1') or 'binary'})"
@@ -229,22 +231,23 @@ class NewsSpider(scrapy.Spider):
     def _failed(self, failure: Failure, *, fatal: bool) -> None:
         request = getattr(failure, "request", None)
         url = request.url if request is not None else None
-        if failure.check(HttpError):
-            response = failure.value.response
+        if _check(failure, HttpError):
+            response = _http_error(failure).response
             message = f"HTTP {response.status}"
             retry_after = response.request.meta.get("retry_after") if response.request is not None else None
             if retry_after is not None:
                 message += f" (Retry-After {retry_after:.0f} s; not retried this run)"
             self.session.error(response.url, "http", message, fatal=fatal)
             return
-        message = (
-            str(failure.value)
-            if failure.check(IgnoreRequest)
-            else (f"{failure.type.__name__}: {failure.getErrorMessage()}")
-        )
+        ignored = _check(failure, IgnoreRequest)
+        if ignored:
+            message = str(failure.value)
+        else:
+            assert failure.type is not None  # Twisted makes no Failure without an exception
+            message = f"{failure.type.__name__}: {failure.getErrorMessage()}"
         self.session.error(
             url,
-            _error_kind(message, ignored=bool(failure.check(IgnoreRequest))),
+            _error_kind(message, ignored=ignored),
             message or "request ignored",
             fatal=fatal,
         )
@@ -262,10 +265,21 @@ def loaded_config(settings: BaseSettings) -> Config:
 
 def _transient(failure: Failure) -> bool:
     """A failure that may not happen again: a 5xx or 429, a timeout, a refused connection; not a 404 or robots.txt."""
-    if failure.check(HttpError):
-        status = int(failure.value.response.status)
+    if _check(failure, HttpError):
+        status = int(_http_error(failure).response.status)
         return status >= 500 or status == 429
-    return not failure.check(IgnoreRequest)
+    return not _check(failure, IgnoreRequest)
+
+
+def _check(failure: Failure, *kinds: type[Exception]) -> bool:
+    """Whether ``failure`` is one of ``kinds``: ``Failure.check``, which Twisted leaves unannotated."""
+    check = cast(Callable[..., type[Exception] | None], failure.check)
+    return check(*kinds) is not None
+
+
+def _http_error(failure: Failure) -> HttpError:
+    """The HttpError of a failure ``_check`` found to be one (Twisted types ``Failure.value`` as any exception)."""
+    return cast(HttpError, failure.value)
 
 
 def _error_kind(message: str, *, ignored: bool) -> str:

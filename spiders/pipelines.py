@@ -7,6 +7,7 @@ from typing import Any
 from scrapy.crawler import Crawler
 
 from monitor.models import Page
+from spiders.news import NewsSpider
 
 
 class StorePipeline:
@@ -21,6 +22,7 @@ class StorePipeline:
 
     async def process_item(self, item: Any) -> Any:
         if isinstance(item, Page):
-            assert self.crawler.spider is not None
-            await self.crawler.spider.session.process(item)
+            spider = self.crawler.spider
+            assert isinstance(spider, NewsSpider)  # the one spider that yields pages
+            await spider.session.process(item)
         return item

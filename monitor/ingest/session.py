@@ -13,13 +13,12 @@ import statistics
 from collections.abc import Sequence
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
-from typing import Any
 
 from monitor.config import Config, SourceSpec
 from monitor.errors import ExtractionError, MonitorError
 from monitor.ingest.analysis import Analysis, save_article
 from monitor.ingest.workers import Analyser
-from monitor.models import Page
+from monitor.models import Page, SourceRunSummary
 from monitor.store import Store, finish_run, last_seen, record_error, start_run
 
 log = logging.getLogger("monitor.crawl")
@@ -109,17 +108,24 @@ class CrawlSession:
                 outcome.alerts_queued,
             )
 
-    def finish(self) -> dict[str, Any]:
+    def finish(self) -> SourceRunSummary:
         """Close the run record and return the run's summary."""
         status = "failed" if self.source_failed else "ok"
         median_age = round(statistics.median(self.new_article_ages)) if self.new_article_ages else None
         if not self.finished:
             finish_run(self.store, self.run_id, {**self.counts, "median_age_seconds": median_age}, status)
             self.finished = True
-        return {
-            "source": self.source.name,
-            "run_id": self.run_id,
-            "status": status,
-            **self.counts,
-            "median_age_seconds": median_age,
-        }
+        counts = self.counts
+        return SourceRunSummary(
+            source=self.source.name,
+            run_id=self.run_id,
+            status=status,
+            pages=counts["pages"],
+            new_articles=counts["new_articles"],
+            updated_articles=counts["updated_articles"],
+            unchanged_articles=counts["unchanged_articles"],
+            matches=counts["matches"],
+            alerts_queued=counts["alerts_queued"],
+            errors=counts["errors"],
+            median_age_seconds=median_age,
+        )

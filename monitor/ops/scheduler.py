@@ -68,12 +68,12 @@ def crawl_source(config: Config, db_path: str, source: SourceSpec, log_level: st
     for summary in report.sources:
         log.info(
             "crawl %s: %s, %s pages, %s new articles, %s alerts queued, %s errors",
-            summary["source"],
-            summary.get("status"),
-            summary.get("pages", 0),
-            summary.get("new_articles", 0),
-            summary.get("alerts_queued", 0),
-            summary.get("errors", 0),
+            summary.source,
+            summary.status,
+            summary.pages,
+            summary.new_articles,
+            summary.alerts_queued,
+            summary.errors,
         )
 
 

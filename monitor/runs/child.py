@@ -18,9 +18,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from monitor.errors import CrawlError
+from monitor.models import RunCounter, SourceRunSummary
 
 log = logging.getLogger("monitor.crawl")
 
@@ -29,10 +29,19 @@ log = logging.getLogger("monitor.crawl")
 class CrawlReport:
     """What a crawl did, per source."""
 
-    sources: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[SourceRunSummary] = field(default_factory=list)
 
-    def total(self, key: str) -> int:
-        return sum(int(source.get(key, 0)) for source in self.sources)
+    def total(self, key: RunCounter) -> int:
+        """One counter summed over the sources."""
+        return sum(int(getattr(source, key)) for source in self.sources)
+
+    @classmethod
+    def from_json(cls, text: str) -> CrawlReport:
+        """Parse the report file a crawl process writes (a JSON list of summaries); ValueError if it is not one."""
+        entries = json.loads(text)
+        if not isinstance(entries, list):
+            raise ValueError(f"a crawl report is a list of source summaries, not {type(entries).__name__}")
+        return cls(sources=[SourceRunSummary.from_json(entry) for entry in entries])
 
 
 def run_crawl(
@@ -96,7 +105,7 @@ def run_crawl(
                 process.wait()
         if not report_path.exists():
             raise CrawlError(f"crawl process exited with status {process.returncode} and no report")
-        return CrawlReport(sources=json.loads(report_path.read_text(encoding="utf-8")))
+        return CrawlReport.from_json(report_path.read_text(encoding="utf-8"))
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

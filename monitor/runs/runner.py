@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from monitor.alerts import DeliveryReport, deliver_due
 from monitor.config import Config
 from monitor.errors import CrawlError
+from monitor.models import SourceRunSummary
 from monitor.runs.child import CrawlReport, run_crawl
 from monitor.runs.source_health import check_sources
 from monitor.store import Store
@@ -34,10 +35,11 @@ class RunSummary:
             f"{c.total('matches')} matches, {c.total('alerts_queued')} alerts queued, {c.total('errors')} errors"
         ]
         for source in c.sources:
+            status = "?" if source.status is None else source.status
             lines.append(
-                f"  {source['source']:<20} {source.get('status', '?'):<7} pages {source.get('pages', 0):>4}  "
-                f"new {source.get('new_articles', 0):>4}  matches {source.get('matches', 0):>3}  "
-                f"errors {source.get('errors', 0):>3}"
+                f"  {source.source:<20} {status:<7} pages {source.pages:>4}  "
+                f"new {source.new_articles:>4}  matches {source.matches:>3}  "
+                f"errors {source.errors:>3}"
             )
         for message in self.crashed:
             lines.append(f"  crawl crashed: {message}")
@@ -68,7 +70,7 @@ def run_once(
         log.error("%s", error)
         fail_open_runs(store, names, str(error))
         crashed.append(str(error))
-        report = CrawlReport(sources=[{"source": n, "status": "failed", "errors": 1} for n in names])
+        report = CrawlReport(sources=[SourceRunSummary(source=n, status="failed", errors=1) for n in names])
     check_sources(store, config, utcnow(), names)
     delivery = deliver_due(store, config.alerts.destinations, max_attempts=config.alerts.max_attempts) if send else None
     return RunSummary(report, delivery, crashed)
