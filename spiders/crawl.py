@@ -2,10 +2,11 @@
 
 Each ``monitor run`` (and each scheduled run in ``monitor serve``) starts this in
 a fresh process, because a Twisted reactor cannot be restarted: a crash or a
-leak in one crawl dies with its process. The parent passes ``--config-text``, the
-configuration it validated, so the crawl runs that even if the file has changed. Usage::
+leak in one crawl dies with its process. With ``--config-from-stdin`` the parent
+pipes in the configuration it validated (a pickled ``monitor.config.Config``), so the
+crawl runs that, unparsed again, even if the file has changed. Usage::
 
-    python -m spiders.crawl --config rules.yaml [--config-text FILE] --db db/monitor.db --report out.json \
+    python -m spiders.crawl --config rules.yaml [--config-from-stdin] --db db/monitor.db --report out.json \
         [--source NAME ...]
 """
 
@@ -15,13 +16,15 @@ import argparse
 import json
 import logging
 import os
+import pickle
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 
-from monitor.config import load_config, parse_config
+from monitor.config import Config, load_config
 from monitor.errors import MonitorError
 from monitor.ingest import Analyser
 from monitor.logs import configure_logging
@@ -33,18 +36,15 @@ from spiders.news import NewsSpider
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m spiders.crawl")
     parser.add_argument("--config", required=True)
-    # The text of the configuration the parent validated (monitor serve's running one); --config names it.
-    parser.add_argument("--config-text")
+    # The configuration the parent validated (monitor serve's running one), pickled; --config names it.
+    parser.add_argument("--config-from-stdin", action="store_true")
     parser.add_argument("--db", required=True)
     parser.add_argument("--report", required=True)
     parser.add_argument("--source", action="append", default=[])
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     try:
-        if args.config_text:
-            config = parse_config(Path(args.config_text).read_text(encoding="utf-8"), args.config, os.environ)
-        else:
-            config = load_config(args.config)
+        config = _config_from(sys.stdin.buffer) if args.config_from_stdin else load_config(args.config)
         names = args.source or [s.name for s in config.sources if s.enabled]
         sources = [config.source(name) for name in names]
     except (MonitorError, KeyError) as error:
@@ -90,6 +90,14 @@ def main(argv: list[str] | None = None) -> int:
         report.append(summary)
     Path(args.report).write_text(json.dumps([entry.to_json() for entry in report]), encoding="utf-8")
     return 0
+
+
+def _config_from(stream: BinaryIO) -> Config:
+    """The parent's validated configuration, unpickled from its pipe (trusted: our own parent wrote it)."""
+    config = pickle.load(stream)
+    if not isinstance(config, Config):
+        raise MonitorError(f"expected a pickled Config on stdin, got {type(config).__name__}")
+    return config
 
 
 if __name__ == "__main__":

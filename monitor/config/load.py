@@ -87,7 +87,7 @@ def _parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
     rules = parse_rules(check, root)
     if check.problems:
         raise ConfigError(check.problems)
-    return Config(path=file, sources=sources, rules=rules, crawl=crawl, alerts=alerts, text=text)
+    return Config(path=file, sources=sources, rules=rules, crawl=crawl, alerts=alerts)
 
 
 def _crawl(check: Checker, root: CommentedMap) -> CrawlSpec:

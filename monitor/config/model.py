@@ -108,9 +108,6 @@ class Config:
     rules: tuple[RuleSpec, ...] = ()
     crawl: CrawlSpec = field(default_factory=CrawlSpec)
     alerts: AlertsSpec = field(default_factory=AlertsSpec)
-    # The YAML it was read from, ``${VAR}`` references unexpanded: what a crawl process is handed, so it
-    # runs this configuration even if the file has changed since (see monitor.runs.child.run_crawl).
-    text: str = field(default="", repr=False, compare=False)
 
     def __deepcopy__(self, memo: dict[int, object]) -> Config:
         # Immutable all the way down: Scrapy deep-copies settings per crawler, and 10,000 rules are large.

@@ -55,7 +55,7 @@ def crawl_source(config: Config, db_path: str, source: SourceSpec, log_level: st
             log_level=log_level,
             abort=abort,
             timeout=max(3600.0, source.interval_seconds * 4.0),
-            config_text=config.text,  # the running configuration, even if the file was edited since
+            config=config,  # the running configuration, even if the file was edited since
         )
     except CrawlError as error:
         log.error("crawl %s: %s", source.name, error)

@@ -8,8 +8,10 @@ its process instead of taking the scheduler down.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import pickle
 import subprocess
 import sys
 import tempfile
@@ -19,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from monitor.config import Config
 from monitor.errors import CrawlError
 from monitor.models import RunCounter, SourceRunSummary
 
@@ -52,13 +55,15 @@ def run_crawl(
     timeout: float | None = None,
     log_level: str = "WARNING",
     abort: threading.Event | None = None,
-    config_text: str | None = None,
+    config: Config | None = None,
 ) -> CrawlReport:
     """Crawl ``sources`` (all enabled ones if empty) in a child process; CrawlError if it dies without a report.
 
-    With ``config_text`` (``Config.text`` of the configuration the caller validated),
-    the child runs that configuration, not whatever ``config_path`` holds by then:
-    ``monitor serve`` keeps running its configuration when an edit is refused. Setting
+    With ``config`` (the configuration the caller validated), the child runs that
+    configuration, handed over pickled on its stdin, instead of loading ``config_path``
+    again: it neither re-parses the YAML nor sees an edit made since, so ``monitor
+    serve`` keeps running its configuration when an edit is refused. The pickle holds
+    expanded secrets, so it goes through a pipe, never a file. Setting
     ``abort`` stops the crawl: the child gets SIGTERM (Scrapy then closes its
     spiders, which records the runs), and SIGKILL if it has not gone within 10 s.
     """
@@ -79,12 +84,14 @@ def run_crawl(
         ]
         for name in sources:
             command += ["--source", name]
-        if config_text is not None:
-            snapshot = Path(folder) / "config.yaml"
-            snapshot.write_text(config_text, encoding="utf-8")  # secrets are ${VAR}s here, expanded by the child
-            command += ["--config-text", str(snapshot)]
+        if config is not None:
+            command += ["--config-from-stdin"]
         label = ", ".join(sources) or "all sources"
-        process = subprocess.Popen(command)
+        process = subprocess.Popen(command, stdin=subprocess.PIPE if config is not None else None)
+        if config is not None and process.stdin is not None:
+            # A child that died at start breaks the pipe; its missing report says so below.
+            with process.stdin, contextlib.suppress(BrokenPipeError):
+                pickle.dump(config, process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             while True:

@@ -65,7 +65,7 @@ def run_once(
     names = list(sources) or [s.name for s in config.sources if s.enabled]
     crashed: list[str] = []
     try:
-        report = run_crawl(config.path, store.path, names, log_level=log_level, config_text=config.text)
+        report = run_crawl(config.path, store.path, names, log_level=log_level, config=config)
     except CrawlError as error:
         log.error("%s", error)
         fail_open_runs(store, names, str(error))
