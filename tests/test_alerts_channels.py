@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from monitor.alerts import DeliveryReport, deliver_due, send_sample
-from monitor.alerts.discord import discord_url, embeds_length, escape_markdown, render_discord
+from monitor.alerts.discord import discord_url, escape_markdown, render_discord
 from monitor.alerts.events import build_digest, build_notice, sample_event
 from monitor.alerts.slack import render_slack
 from monitor.alerts.teams import SIZE_LIMIT, body_size, render_teams
@@ -23,6 +23,17 @@ from monitor.store.destinations import paused_destinations
 from tests.receivers import Receiver, Reply
 from tests.test_alerts_render import INJECTION, assert_within_limits, make_event
 from tests.test_delivery import T0, queue, row
+
+
+def embeds_length(message: dict[str, Any]) -> int:
+    """The characters Discord counts against its 6,000 limit across a message's embeds."""
+    total = 0
+    for embed in message.get("embeds") or []:
+        total += len(embed.get("title", "")) + len(embed.get("description", ""))
+        total += len((embed.get("footer") or {}).get("text", "")) + len((embed.get("author") or {}).get("name", ""))
+        total += sum(len(f["name"]) + len(f["value"]) for f in embed.get("fields") or [])
+    return total
+
 
 HUNDRED = tuple(
     RuleMatch(f"rule-{i}", 1.0 + i, tuple(Hit(f"rule-{i}", f"term<{j}>&[x](y)", "body", j + 1,

@@ -29,9 +29,10 @@ from monitor.deadlines import make_session
 from monitor.ingest import save_article
 from monitor.models import Article, Hit, RuleMatch, Verdict
 from monitor.store import Store
-from monitor.store.outbox import claim_due, counts_by_status, list_alerts, mark_failed, release
+from monitor.store.outbox import claim_due, list_alerts, mark_failed, release
 from monitor.timestamps import iso
 from tests.receivers import Receiver, Reply, closed_port
+from tests.storekit import counts_by_status
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

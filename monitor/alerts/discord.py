@@ -140,13 +140,3 @@ def _digest(event: dict[str, Any]) -> dict[str, Any]:
              "footer": {"text": fit("Digest, " + window_text(event), 200)}}  # fmt: skip
     content = fit(f"Digest: {headline}, {window_text(event)}", CONTENT_LIMIT)
     return {"content": content, "embeds": [embed], "allowed_mentions": NO_MENTIONS}
-
-
-def embeds_length(message: dict[str, Any]) -> int:
-    """The characters Discord counts against its 6,000 limit across a message's embeds."""
-    total = 0
-    for embed in message.get("embeds") or []:
-        total += len(embed.get("title", "")) + len(embed.get("description", ""))
-        total += len((embed.get("footer") or {}).get("text", "")) + len((embed.get("author") or {}).get("name", ""))
-        total += sum(len(f["name"]) + len(f["value"]) for f in embed.get("fields") or [])
-    return total

@@ -323,15 +323,6 @@ def _decoded(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def counts_by_status(store: Store) -> dict[str, dict[str, int]]:
-    """How many messages each destination has in each status (every status present, zero included)."""
-    counts: dict[str, dict[str, int]] = {}
-    for row in store.query("SELECT destination, status, COUNT(*) AS n FROM alerts GROUP BY destination, status"):
-        per = counts.setdefault(row["destination"], dict.fromkeys(STATUSES, 0))
-        per[row["status"]] = int(row["n"])
-    return counts
-
-
 def retry(store: Store, alert_ids: Sequence[str], now: datetime) -> list[dict[str, Any]]:
     """Make dead (or waiting) messages due now with a fresh attempt count; the rows retried.
 
