@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from monitor.alerts.discord import render_discord
+from monitor.alerts.facts import notice_lines
 from monitor.alerts.slack import render_slack
 from monitor.alerts.teams import render_teams
 from monitor.config import Config, parse_config
 from monitor.runs import check_sources
-from monitor.runs.source_health import QUIET_RUNS
+from monitor.runs.source_health import HISTORY_RUNS, QUIET_RUNS
 from monitor.store import Store, finish_run, record_error, start_run
 from monitor.timestamps import utcnow
 from tests.sitekit import config_text
@@ -112,3 +114,74 @@ def test_monitor_run_judges_health_after_a_dead_source_fails_three_times(tmp_pat
         for _ in range(3):
             run_once(settings, store, send=False)
         assert [n["health"] for n in notices(store)] == ["failing"]
+
+
+NOON = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def runs_at(store: Store, source: str, counts: list[int], first: datetime, every: timedelta) -> datetime:
+    """Successful runs of ``source`` bringing ``counts`` new articles, started ``every`` apart; the last start."""
+    moment = first
+    for count in counts:
+        run_id = start_run(store, source, moment)
+        finish_run(store, run_id, {"new_articles": count}, "ok", moment + timedelta(seconds=10))
+        moment += every
+    return moment - every
+
+
+def test_three_minutes_of_testing_are_no_history_to_call_a_source_quiet(store: Store) -> None:
+    # A first run takes in the feed's backlog, the next ones find nothing new: that is no silence.
+    last = runs_at(store, "steady", [5] + [0] * QUIET_RUNS, NOON, timedelta(seconds=30))
+    assert check_sources(store, config(), last + timedelta(seconds=30)) == []
+    assert notices(store) == []
+
+
+def test_a_source_is_called_quiet_only_after_many_runs_or_several_days_of_them(store: Store) -> None:
+    settings = config()
+    every = timedelta(minutes=15)
+    last = runs_at(store, "steady", [3] * (HISTORY_RUNS - 1) + [0] * QUIET_RUNS, NOON, every)
+    assert check_sources(store, settings, last + every) == []  # nine runs and three hours: not yet a history
+    runs_at(store, "wire", [3] * HISTORY_RUNS + [0] * QUIET_RUNS, NOON, every)
+    assert len(check_sources(store, settings, last + every)) == 2  # ten runs are
+    assert {(n["source"], n["health"]) for n in notices(store)} == {("wire", "quiet")}
+
+
+def test_a_daily_source_is_called_quiet_after_several_days(store: Store) -> None:
+    settings = config()
+    day = timedelta(days=1)
+    last = runs_at(store, "wire", [6, 4] + [0] * QUIET_RUNS, NOON, day)
+    assert len(check_sources(store, settings, last + timedelta(hours=1))) == 2  # seven days of runs
+    runs_at(store, "steady", [6, 4] + [0] * QUIET_RUNS, NOON, timedelta(hours=6))
+    assert check_sources(store, settings, NOON + timedelta(days=2), ["steady"]) == []  # two days of runs: too soon
+    assert {(n["source"], n["health"]) for n in notices(store)} == {("wire", "quiet")}
+
+
+def test_a_quiet_notice_reads_as_sentences(store: Store) -> None:
+    last = runs_at(store, "steady", [3] * 12 + [0] * QUIET_RUNS, NOON, timedelta(minutes=15))
+    check_sources(store, config(), last + timedelta(minutes=15))
+    event = {k: v for k, v in notices(store)[0].items() if k != "destination"}
+    assert notice_lines(event) == (
+        "Source quiet: steady",
+        [
+            "Why: no new article in its last 5 runs, though the 12 runs before them brought 36.",
+            "Since: 2026-03-02 16:15 UTC.",
+            "Details: monitor status shows its last run and the new articles it brought.",
+        ],
+    )
+    # Slack's notification text (and Discord's message) join the lines into one paragraph.
+    assert render_slack(event)["text"] == (
+        "Source quiet: steady. Why: no new article in its last 5 runs, though the 12 runs before them brought 36."
+        " Since: 2026-03-02 16:15 UTC. Details: monitor status shows its last run and the new articles it brought."
+    )
+
+
+def test_a_failing_notice_reads_as_sentences(store: Store) -> None:
+    for _ in range(3):
+        run(store, "wire", "failed")
+    check_sources(store, config(), NOON)
+    event = {k: v for k, v in notices(store)[0].items() if k != "destination"}
+    assert notice_lines(event)[1] == [
+        "Why: its last 3 runs failed; last error: fetch: connection refused.",
+        "Since: 2026-03-02 12:00 UTC.",
+        "Details: monitor status, and run_errors in the store for source wire.",
+    ]

@@ -7,7 +7,7 @@ escapes for its own markup. ``safe_link`` is the one gate every link passes.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -120,11 +120,14 @@ def split_hits(snippet: str) -> list[tuple[str, bool]]:
     return [(piece, hit) for piece, hit in pieces if piece]
 
 
-def marked_snippet(snippet: str, limit: int, escapes: Mapping[str, str], bold: str) -> str:
-    """A rules-engine snippet with ``escapes`` applied and each hit wrapped in ``bold``, at most ``limit`` long."""
+def marked_snippet(
+    snippet: str, limit: int, escapes: Mapping[str, str], bold: str, plain: Callable[[str], str] = str
+) -> str:
+    """A rules-engine snippet, its text through ``plain`` then ``escapes``, each hit in ``bold``, at most ``limit``."""
     out: list[str] = []
     used = 0
-    for text, hit in split_hits(snippet):
+    for piece, hit in split_hits(snippet):
+        text = plain(piece)
         marker = bold if hit and text.strip() else ""
         text = text.strip() if marker else text
         room = limit - used - 2 * len(marker)
@@ -208,10 +211,16 @@ def notice_lines(event: dict[str, Any]) -> tuple[str, list[str]]:
         source = text(event.get("source")) or "?"
         health = text(event.get("health")) or "?"
         headline = f"Source recovered: {source}" if health == "ok" else f"Source {health}: {source}"
+        details = (
+            f"monitor status, and run_errors in the store for source {source}"
+            if health == "failing"
+            else "monitor status shows its last run and the new articles it brought"
+        )
+        # Each line a sentence: Discord and the Slack fallback join them into one paragraph.
         lines = [
-            f"Why: {text(event.get('reason'))}",
-            f"Since: {published(event.get('since'))}",
-            f"Details: monitor status, and run_errors in the store for source {source}",
+            _sentence(f"Why: {text(event.get('reason')) or 'not given'}"),
+            _sentence(f"Since: {published(event.get('since'))}"),
+            _sentence(f"Details: {details}"),
         ]
         return headline, lines
     name = text(event.get("destination")) or "?"
@@ -224,3 +233,8 @@ def notice_lines(event: dict[str, Any]) -> tuple[str, list[str]]:
         f"To resume: monitor alerts resume {name}",
     ]
     return f"Alert destination paused: {name}", lines
+
+
+def _sentence(line: str) -> str:
+    """``line`` ending as a sentence does, with a full stop unless it has one."""
+    return line if line.endswith((".", "!", "?")) else line + "."

@@ -27,13 +27,13 @@ def last_run_error(store: Store, source: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def recent_new_article_counts(store: Store, source: str, limit: int) -> list[int]:
-    """How many new articles each of the source's last ``limit`` successful runs brought, newest first."""
+def recent_successful_runs(store: Store, source: str, limit: int) -> list[tuple[int, str]]:
+    """The source's last ``limit`` successful runs as (new articles, started_at), newest first."""
     rows = store.query(
-        "SELECT new_articles FROM runs WHERE source = ? AND status = 'ok' ORDER BY id DESC LIMIT ?",
+        "SELECT new_articles, started_at FROM runs WHERE source = ? AND status = 'ok' ORDER BY id DESC LIMIT ?",
         [source, limit],
     )
-    return [row["new_articles"] for row in rows]
+    return [(int(row["new_articles"]), row["started_at"]) for row in rows]
 
 
 def stored_health(conn: sqlite3.Connection, source: str) -> str | None:
