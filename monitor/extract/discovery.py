@@ -1,14 +1,17 @@
 """Find article links in feeds, sitemaps, robots.txt and listing pages. Pure: bytes in, links out.
 
-Parsers never resolve XML entities or fetch anything (no DTDs, no network), so a
-hostile feed cannot expand a billion laughs or read a local file. Google News
-sitemaps give each link its publication time, title, keywords and language, so
-``fresh_links`` can drop old articles before anything is fetched.
+A feed or sitemap whose prolog declares XML entities is refused before any parser
+sees it, however long the prolog and whatever its encoding; parsers never load DTDs
+or touch the network, so a hostile feed cannot expand a billion laughs or read a
+local file. Google News sitemaps give each link its publication time, title,
+keywords and language, so ``fresh_links`` can drop old articles before anything
+is fetched.
 """
 
 from __future__ import annotations
 
 import calendar
+import codecs
 import gzip
 import io
 import re
@@ -29,6 +32,31 @@ NEWS_NAMESPACE = "http://www.google.com/schemas/sitemap-news/0.9"
 # Where a site keeps its sitemap when robots.txt names none (the sitemaps.org convention).
 DEFAULT_SITEMAP_PATH = "/sitemap.xml"
 _SITEMAP_LINE = re.compile(r"^\s*sitemap\s*:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
+# In a prolog: a comment, a PI, a DOCTYPE, or the root element's start ('<' and a letter or '_', no later than
+# feedparser's own cut). A prolog of more steps than any real feed's is taken to run to the end.
+_PROLOG_MARK = re.compile(rb"<(?:!--|\?|!doctype|[A-Za-z_])", re.IGNORECASE)
+_PROLOG_STEPS = 10_000
+_ENTITY_DECLARATION = re.compile(rb"<!entity", re.IGNORECASE)
+# Inside a DOCTYPE: text and closed literals, an unclosed literal, a comment or PI opening, brackets, or '>'.
+# Possessive, so a 50 MB run costs one pass and no backtracking.
+_DOCTYPE_TOKEN = re.compile(
+    rb"""(?:[^"'\[\]<>]++|<(?!!--|\?)|"[^"]*+"|'[^']*+')++|"[^"]*+|'[^']*+|<!--|<\?|\[++|\]++|>++"""
+)
+# Encodings whose bytes the scan reads as they are: ASCII where ASCII is, one byte per other character.
+_ASCII_AS_IS = ("utf-8", "ascii", "iso8859-1", "cp1252")
+_DECLARED_ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._:-]{1,40})["']""")
+# How a document announces a wide encoding before any declaration (XML 1.0 appendix F, as feedparser reads it).
+_ENCODING_MARKS = (
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\x00<", "utf-16-be"),
+    (b"<\x00", "utf-16-le"),
+    (b"\x4c\x6f\xa7\x94", "cp037"),  # '<?xm' in EBCDIC
+)
 
 
 class DiscoveryError(MonitorError):
@@ -175,9 +203,79 @@ def links_from_listing(html: str, base_url: str, pattern: str) -> list[Link]:
 
 
 def _refuse_entities(body: bytes, what: str) -> None:
-    """Feeds and sitemaps have no business declaring entities; one that does is an attack or broken."""
-    if b"<!ENTITY" in body[:65536]:
+    """Feeds and sitemaps have no business declaring entities; one whose prolog does is an attack or broken."""
+    if any(_ENTITY_DECLARATION.search(view, 0, _prolog_end(view)) for view in _views(body)):
         raise DiscoveryError(f"{what} declares XML entities; refused (entity expansion attack)")
+
+
+def _views(body: bytes) -> list[bytes]:
+    """``body`` as ASCII-readable bytes in every encoding a parser could read it in: as is, its BOM's, its declared."""
+    marked = next((encoding for mark, encoding in _ENCODING_MARKS if body.startswith(mark)), None)
+    views = [_decoded(body, marked)] if marked else [body]
+    line_end = views[0].find(b"\n")
+    # libxml2 reads the XML declaration's encoding, feedparser the first line's last one
+    declared = _DECLARED_ENCODING.findall(views[0], 0, line_end if line_end >= 0 else len(views[0]))
+    for name in dict.fromkeys(declared[:1] + declared[-1:]):
+        view = _decoded(body, name.decode("ascii"))
+        if view not in views:
+            views.append(view)
+    return views
+
+
+def _decoded(body: bytes, encoding: str | None) -> bytes:
+    """``body`` decoded from ``encoding`` and encoded as UTF-8; as is when Python has no such text encoding."""
+    try:
+        if encoding is None or codecs.lookup(encoding).name in _ASCII_AS_IS:
+            return body
+        return body.decode(encoding, errors="replace").encode("utf-8", errors="replace")
+    except (LookupError, ValueError):  # not a text encoding, or one that cannot decode at all
+        return body
+
+
+def _prolog_end(body: bytes) -> int:
+    """Where the root element starts: past the XML declaration, comments, PIs and the DOCTYPE, however long."""
+    position = 0
+    for _ in range(_PROLOG_STEPS):
+        mark = _PROLOG_MARK.search(body, position)
+        if mark is None:
+            break
+        text = mark[0].lower()
+        if text == b"<!--":
+            position = _past(body, b"-->", mark.end())
+        elif text == b"<?":
+            position = _past(body, b"?>", mark.end())
+        elif text == b"<!doctype":
+            position = _past_doctype(body, mark.end())
+        else:
+            return mark.start()
+    return len(body)
+
+
+def _past(body: bytes, end: bytes, start: int) -> int:
+    found = body.find(end, start)
+    return len(body) if found < 0 else found + len(end)
+
+
+def _past_doctype(body: bytes, position: int) -> int:
+    """Where a DOCTYPE ends: at '>' outside literals, comments, PIs and brackets; the end if it never closes."""
+    depth = 0  # '[' nesting: the internal subset, and conditional sections a lenient parser might take
+    for _ in range(_PROLOG_STEPS):
+        token = _DOCTYPE_TOKEN.match(body, position)
+        if token is None:  # only at the end: every byte starts a token
+            break
+        position = token.end()
+        text = token[0]
+        if text == b"<!--":
+            position = _past(body, b"-->", position)
+        elif text == b"<?":
+            position = _past(body, b"?>", position)
+        elif text[0] == ord("["):
+            depth += len(text)
+        elif text[0] == ord("]"):
+            depth = max(depth - len(text), 0)
+        elif text[0] == ord(">") and depth == 0:
+            return token.start() + 1
+    return len(body)
 
 
 def _gunzip(body: bytes) -> bytes:
