@@ -44,3 +44,7 @@ class FetchError(MonitorError):
 
 class CrawlError(MonitorError):
     """The crawl process could not be started or died without a report."""
+
+
+class DemoStoreError(MonitorError):
+    """``monitor demo`` was pointed at a file that is not a demo store: it refuses to replace it."""

@@ -19,10 +19,11 @@ from urllib.parse import urljoin
 import scrapy
 from scrapy import signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.settings import BaseSettings
 from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet.defer import CancelledError
 from twisted.python.failure import Failure
 
 from monitor.config import Config, load_config
@@ -45,6 +46,7 @@ from spiders.middlewares import INDEX
 from spiders.settings import from_config, httpcache_dir
 
 HTML_TYPES = (b"text/html", b"application/xhtml+xml")
+RECEIVED = "monitor_body_bytes"  # request meta: the bytes of its response body received so far
 
 
 class NewsSpider(scrapy.Spider):
@@ -55,6 +57,7 @@ class NewsSpider(scrapy.Spider):
     session: CrawlSession
     ruleset: RuleSet | None  # the rules the link prefilter reads; None when the source does not prefilter
     max_pages: int
+    max_bytes: int  # DOWNLOAD_MAXSIZE, the size cap of a response body
 
     def __init__(self, source: str = "", **kwargs: Any):
         super().__init__(**kwargs)
@@ -88,6 +91,8 @@ class NewsSpider(scrapy.Spider):
         spider.ruleset = analyser.ruleset if source.prefilter else None
         spider.max_pages = source.max_pages
         crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
+        crawler.signals.connect(spider.bytes_received, signal=signals.bytes_received)
+        spider.max_bytes = crawler.settings.getint("DOWNLOAD_MAXSIZE")
         return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
@@ -213,6 +218,10 @@ class NewsSpider(scrapy.Spider):
             hint_published=hint_published,
         )
 
+    def bytes_received(self, data: bytes, request: scrapy.Request) -> None:
+        """Count a response's body as it arrives: a download cancelled at the size cap says nothing of its own."""
+        request.meta[RECEIVED] = request.meta.get(RECEIVED, 0) + len(data)
+
     def request_dropped(self, request: scrapy.Request) -> None:
         """The scheduler drops a URL it has already seen; after a redirect that means a loop."""
         if request.meta.get("redirect_times"):
@@ -242,6 +251,8 @@ class NewsSpider(scrapy.Spider):
         ignored = _check(failure, IgnoreRequest)
         if ignored:
             message = str(failure.value)
+        elif _check(failure, DownloadCancelledError, CancelledError) and not failure.getErrorMessage():
+            message = self._cancelled(request)
         else:
             assert failure.type is not None  # Twisted makes no Failure without an exception
             message = f"{failure.type.__name__}: {failure.getErrorMessage()}"
@@ -251,6 +262,17 @@ class NewsSpider(scrapy.Spider):
             message or "request ignored",
             fatal=fatal,
         )
+
+    def _cancelled(self, request: scrapy.Request | None) -> str:
+        """Why a download was cancelled without a word: a body without a Content-Length that passed the size cap."""
+        received = request.meta.get(RECEIVED, 0) if request is not None else 0
+        cap = request.meta.get("download_maxsize", self.max_bytes) if request is not None else self.max_bytes
+        if cap and received > cap:
+            return (
+                f"body over the max size of {cap} bytes ({received} received before it was cut off):"
+                " no Content-Length announced it, an endless or unsized body"
+            )
+        return f"download cancelled after {received} bytes of body, before the body ended"
 
     def closed(self, reason: str) -> None:
         self.summary = self.session.finish()

@@ -75,6 +75,24 @@ def test_check_shows_destinations_redacted(tmp_path: Path) -> None:
     assert "hooks.slack.com" in out and "SECRETX" not in out
 
 
+def test_check_names_an_off_destination_loudly_with_the_alerts_it_did_not_get(tmp_path: Path, filled_db: str) -> None:
+    text = config_text(
+        "  - name: a\n    type: rss\n    url: http://127.0.0.1:9/f\n",
+        destinations="    - name: hook\n      type: webhook\n      url: ${H_URL}\n"
+        "    - name: s\n      type: slack\n      url: ${S_URL}\n",
+    )
+    path = write(tmp_path / "r.yaml", text)
+    env = {"H_URL": "http://127.0.0.1:9/h", "S_URL": ""}  # set, but empty
+    code, out = invoke("--config", path, "--db", filled_db, "check", env=env)
+    assert code == 0, out
+    # The matching article alerted hook; s was off and never got it.
+    assert "destination s (slack, immediate): OFF (its URL variable is empty): it did not get 1 alert(s)" in out
+    assert "Warning: destination s is OFF" in out and "monitor alerts replay --since DURATION --destination s" in out
+    code, out = invoke("--config", path, "--db", str(tmp_path / "none.db"), "check", env=env)
+    assert code == 0 and "destination s (slack, immediate): OFF (its URL variable is empty)\n" in out
+    assert not (tmp_path / "none.db").exists()  # check creates no store
+
+
 def test_check_refuses_an_invalid_config_with_file_line_field_and_exit_2(tmp_path: Path) -> None:
     path = write(tmp_path / "bad.yaml", "sources:\n  - name: a\n    type: rss\n    url: nope\nrules: []\n")
     code, out = invoke("--config", path, "check")

@@ -14,6 +14,8 @@ from monitor.cli import cli
 from monitor.cli.alerts import alerts
 from monitor.cli.common import EXIT_CONFIG, EXIT_ERROR
 from monitor.config import DestinationSpec
+from monitor.ingest import save_article
+from monitor.models import Article, Hit, RuleMatch, Verdict
 from monitor.store import Store
 from monitor.timestamps import utcnow
 from tests.receivers import Receiver, Reply
@@ -131,3 +133,83 @@ def test_test_sends_a_sample_and_shows_the_url_redacted(setup) -> None:  # type:
     assert code == 0 and json.loads(hook.requests[0].body)["test"] is True
     code, out = run("test", "nope")
     assert code == EXIT_CONFIG and "destinations: team, hook" in out
+
+
+REPLAY_CONFIG = """
+crawl:
+  user_agent: 'monitor-test/0.1 (+https://example.org/contact)'
+alerts:
+  threshold: 3.0
+  destinations:
+    - name: hook
+      type: webhook
+      url: ${RP_HOOK_URL}
+    - name: slack
+      type: slack
+      url: ${RP_SLACK_URL}
+sources:
+  - name: a
+    type: rss
+    url: http://127.0.0.1:9/f
+rules:
+  - name: nato
+    terms: [NATO]
+  - name: harbour
+    terms: [harbour]
+    destinations: [hook]
+"""
+
+
+def test_replay_queues_once_only_what_the_rules_would_have_sent_to_the_destination(tmp_path: Path) -> None:
+    hook = DestinationSpec(name="hook", type="webhook", url="http://127.0.0.1:9/hook")
+    slack_off = DestinationSpec(name="slack", type="slack", url="")
+    now = utcnow()
+
+    def save(
+        slug: str, score: float, rule: str = "nato", gate: str | None = None, *, at: timedelta = timedelta()
+    ) -> None:
+        url = f"https://news.example/{slug}"
+        article = Article(url=url, canonical_url=url, title=f"Story {slug}", text=f"{slug} " * 50, source="a")
+        hit = Hit(rule=rule, term=rule, field="title", count=1, snippet=f"**{rule}**", points=score)
+        verdict = Verdict(score, 3.0, (RuleMatch(rule, score, (hit,), gate=gate,
+                                                 destinations=("hook",) if rule == "harbour" else ()),))  # fmt: skip
+        with Store.open(tmp_path / "m.db") as store:
+            save_article(store, article, verdict, [hook, slack_off], now=now - at)
+
+    save("owed", 5.0)  # slack was off: it missed this one
+    save("gated", 5.0, gate="published 40 days ago, max_age 7d")  # raised no alert anywhere
+    save("routed-to-hook", 5.0, rule="harbour")  # its rule sends only to hook
+    save("weak", 2.0)  # under the threshold
+    save("long-ago", 5.0, at=timedelta(days=3))  # before --since
+    config = write(tmp_path / "rules.yaml", REPLAY_CONFIG)
+    env = {"RP_HOOK_URL": hook.url, "RP_SLACK_URL": ""}
+
+    def run(*args: str, **extra: str) -> tuple[int, str]:
+        return invoke(
+            "--config", config, "--db", str(tmp_path / "m.db"), "alerts", "replay", *args, env={**env, **extra}
+        )
+
+    code, out = run("--since", "1d", "--destination", "slack")
+    assert code == EXIT_CONFIG and "destination slack is off" in out  # nothing can go to it yet
+    env["RP_SLACK_URL"] = "http://127.0.0.1:9/slack"
+    code, out = run("--since", "1d", "--destination", "slack")
+    assert code == 0, out
+    assert "destination slack: 1 missed alert(s) queued" in out
+    with Store.open(tmp_path / "m.db") as store:
+        [row] = store.query("SELECT id, key, article_id, status, payload FROM alerts WHERE destination = 'slack'")
+        owed = store.query("SELECT id FROM articles WHERE url = 'https://news.example/owed'")[0]["id"]
+    event = json.loads(row["payload"])
+    assert row["key"] == "story:https://news.example/owed|destination:slack" and row["status"] == "pending"
+    assert event["id"] == row["id"] and event["article"]["id"] == row["article_id"] == owed
+    assert event["type"] == "article.matched" and event["score"] == 5.0 and event["rules"][0]["rule"] == "nato"
+    assert event["story"] == {"key": "https://news.example/owed", "outlets": [
+        {"source": "a", "url": "https://news.example/owed", "title": "Story owed", "published": None}]}  # fmt: skip
+
+    code, out = run("--since", "1d", "--destination", "slack")
+    assert code == 0 and "destination slack: 0 missed alert(s) queued" in out  # once
+    code, out = run("--since", "7d")
+    assert code == 0 and "destination slack: 1 missed" in out and "destination hook: 0 missed" in out  # long-ago
+    code, out = run("--since", "soon")
+    assert code == EXIT_CONFIG and "--since" in out
+    code, out = run("--since", "1d", "--destination", "nope")
+    assert code == EXIT_CONFIG and "no destination named nope" in out

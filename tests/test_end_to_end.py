@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,40 @@ def test_monitor_demo_shows_the_seed_alerting_and_the_sidebar_story_quiet(tmp_pa
     assert "/world/nato-offers-arms-talks.html" in alerts_part and "nato-russia-arms-talks.html" in alerts_part
     assert "Savar's rose village" in quiet_part and "Savar" not in alerts_part
     assert 'Full-text search for "sanctions"' in out
+
+
+def test_the_alert_describes_the_earliest_published_copy_though_a_later_one_was_crawled_first(
+    sites: tuple[LocalSite, LocalSite], tmp_path: Path
+) -> None:
+    ledger, herald = sites
+    sources = (
+        f"  - name: ledger\n    type: rss\n    url: {ledger.base}/feed.xml\n"
+        f"  - name: herald\n    type: sitemap\n    url: {herald.base}/sitemap.xml\n"
+    )
+    config = write(tmp_path / "rules.yaml", config_text(sources, destinations=DESTINATIONS))
+    db = str(tmp_path / "monitor.db")
+    with Receiver() as receiver:
+        env = {
+            "E2E_SLACK_URL": receiver.base + "/slack",
+            "E2E_HOOK_URL": receiver.base + "/hook",
+            "E2E_HOOK_SECRET": SECRET,
+        }
+        # The Herald's copy (16:20 UTC) is stored and queued first; the Ledger's (15:50 UTC) arrives before delivery.
+        first = monitor("--config", config, "--db", db, "run", "--source", "herald", "--no-send", env=env)
+        assert first.returncode == 0, first.stderr
+        assert "2 alerts queued" in first.stdout
+        second = monitor("--config", config, "--db", db, "run", "--source", "ledger", env=env)
+        assert second.returncode == 0, second.stderr
+        assert "0 alerts queued" in second.stdout and "2 sent" in second.stdout
+        hooks = receiver.posts("/hook")
+        slack = receiver.posts("/slack")
+    assert len(hooks) == 1 and len(slack) == 1
+    event = hooks[0].json()
+    with Store.open(db) as store:
+        [seed] = store.query("SELECT id, title FROM articles WHERE url = ?", [ledger.base + SEED_PATH])
+        alerted = {row["article_id"] for row in store.query("SELECT article_id FROM alerts")}
+    assert event["article"]["url"] == ledger.base + SEED_PATH and event["article"]["source"] == "ledger"
+    assert event["article"]["id"] == seed["id"] and alerted == {seed["id"]}
+    assert datetime.fromisoformat(event["article"]["published"]) == datetime(2022, 1, 12, 15, 50, tzinfo=UTC)
+    assert [o["source"] for o in event["story"]["outlets"]] == ["ledger", "herald"]
+    assert seed["title"] in slack[0].json()["text"]

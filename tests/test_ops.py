@@ -12,6 +12,7 @@ from typing import Any
 
 from click.testing import CliRunner
 
+from monitor.alerts.pause import pause_destination
 from monitor.cli import cli
 from monitor.config import Config, DestinationSpec, parse_config
 from monitor.ingest import save_article
@@ -19,9 +20,11 @@ from monitor.logs import JsonFormatter
 from monitor.models import Article, Hit, RuleMatch, Verdict
 from monitor.ops.liveness import HealthServer
 from monitor.store import Store, finish_run, record_error, start_run
+from monitor.store.outbox import claim_due, mark_failed
 from monitor.timestamps import iso, utcnow
 from tests.sitekit import config_text, write
 from tests.storekit import database
+from tests.test_delivery import queue
 
 SOURCES = (
     "  - name: fresh\n    type: rss\n    url: http://127.0.0.1:9/f\n    interval: 15m\n"
@@ -57,11 +60,55 @@ def test_status_shows_each_sources_health_next_run_and_the_outbox(tmp_path: Path
     fresh = next(s for s in report["sources"] if s["source"] == "fresh")
     assert fresh["pages"] == 4 and fresh["new_articles"] == 3 and fresh["next_run"] > fresh["last_run"]
     assert report["alerts"] == [
-        {"destination": "hook", "pending": 1, "retrying": 0, "sending": 0, "delivered": 0, "dead": 0}
-    ]
+        {"destination": "hook", "state": "not configured", "pending": 1, "retrying": 0, "sending": 0, "held": 0,
+         "delivered": 0, "digested": 0, "dead": 0, "paused_at": None, "paused_reason": None}
+    ]  # fmt: skip
     assert report["store_bytes"] > 0 and report["articles"] == 1
     table = CliRunner().invoke(cli, ["--config", config, "--db", str(tmp_path / "m.db"), "status"])
     assert table.exit_code == 0 and "failing" in table.output and "never-run" in table.output
+
+
+def test_status_counts_each_message_once_as_the_store_does_and_shows_paused_and_off_destinations(
+    tmp_path: Path,
+) -> None:
+    destinations = (
+        "    - name: hook\n      type: webhook\n      url: ${ST_HOOK_URL}\n"
+        "    - name: team\n      type: slack\n      url: ${ST_TEAM_URL}\n"
+        "    - name: slack\n      type: slack\n      url: ${ST_SLACK_URL}\n"
+    )
+    config = write(tmp_path / "rules.yaml", config_text(SOURCES, destinations=destinations))
+    env = {"ST_HOOK_URL": "http://127.0.0.1:9/h", "ST_TEAM_URL": "http://127.0.0.1:9/t", "ST_SLACK_URL": ""}
+    specs = [DestinationSpec(name="hook", type="webhook", url=env["ST_HOOK_URL"]),
+             DestinationSpec(name="team", type="slack", url=env["ST_TEAM_URL"])]  # fmt: skip
+    now = utcnow()
+    with Store.open(tmp_path / "m.db") as store:
+        queue(store, specs, count=3, start=now - timedelta(minutes=5))
+        [failed] = claim_due(store, now, limit=1)  # tried once, failed, waits for its retry
+        mark_failed(store, failed.id, status_code=500, error="down", next_attempt_at=now + timedelta(hours=1), now=now)
+        pause_destination(store, "team", reason="permanent failure: no_service", status=404, now=now, notify=[])
+        stored = {
+            row["destination"]: row
+            for row in store.query(
+                "SELECT destination, COUNT(*) AS messages, SUM(status = 'pending' AND attempts = 0) AS pending,"
+                " SUM(status = 'pending' AND attempts > 0) AS retrying FROM alerts GROUP BY destination"
+            )
+        }
+    args = ["--config", config, "--db", str(tmp_path / "m.db"), "status"]
+    result = CliRunner().invoke(cli, [*args, "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    rows = {row["destination"]: row for row in json.loads(result.output)["alerts"]}
+    assert {name: row["state"] for name, row in rows.items()} == {"hook": "on", "slack": "off", "team": "paused"}
+    assert rows["team"]["paused_reason"] == "permanent failure: no_service" and rows["team"]["paused_at"]
+    assert sum(row["retrying"] for row in rows.values()) == 1
+    for name, row in rows.items():
+        found = stored.get(name, {"messages": 0, "pending": 0, "retrying": 0})
+        states = ("pending", "retrying", "sending", "held", "delivered", "digested", "dead")
+        assert sum(row[state] for state in states) == found["messages"]  # each message counted once
+        assert (row["pending"], row["retrying"]) == (found["pending"], found["retrying"])
+    table = CliRunner().invoke(cli, args, env=env)
+    assert table.exit_code == 0, table.output
+    assert "destination team is paused since" in table.output and "monitor alerts resume team" in table.output
+    assert "destination slack is OFF: its URL variable is empty" in table.output
 
 
 def test_prune_empties_old_bodies_but_keeps_matches_and_alerts(tmp_path: Path) -> None:

@@ -122,6 +122,74 @@ def test_an_alert_that_went_out_is_not_resent_when_another_outlet_appears(store:
     assert outlets == [{"n": 2}]
 
 
+def alert_rows(store: Store) -> list[dict[str, object]]:
+    return store.query(
+        "SELECT id, destination, status, article_id, created_at, payload FROM alerts ORDER BY destination"
+    )
+
+
+def test_an_unsent_alert_describes_the_earliest_published_copy_whichever_was_stored_first(store: Store) -> None:
+    ledger = article_of(page("ledger", SEED_PATH), "https://ledger.test", "ledger")
+    herald = article_of(page("herald", HERALD_PATH), "https://herald.test", "herald")
+    later = Article(
+        url="https://fourth.test/x",
+        canonical_url="https://fourth.test/x",
+        source="fourth",
+        title="Stoltenberg: real risk of conflict",
+        published=ledger.published + timedelta(hours=2),
+        text=variant(ledger.text, drop_last=2),
+    )
+    first = save_article(store, herald, verdict(), HOOK)  # 16:20 UTC, stored first
+    queued = alert_rows(store)
+    with store.write() as conn:  # one alert waits for its digest, the other to be sent
+        conn.execute("UPDATE alerts SET status = 'held', route = 'digest' WHERE destination = 'slack'")
+    earliest_verdict = Verdict(12.0, 3.0, (RuleMatch("nato", 12.0, (Hit("nato", "NATO", "body", 2, "**NATO**"),)),))
+    earliest = save_article(store, ledger, earliest_verdict, HOOK)  # 15:50 UTC
+    later_outcome = save_article(store, later, verdict(), HOOK)  # 17:50 UTC
+    assert first.alerts_queued == 2 and earliest.alerts_queued == 0 and later_outcome.alerts_queued == 0
+    rows = alert_rows(store)
+    assert [(r["id"], r["created_at"]) for r in rows] == [(r["id"], r["created_at"]) for r in queued]
+    assert [r["status"] for r in rows] == ["pending", "held"]
+    for row in rows:
+        event = json.loads(str(row["payload"]))
+        assert row["article_id"] == earliest.article_id
+        assert event["article"]["id"] == earliest.article_id
+        assert event["article"]["url"] == ledger.canonical_url and event["article"]["source"] == "ledger"
+        assert event["article"]["title"] == ledger.title
+        assert event["score"] == 12.0 and event["rules"][0]["score"] == 12.0  # the reasons are that copy's
+        assert event["id"] == row["id"] and event["created_at"] == json.loads(str(queued[0]["payload"]))["created_at"]
+        assert event["story"]["key"] == herald.canonical_url  # the story keeps its key, so it never alerts twice
+        assert [o["source"] for o in event["story"]["outlets"]] == ["ledger", "herald", "fourth"]
+
+
+def test_an_earlier_copy_that_did_not_match_does_not_take_over_the_alert(store: Store) -> None:
+    ledger = article_of(page("ledger", SEED_PATH), "https://ledger.test", "ledger")
+    herald = article_of(page("herald", HERALD_PATH), "https://herald.test", "herald")
+    alerted = save_article(store, herald, verdict(), HOOK)
+    save_article(store, ledger, Verdict(0.0, 3.0, ()), HOOK)
+    for row in alert_rows(store):
+        event = json.loads(str(row["payload"]))
+        # The alert explains why it fired: its article is the copy whose rules matched.
+        assert row["article_id"] == alerted.article_id and event["article"]["source"] == "herald"
+        assert [o["source"] for o in event["story"]["outlets"]] == ["ledger", "herald"]
+
+
+@pytest.mark.parametrize("status", ["delivered", "sending", "dead"])
+def test_an_alert_sent_or_being_sent_keeps_the_copy_it_went_out_with(store: Store, status: str) -> None:
+    ledger = article_of(page("ledger", SEED_PATH), "https://ledger.test", "ledger")
+    herald = article_of(page("herald", HERALD_PATH), "https://herald.test", "herald")
+    alerted = save_article(store, herald, verdict(), HOOK)
+    with store.write() as conn:
+        conn.execute("UPDATE alerts SET status = ?", (status,))
+    before = alert_rows(store)
+    again = save_article(store, ledger, verdict(), HOOK)
+    assert again.alerts_queued == 0
+    assert alert_rows(store) == before  # what went out (or is going out) is history: never rewritten nor resent
+    assert all(row["article_id"] == alerted.article_id for row in before)
+    lead = store.query("SELECT lead_article_id FROM stories")
+    assert lead == [{"lead_article_id": again.article_id}]  # the story itself is led by the earliest copy
+
+
 @pytest.fixture
 def three_sites() -> Iterator[list[LocalSite]]:
     """The seed story republished on three sites, each with its own clutter, headline and ending."""

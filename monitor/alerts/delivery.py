@@ -11,17 +11,24 @@ tell the operator through the others (``pause``). The last allowed attempt's
 failure dead-letters the message and pauses its destination too: its other
 alerts wait there, nothing is lost. Sends to one destination are paced to its
 ``rate_limit``. Destinations are named in logs, never shown: their URLs are credentials.
+
+Each claim records the sending process (host, pid, start time). A sender that dies
+mid-send leaves its messages claimed: the next ``deliver_due`` on the same host sees
+that process gone and re-sends them at once, rather than after their lease.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import requests
 
@@ -35,12 +42,22 @@ from monitor.alerts.transport import HttpResult, post
 from monitor.config import DESTINATION_TYPES, DestinationSpec
 from monitor.deadlines import make_session, use_deadlines
 from monitor.store import Store
-from monitor.store.outbox import ClaimedAlert, claim_due, mark_delivered, mark_failed, release
+from monitor.store.outbox import (
+    ClaimedAlert,
+    ClaimOwner,
+    claim_due,
+    claim_owners,
+    expire_claims,
+    mark_delivered,
+    mark_failed,
+    release,
+)
 from monitor.timestamps import iso, utcnow
 
 log = logging.getLogger("monitor.alerts")
 
 BATCH = 10  # messages claimed at a time; small, so a claim's lease stays short
+_PROC = Path("/proc")
 
 
 @dataclass(frozen=True)
@@ -100,6 +117,7 @@ class _Sender:
         self.last_send: dict[str, float] = {}
         self.backing_off: set[str] = set()
         self.held: list[str] = []
+        self.owner = this_process()
         self.counts = dict.fromkeys(("sent", "failed", "dead", "skipped", "held", "digests", "paused"), 0)
 
     def now(self) -> datetime:
@@ -108,6 +126,7 @@ class _Sender:
     def run(self) -> DeliveryReport:
         # One moment for the whole run's claims, so a message that fails now is not due again in this run.
         moment = self.now()
+        self.reclaim(moment)
         self.counts["held"], self.counts["digests"] = prepare_digests(self.store, self.by_name.values(), moment)
         slowest = max((d.timeout_seconds + _interval(d) for d in self.by_name.values()), default=15.0)
         lease = math.ceil(BATCH * (slowest + 1) + 30)
@@ -115,7 +134,9 @@ class _Sender:
         try:
             # A lease runs from when its batch is claimed, not from the run's start: a long, paced run
             # must not hand out leases that have already expired.
-            while batch := claim_due(self.store, moment, limit=BATCH, lease_seconds=lease + self.clock() - started):
+            while batch := claim_due(
+                self.store, moment, limit=BATCH, lease_seconds=lease + self.clock() - started, owner=self.owner
+            ):
                 for index, alert in enumerate(batch):
                     try:
                         self.deliver(alert)
@@ -126,6 +147,18 @@ class _Sender:
             # Skipped messages stayed claimed until now so this run would not claim them again.
             release(self.store, self.held)
         return DeliveryReport(**self.counts)
+
+    def reclaim(self, moment: datetime) -> None:
+        """End the leases of the senders on this host that died mid-send: their messages are due now."""
+        if self.owner is None:
+            return
+        for owner in claim_owners(self.store, self.owner.host, moment):
+            if owner != self.owner and process_gone(owner):
+                freed = expire_claims(self.store, owner, moment)
+                if freed:
+                    log.warning(
+                        "sender pid %d died mid-send: its %d claimed message(s) are due again", owner.pid, freed
+                    )
 
     def skip(self, alert: ClaimedAlert, reason: str) -> None:
         self.held.append(alert.id)
@@ -222,6 +255,47 @@ class _Sender:
                 " `monitor alerts resume %s` resumes it",
                 destination.name, why, destination.name,
             )  # fmt: skip
+
+
+def this_process() -> ClaimOwner | None:
+    """This process as the owner of the claims it makes; None where processes cannot be told apart (no /proc)."""
+    try:
+        # A pid means one process only within one host and pid namespace (a container has its own).
+        host = f"{socket.gethostname()} {os.readlink(_PROC / 'self' / 'ns' / 'pid')}"
+        started = _start_time(os.getpid())
+    except (OSError, ValueError, IndexError):
+        return None
+    return None if started is None else ClaimOwner(host, os.getpid(), started)
+
+
+def process_gone(owner: ClaimOwner) -> bool:
+    """Whether the process that made claims on this host has ended (its pid gone, or now another process's)."""
+    if owner.pid <= 0:
+        return False
+    try:
+        return _start_time(owner.pid) != owner.started
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, IndexError):
+        return False  # it may still be sending: its lease decides
+    try:
+        os.kill(owner.pid, 0)  # /proc may hide other users' processes (hidepid)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        pass
+    return False
+
+
+def _start_time(pid: int) -> str | None:
+    """When process ``pid`` started (this boot's id, clock ticks since boot); None once it has ended (a zombie)."""
+    stat = (_PROC / str(pid) / "stat").read_text(encoding="utf-8", errors="replace")
+    boot = (_PROC / "sys" / "kernel" / "random" / "boot_id").read_text(encoding="ascii").strip()
+    # Its name, in parentheses, may hold spaces; the fields after it start at the state (field 3).
+    state, *fields = stat[stat.rindex(")") + 2 :].split()
+    if state in ("Z", "X"):
+        return None
+    return f"{boot} {fields[18]}"  # field 22, starttime
 
 
 def _interval(destination: DestinationSpec) -> float:

@@ -9,10 +9,11 @@ urllib3's, whose debug lines quote the request path.
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 from collections.abc import Iterable
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 REDACTED = "…redacted"
 
@@ -34,7 +35,7 @@ def redact_url(url: str) -> str:
 
 
 def sensitive_parts(url: str, secret: str | None = None) -> list[str]:
-    """The substrings of a destination that must never be shown: the URL, its path, query, password and secret."""
+    """The substrings of a destination that must never be shown: the URL, its path, query, credentials and secret."""
     parts: list[str] = []
     if url:
         parts.append(url)
@@ -51,13 +52,28 @@ def sensitive_parts(url: str, secret: str | None = None) -> list[str]:
                 parts.append(split.path)
             if split.query:
                 parts.append(split.query)
-        if password:
-            parts.append(password)
+        if split is not None and password is not None:
+            parts.extend(basic_credentials(split.username or "", password))
     if secret:
         parts.append(secret)
         if secret.startswith("whsec_") and len(secret) > len("whsec_"):
             parts.append(secret[len("whsec_") :])
     return parts
+
+
+def basic_credentials(username: str, password: str) -> list[str]:
+    """The forms a URL's ``user:password`` takes on the wire: the password, and its ``Authorization: Basic`` token."""
+    # Clients send a URL's credentials percent-decoded and base64-encoded (requests as Latin-1, others as
+    # UTF-8): a receiver that echoes the request's headers quotes that token, not the URL.
+    user, secret = unquote(username), unquote(password)
+    forms = [password, secret]
+    for encoding in ("latin-1", "utf-8"):
+        try:
+            token = base64.b64encode(f"{user}:{secret}".encode(encoding)).decode("ascii")
+        except UnicodeEncodeError:
+            continue
+        forms += [token, token.replace("/", "\\/")]  # and as JSON that escapes "/" quotes it
+    return [form for form in dict.fromkeys(forms) if form]
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:

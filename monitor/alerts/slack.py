@@ -5,11 +5,14 @@ even rule names and terms) is untrusted: unescaped, a title holding ``<!channel>
 pings a whole channel and ``<https://evil|Reuters>`` shows a fake link. So every
 string is escaped (``&``, ``<``, ``>``), the only links are built here from
 validated http(s) URLs, unfurling is off, and every text is cut so that its
-*escaped* length stays within Slack's limits.
+*escaped* length stays within Slack's limits. In mrkdwn texts, scraped ``*bold*``,
+``_italic_``, ``~strike~`` and backticks are made inert too (``inert``): the only
+formatting is the monitor's own (labels, rule names, the hits in a snippet).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from monitor.alerts.events import DIGEST_TYPE, NOTICE_TYPES
@@ -24,7 +27,7 @@ from monitor.alerts.facts import (
     window_text,
 )
 
-__all__ = ["escape", "fit", "render_slack", "safe_link", "snippet_mrkdwn"]
+__all__ = ["escape", "fit", "fit_mrkdwn", "inert", "render_slack", "safe_link", "snippet_mrkdwn"]
 
 HEADER_LIMIT = 150  # header block, plain_text
 SECTION_LIMIT = 3000  # section block text
@@ -36,6 +39,10 @@ DIGEST_TITLE_CHARS = 200  # of each story's title in a digest
 DIGEST_LINK_CHARS = 1000
 ELLIPSIS = "…"
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+# mrkdwn has no escape character, so a formatting character is swapped for a look-alike Slack does not read.
+# Only where it could open or close a span: Slack leaves ``*``, ``_`` and ``~`` inside a word (snake_case, 5*3) alone.
+_LOOKALIKES = {"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"}
+_FORMATTING = re.compile(r"`|(?<![^\W_])[*_~]|[*_~](?![^\W_])")
 
 
 def escape(text: str) -> str:
@@ -43,14 +50,24 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def inert(text: str) -> str:
+    """``text`` with each ``*``, ``_``, ``~`` or backtick mrkdwn would read as formatting swapped for a look-alike."""
+    return _FORMATTING.sub(lambda found: _LOOKALIKES[found.group()], text)
+
+
 def fit(text: str, limit: int) -> str:
-    """``text`` escaped, and cut (with an ellipsis) so that the escaped result is at most ``limit`` characters."""
+    """``text`` escaped (for plain_text), and cut (with an ellipsis) so the escaped result is at most ``limit`` long."""
     return fit_escaped(text, limit, _ESCAPES, ELLIPSIS)
 
 
+def fit_mrkdwn(text: str, limit: int) -> str:
+    """``text`` as inert, escaped mrkdwn, cut so the result is at most ``limit`` characters."""
+    return fit(inert(text), limit)
+
+
 def snippet_mrkdwn(snippet: str, limit: int) -> str:
-    """A rules-engine snippet as Slack mrkdwn: text escaped, ``**hit**`` shown as ``*hit*``, at most ``limit``."""
-    return marked_snippet(snippet, limit, _ESCAPES, bold="*")
+    """A rules-engine snippet as mrkdwn: text inert and escaped, ``**hit**`` shown as ``*hit*``, at most ``limit``."""
+    return marked_snippet(snippet, limit, _ESCAPES, bold="*", plain=inert)
 
 
 def render_slack(event: dict[str, Any]) -> dict[str, Any]:
@@ -68,8 +85,8 @@ def _alert(facts: AlertFacts) -> dict[str, Any]:
         {
             "type": "section",
             "fields": [
-                {"type": "mrkdwn", "text": "*Source*\n" + fit(facts.source, FIELD_LIMIT - 10)},
-                {"type": "mrkdwn", "text": "*Published*\n" + fit(facts.published, FIELD_LIMIT - 13)},
+                {"type": "mrkdwn", "text": "*Source*\n" + fit_mrkdwn(facts.source, FIELD_LIMIT - 10)},
+                {"type": "mrkdwn", "text": "*Published*\n" + fit_mrkdwn(facts.published, FIELD_LIMIT - 13)},
                 {"type": "mrkdwn", "text": f"*Score*\n{facts.score:.1f} (threshold {facts.threshold:g})"},
             ],
         },
@@ -99,9 +116,9 @@ def _rules_text(facts: AlertFacts) -> str:
     used = len(lines[0])
     for index, rule in enumerate(facts.rules):
         terms = ", ".join(rule.terms)
-        line = f"• *{fit(rule.rule, 100)}* ({rule.score:.1f})"
+        line = f"• *{fit_mrkdwn(rule.rule, 100)}* ({rule.score:.1f})"
         if terms:
-            line += ": " + fit(terms, 400)
+            line += ": " + fit_mrkdwn(terms, 400)
         more = f"…and {len(facts.rules) - index} more"
         # Keep room for the "and N more" line in case the next one does not fit either.
         if used + 1 + len(line) + 1 + len(more) > SECTION_LIMIT:
@@ -115,13 +132,13 @@ def _rules_text(facts: AlertFacts) -> str:
 
 
 def story_line(facts: AlertFacts) -> str:
-    """One story of a digest as mrkdwn: the linked, escaped title, then source, score and rules."""
-    title = fit(facts.title, DIGEST_TITLE_CHARS)
+    """One story of a digest as mrkdwn: the linked, inert title, then source, score and rules."""
+    title = fit_mrkdwn(facts.title, DIGEST_TITLE_CHARS)
     link = escape(facts.link) if facts.link else ""
     # A very long URL would crowd the section out: such a story is listed unlinked.
     shown = f"<{link}|{title}>" if link and len(link) <= DIGEST_LINK_CHARS else f"*{title}*"
-    rules = fit(", ".join(rule.rule for rule in facts.rules[:5]), 200)
-    return f"• {shown} · {fit(facts.source, 100)} · {facts.score:.1f} · {rules}"
+    rules = fit_mrkdwn(", ".join(rule.rule for rule in facts.rules[:5]), 200)
+    return f"• {shown} · {fit_mrkdwn(facts.source, 100)} · {facts.score:.1f} · {rules}"
 
 
 def _digest(event: dict[str, Any]) -> dict[str, Any]:
@@ -129,7 +146,7 @@ def _digest(event: dict[str, Any]) -> dict[str, Any]:
     headline = f"{len(items)} matching stor{'y' if len(items) == 1 else 'ies'}"
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": fit(headline, HEADER_LIMIT), "emoji": False}},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": fit("Digest, " + window_text(event), 300)}]},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": fit_mrkdwn("Digest, " + window_text(event), 300)}]},
     ]
     room = MAX_BLOCKS - len(blocks) - 1  # one block kept for "and N more"
     section: list[str] = []
@@ -156,6 +173,6 @@ def _notice(event: dict[str, Any]) -> dict[str, Any]:
     headline, lines = notice_lines(event)
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": fit(headline, HEADER_LIMIT), "emoji": False}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": fit("\n".join(lines), SECTION_LIMIT)}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": fit_mrkdwn("\n".join(lines), SECTION_LIMIT)}},
     ]
     return _message(headline + ". " + " ".join(lines), blocks)

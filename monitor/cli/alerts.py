@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from monitor.cli.common import EXIT_ERROR, State, UsageProblem, pass_state
+from monitor.cli.common import EXIT_ERROR, State, UsageProblem, echo_paused, off_destination, pass_state, since_value
 from monitor.config import DestinationSpec
 from monitor.errors import MonitorError
 from monitor.output import write_rows
@@ -85,8 +85,7 @@ def list_command(state: State, status: str | None, destination: str | None, limi
             row.pop(key)
     write_rows(shown, "table", sys.stdout, table_widths={"about": 50, "last_error": 40})
     for name, info in paused.items():
-        click.echo(f"destination {name} is paused since {info['paused_at']}: {info['paused_reason']}")
-        click.echo(f"  resume it with: monitor alerts resume {name}")
+        echo_paused(name, info["paused_at"], info["paused_reason"])
 
 
 @alerts.command()
@@ -204,6 +203,7 @@ def send(state: State, as_json: bool) -> None:
     """
     from monitor.alerts import deliver_due
     from monitor.store.destinations import paused_destinations
+    from monitor.store.reports import outbox_counts, outbox_totals
 
     config = state.config()
     with state.store() as store:
@@ -212,15 +212,64 @@ def send(state: State, as_json: bool) -> None:
         except MonitorError as error:
             raise click.ClickException(str(error)) from None
         paused = paused_destinations(store)
+        counts = outbox_counts(store)
     if as_json:
         click.echo(json.dumps({**vars(report), "paused_destinations": sorted(paused)}))
         return
+    totals = outbox_totals(counts)
     click.echo(
         f"Alerts: {report.sent} sent, {report.failed} failed (will retry), {report.dead} dead, "
-        f"{report.skipped} waiting for a destination, {report.held} held for a digest, {report.digests} digest(s) made"
+        f"{report.held} held for a digest, {report.digests} digest(s) made\n"
+        f"Outbox: {totals['waiting']} waiting to be sent ({totals['retrying']} of them to retry), "
+        f"{totals['held']} held for a digest, {totals['dead']} dead"
     )
     for name, info in paused.items():
-        click.echo(f"  destination {name} is paused: {info['paused_reason']} (`monitor alerts resume {name}`)")
+        waiting = outbox_totals({name: counts.get(name, {})})["waiting"]
+        click.echo(f"  destination {name} is paused: {info['paused_reason']}; {waiting} waiting for it"
+                   f" (`monitor alerts resume {name}`)")  # fmt: skip
+    for spec in config.alerts.destinations:
+        if not spec.enabled:
+            click.echo(f"  {off_destination(spec.name)}")
+
+
+@alerts.command()
+@click.option("--since", required=True, metavar="DURATION", help="Articles matched since then: 2d, 12h, or a date.")
+@click.option("--destination", metavar="NAME", help="Only this destination (default: every one that is on).")
+@pass_state
+def replay(state: State, since: str, destination: str | None) -> None:
+    """Queue the alerts a destination missed (while its URL was empty, say), once each, as a crawl would have.
+
+    \b
+    Example:
+        monitor alerts replay --since 2d --destination slack
+    """
+    from monitor.alerts import build_event
+    from monitor.store import alert_id, alert_key
+    from monitor.store.outbox import missed_alerts, queue_missed, stored_article
+    from monitor.timestamps import iso
+
+    config = state.config()
+    cutoff = since_value(since)
+    if destination is not None:
+        names = [_destination(state, destination).name]
+    else:
+        names = [d.name for d in config.alerts.destinations if d.enabled]
+        if not names:
+            raise UsageProblem("no destination is on: every URL variable is empty")
+    now, total = utcnow(), 0
+    with state.store(create=False) as store:
+        for name in names:
+            missed = missed_alerts(store, name, config.rules, config.alerts.threshold, since=cutoff)
+            queued = 0
+            for entry in missed:
+                article = stored_article(store, entry.article_id)
+                key = alert_key(entry.story_key, name)
+                event = build_event(alert_id(key), article, entry.article_id, entry.verdict, iso(now) or "")
+                queued += queue_missed(store, entry, name, event, now)
+            total += queued
+            click.echo(f"destination {name}: {queued} missed alert(s) queued (matched since {iso(cutoff)})")
+    if total:
+        click.echo("They go out on the next `monitor alerts send`, `run` or `serve` tick.")
 
 
 COMMANDS = [alerts]

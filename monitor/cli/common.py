@@ -101,3 +101,17 @@ def since_value(value: str | None) -> Any:
 
 def crawl_log_level(state: State) -> str:
     return "INFO" if state.verbose > 1 else "WARNING"
+
+
+def echo_paused(name: str, paused_at: str, reason: str) -> None:
+    """Say that destination ``name`` is paused, since when and why, and how to resume it."""
+    click.echo(f"destination {name} is paused since {paused_at}: {reason}")
+    click.echo(f"  resume it with: monitor alerts resume {name}")
+
+
+def off_destination(name: str) -> str:
+    """What an off destination means, and how to make up for it."""
+    return (
+        f"destination {name} is OFF: its URL variable is empty, so no alert is queued for it; once it is set,"
+        f" `monitor alerts replay --since DURATION --destination {name}` queues what it missed"
+    )

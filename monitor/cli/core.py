@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 
 import click
 
-from monitor.cli.common import State, UsageProblem, crawl_log_level, pass_state
+from monitor.cli.common import EXIT_ERROR, State, UsageProblem, crawl_log_level, off_destination, pass_state
 from monitor.config import DurationError
 from monitor.errors import MonitorError
 from monitor.store import sync_sources
@@ -35,10 +36,32 @@ def check(state: State) -> None:
     click.echo(f"  {len(config.sources)} sources: " + ", ".join(s.name for s in config.sources))
     click.echo(f"  {len(config.rules)} rules: " + ", ".join(r.name for r in config.rules))
     click.echo(f"  alert threshold {config.alerts.threshold:g}")
+    off = [d.name for d in config.alerts.destinations if not d.enabled]
+    missed = _missed_counts(state, off)
     for destination in config.alerts.destinations:
-        where = redact_url(destination.url) if destination.enabled else "off (its URL variable is empty)"
+        if destination.enabled:
+            where = redact_url(destination.url)
+        else:
+            where = "OFF (its URL variable is empty)"
+            if destination.name in missed:
+                where += (
+                    f": it did not get {missed[destination.name]} alert(s) of the articles stored in {state.db_path}"
+                )
         signed = ", signed" if destination.secret else ""
         click.echo(f"  destination {destination.name} ({destination.type}{signed}, {destination.mode}): {where}")
+    for name in off:
+        click.echo(f"Warning: {off_destination(name)}", err=True)
+
+
+def _missed_counts(state: State, destinations: list[str]) -> dict[str, int]:
+    """How many alerts each of ``destinations`` is owed and has not got, by the store (none without a store)."""
+    from monitor.store.outbox import missed_alerts
+
+    if not destinations or not Path(state.db_path).exists():
+        return {}
+    config = state.config()
+    with state.store(create=False) as store:
+        return {name: len(missed_alerts(store, name, config.rules, config.alerts.threshold)) for name in destinations}
 
 
 @click.command()
@@ -46,7 +69,7 @@ def check(state: State) -> None:
 @click.option("--no-send", is_flag=True, help="Queue alerts but do not deliver them now.")
 @pass_state
 def run(state: State, sources: tuple[str, ...], no_send: bool) -> None:
-    """Crawl every source once, store and score what is new, and send the alerts it owes.
+    """Crawl every source once, store and score what is new, send the alerts it owes; exit 1 if every source failed.
 
     \b
     Example:
@@ -67,6 +90,8 @@ def run(state: State, sources: tuple[str, ...], no_send: bool) -> None:
     finally:
         store.close()
     click.echo(summary.render())
+    if summary.every_source_failed:
+        sys.exit(EXIT_ERROR)
 
 
 @click.command()

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from monitor.errors import MonitorError
+from monitor.cli.common import UsageProblem
+from monitor.errors import DemoStoreError, MonitorError, StoreError
 
 
 @click.command()
@@ -24,6 +25,8 @@ def demo(keep_serving: bool, demo_db: str) -> None:
 
     try:
         code = run_demo(Path(demo_db), sys.stdout, keep_serving=keep_serving)
+    except (DemoStoreError, StoreError) as error:
+        raise UsageProblem(str(error)) from None
     except MonitorError as error:
         raise click.ClickException(str(error)) from None
     sys.exit(code)

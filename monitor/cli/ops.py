@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from monitor.cli.common import State, UsageProblem, pass_state
+from monitor.cli.common import State, UsageProblem, echo_paused, off_destination, pass_state
 from monitor.config import DurationError
 from monitor.config import since as since_or_date
 
@@ -38,7 +38,14 @@ def status(state: State, as_json: bool) -> None:
     click.echo("\nSources:")
     write_rows(report["sources"], "table", sys.stdout)
     click.echo("\nAlerts:")
-    write_rows(report["alerts"], "table", sys.stdout)
+    write_rows(
+        [{k: v for k, v in row.items() if not k.startswith("paused_")} for row in report["alerts"]], "table", sys.stdout
+    )
+    for row in report["alerts"]:
+        if row["paused_at"]:
+            echo_paused(row["destination"], row["paused_at"], row["paused_reason"])
+        if row["state"] == "off":
+            click.echo(off_destination(row["destination"]))
 
 
 @click.command()

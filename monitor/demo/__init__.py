@@ -14,6 +14,7 @@ import secrets
 import tempfile
 import threading
 from base64 import b64encode
+from collections.abc import Collection
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -23,12 +24,13 @@ from monitor.alerts import SignatureError, verify
 from monitor.config import load_config
 from monitor.demo.receiver import Receiver
 from monitor.demo.sites import LocalSite, Story
+from monitor.errors import DemoStoreError, StoreError
 from monitor.output import write_rows
 from monitor.runs import run_once
 from monitor.store import Store, sync_sources
 from monitor.store.canned import shell_example
 from monitor.store.queries import search
-from monitor.store.reports import unalerted_articles
+from monitor.store.reports import last_runs, unalerted_articles
 
 SEED_PATH = "/world/nato-offers-arms-talks.html"
 QUIET_PATH = "/lifestyle/savar-rose-village.html"
@@ -72,16 +74,74 @@ def write_demo_config(folder: Path, ledger: str, herald: str) -> Path:
 
 
 def run_demo(db_path: Path, out: TextIO, *, keep_serving: bool = False) -> int:
-    """Run the demo, print what happened; 0 if the seed story alerted and the quiet one did not."""
-    for stale in (db_path, db_path.with_name(db_path.name + "-wal"), db_path.with_name(db_path.name + "-shm")):
-        stale.unlink(missing_ok=True)
+    """Run the demo, print what happened; 0 if the seed story alerted and the quiet one did not.
+
+    DemoStoreError, before anything is deleted or printed, if ``db_path`` is a file but not a demo store.
+    """
     ledger, herald = start_sites()
+    try:
+        return _run(db_path, ledger, herald, out, keep_serving=keep_serving)
+    finally:
+        ledger.stop()
+        herald.stop()
+
+
+def demo_mark(db_path: Path) -> Path:
+    """The file that says the store beside it is a demo store: ``demo.db-demo`` for ``demo.db``."""
+    return db_path.with_name(db_path.name + "-demo")
+
+
+def replace_demo_store(db_path: Path, sources: Collection[str]) -> None:
+    """Delete the demo store at ``db_path`` (if any) and mark its successor; DemoStoreError if it is not one.
+
+    A store is the demo's when ``demo_mark`` is beside it and it holds runs of ``sources`` only
+    (so a demo store later used by ``monitor run`` is not the demo's to delete any more).
+    """
+    mark = demo_mark(db_path)
+    if db_path.exists():
+        if not mark.is_file():
+            raise DemoStoreError(
+                f"{db_path} is not a demo store (no {mark.name} beside it), so monitor demo will not replace it;"
+                " choose another --db, or delete it yourself"
+            )
+        foreign = _foreign_sources(db_path, sources)
+        if foreign:
+            raise DemoStoreError(
+                f"{db_path} holds runs of sources that are not the demo's ({', '.join(foreign)}),"
+                " so monitor demo will not replace it; choose another --db"
+            )
+    try:
+        for stale in (db_path, db_path.with_name(db_path.name + "-wal"), db_path.with_name(db_path.name + "-shm")):
+            stale.unlink(missing_ok=True)
+        # Marked before it exists, so a demo stopped half-way leaves a store the next demo may replace.
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        mark.write_text(
+            f"{db_path.name}, beside this file, is the store of `monitor demo`, which deletes it and makes it"
+            " again on every run. Delete this file and monitor demo will leave that store alone.\n",
+            encoding="utf-8",
+        )
+    except OSError as error:
+        raise StoreError(f"{db_path}: cannot replace the demo store: {error}") from error
+
+
+def _foreign_sources(db_path: Path, sources: Collection[str]) -> list[str]:
+    """The sources other than ``sources`` that the store at ``db_path`` has runs of."""
+    try:
+        with Store.open(db_path, create=False) as store:
+            ran = last_runs(store)
+    except StoreError:
+        return []  # marked as the demo's but unreadable (damaged, or from a newer monitor): still the demo's
+    return sorted(set(ran) - set(sources))
+
+
+def _run(db_path: Path, ledger: LocalSite, herald: LocalSite, out: TextIO, *, keep_serving: bool) -> int:
     secret = "whsec_" + b64encode(secrets.token_bytes(24)).decode()
     with Receiver() as receiver, tempfile.TemporaryDirectory(prefix="monitor-demo-") as folder:
         os.environ["MONITOR_DEMO_SLACK_URL"] = receiver.base + "/slack"
         os.environ["MONITOR_DEMO_WEBHOOK_URL"] = receiver.base + "/webhook"
         os.environ["MONITOR_DEMO_WEBHOOK_SECRET"] = secret
         config = load_config(write_demo_config(Path(folder), ledger.base, herald.base))
+        replace_demo_store(db_path, [source.name for source in config.sources])
         out.write("monitor demo: everything below runs on 127.0.0.1, nothing leaves this machine\n")
         out.write(f"  The Daily Ledger    {ledger.base}/feed.xml  (RSS feed)\n")
         out.write(f"  The Harbour Herald  {herald.base}/sitemap.xml  (sitemap)\n")
@@ -103,8 +163,6 @@ def run_demo(db_path: Path, out: TextIO, *, keep_serving: bool = False) -> int:
             out.flush()
             with contextlib.suppress(KeyboardInterrupt):
                 threading.Event().wait()
-    ledger.stop()
-    herald.stop()
     return 0 if ok else 1
 
 

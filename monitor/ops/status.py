@@ -13,7 +13,8 @@ from typing import Any
 from monitor.config import Config, SourceSpec
 from monitor.runs import keeps_failing
 from monitor.store import Store
-from monitor.store.reports import alert_counts, article_count, last_runs, last_success_at, store_size
+from monitor.store.destinations import paused_destinations
+from monitor.store.reports import OUTBOX_STATES, article_count, last_runs, last_success_at, outbox_counts, store_size
 from monitor.timestamps import iso, utcnow
 
 
@@ -71,18 +72,29 @@ def sources_status(store: Store, config: Config, now: datetime | None = None) ->
     return rows
 
 
-def outbox_status(store: Store) -> list[dict[str, Any]]:
-    """Alerts per destination and status (pending, sending, delivered, dead)."""
-    rows = alert_counts(store)
-    table: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        entry = table.setdefault(
-            row["destination"],
-            {"destination": row["destination"], "pending": 0, "retrying": 0, "sending": 0, "delivered": 0, "dead": 0},
+def outbox_status(store: Store, config: Config) -> list[dict[str, Any]]:
+    """One row per destination (configured, or with messages stored): on, off, paused or not configured; its messages.
+
+    The counts are the store's: each message is in one of OUTBOX_STATES, so a row adds up
+    to the destination's messages (``retrying`` ones are not also ``pending``).
+    """
+    counts = outbox_counts(store)
+    paused = paused_destinations(store)
+    configured = {d.name: d for d in config.alerts.destinations}
+    rows = []
+    for name in sorted(configured.keys() | counts.keys() | paused.keys()):
+        spec, pause = configured.get(name), paused.get(name)
+        state = "not configured" if spec is None else "off" if not spec.enabled else "paused" if pause else "on"
+        rows.append(
+            {
+                "destination": name,
+                "state": state,
+                **counts.get(name, dict.fromkeys(OUTBOX_STATES, 0)),
+                "paused_at": pause["paused_at"] if pause else None,
+                "paused_reason": pause["paused_reason"] if pause else None,
+            }
         )
-        entry[row["status"]] = entry.get(row["status"], 0) + row["n"]
-        entry["retrying"] += int(row["retrying"] or 0)
-    return sorted(table.values(), key=lambda e: e["destination"])
+    return rows
 
 
 def status_report(store: Store, config: Config, now: datetime | None = None) -> dict[str, Any]:
@@ -92,7 +104,7 @@ def status_report(store: Store, config: Config, now: datetime | None = None) -> 
     return {
         "now": iso(moment),
         "sources": sources_status(store, config, moment),
-        "alerts": outbox_status(store),
+        "alerts": outbox_status(store, config),
         "last_successful_run": successes,
         "articles": article_count(store),
         "store_bytes": store_size(store),

@@ -13,6 +13,9 @@ from monitor.models import SourceRunSummary
 from monitor.runs.child import CrawlReport, run_crawl
 from monitor.runs.source_health import check_sources
 from monitor.store import Store
+from monitor.store.destinations import paused_destinations
+from monitor.store.outbox import missed_alerts
+from monitor.store.reports import outbox_counts, outbox_totals
 from monitor.store.runs import fail_open_runs
 from monitor.timestamps import utcnow
 
@@ -21,11 +24,24 @@ log = logging.getLogger("monitor.run")
 
 @dataclass
 class RunSummary:
-    """What one ``monitor run`` did, for people."""
+    """What one ``monitor run`` did, for people; the outbox as the store holds it after the run."""
 
     crawl: CrawlReport
     delivery: DeliveryReport | None
     crashed: list[str] = field(default_factory=list)
+    outbox: dict[str, dict[str, int]] = field(default_factory=dict)  # destination -> OUTBOX_STATES -> messages
+    paused: dict[str, str] = field(default_factory=dict)  # paused destination -> since when and why
+    missed: dict[str, int] = field(default_factory=dict)  # off destination -> alerts of this run it did not get
+
+    @property
+    def every_source_failed(self) -> bool:
+        """True when the run crawled at least one source and every one failed."""
+        return bool(self.crawl.sources) and all(source.status == "failed" for source in self.crawl.sources)
+
+    def waiting(self, destination: str | None = None) -> int:
+        """Messages not yet delivered and not held for a digest (of one destination, or all), per the store."""
+        counts = {destination: self.outbox.get(destination, {})} if destination else self.outbox
+        return outbox_totals(counts)["waiting"]
 
     def render(self) -> str:
         c = self.crawl
@@ -48,13 +64,26 @@ class RunSummary:
         else:
             d = self.delivery
             lines.append(
-                f"Alerts: {d.sent} sent, {d.failed} failed (will retry), {d.dead} dead, "
-                f"{d.skipped} waiting for a destination"
-                + (f", {d.held} held for a digest" if d.held else "")
+                f"Alerts: {d.sent} sent, {d.failed} failed (will retry), {d.dead} dead"
                 + (f", {d.digests} digest(s) made" if d.digests else "")
             )
-            if d.paused:
-                lines.append(f"  {d.paused} destination(s) paused after permanent failures: see `monitor alerts list`")
+        total = outbox_totals(self.outbox)
+        lines.append(
+            f"Outbox: {total['waiting']} waiting to be sent ({total['retrying']} of them to retry), "
+            f"{total['held']} held for a digest, {total['dead']} dead"
+        )
+        for name, why in self.paused.items():
+            lines.append(
+                f"  destination {name} is paused ({why}): {self.waiting(name)} waiting for it;"
+                f" `monitor alerts resume {name}` resumes it"
+            )
+        for name, count in self.missed.items():
+            lines.append(
+                f"  destination {name} is OFF (its URL variable is empty): it did not get {count} alert(s) of this run;"
+                f" once it is set, `monitor alerts replay --since 1d --destination {name}` queues them"
+            )
+        if self.every_source_failed:
+            lines.append("Every source failed this run: see `monitor status` and the run_errors table")
         return "\n".join(lines)
 
 
@@ -63,6 +92,7 @@ def run_once(
 ) -> RunSummary:
     """Crawl ``sources`` (all enabled if empty) in a child process, then send due alerts."""
     names = list(sources) or [s.name for s in config.sources if s.enabled]
+    started = utcnow()
     crashed: list[str] = []
     try:
         report = run_crawl(config.path, store.path, names, log_level=log_level, config=config)
@@ -73,4 +103,17 @@ def run_once(
         report = CrawlReport(sources=[SourceRunSummary(source=n, status="failed", errors=1) for n in names])
     check_sources(store, config, utcnow(), names)
     delivery = deliver_due(store, config.alerts.destinations, max_attempts=config.alerts.max_attempts) if send else None
-    return RunSummary(report, delivery, crashed)
+    missed = {
+        d.name: len(missed_alerts(store, d.name, config.rules, config.alerts.threshold, since=started))
+        for d in config.alerts.destinations
+        if not d.enabled
+    }
+    for name, count in missed.items():
+        if count:
+            log.warning(
+                "destination=%s is off (its URL variable is empty): %d alert(s) of this run not queued", name, count
+            )
+    paused = {
+        name: f"since {info['paused_at']}: {info['paused_reason']}" for name, info in paused_destinations(store).items()
+    }
+    return RunSummary(report, delivery, crashed, outbox_counts(store), paused, missed)

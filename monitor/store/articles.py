@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +17,7 @@ from typing import Any
 from monitor.config import DestinationSpec
 from monitor.models import Article, Hit, Verdict
 from monitor.store.connection import Store
-from monitor.store.stories import StoryAssignment, assign_story, story_outlets
+from monitor.store.stories import EARLIEST_FIRST, StoryAssignment, assign_story, story_outlets
 from monitor.timestamps import iso, utcnow
 
 
@@ -154,27 +155,56 @@ def write_article(
                 "article": {**payload["article"], "id": article_id},
                 "story": {"key": story.story_key, "outlets": carried_by},
             }
-            # One alert per story per destination: the UNIQUE key covers new rows, and the
-            # story_key check covers rows written under the older per-article key.
-            cursor = conn.execute(
-                "INSERT OR IGNORE INTO alerts (id, key, kind, article_id, story_key, destination, payload,"
-                " next_attempt_at, created_at) SELECT ?, ?, 'alert', ?, ?, ?, ?, ?, ?"
-                " WHERE NOT EXISTS (SELECT 1 FROM alerts WHERE story_key = ? AND destination = ? AND kind = 'alert')",
-                (
-                    event["id"],
-                    key,
-                    article_id,
-                    story.story_key,
-                    destination.name,
-                    json.dumps(event, ensure_ascii=False),
-                    moment,
-                    moment,
-                    story.story_key,
-                    destination.name,
-                ),
-            )
-            queued += cursor.rowcount
+            inserted = queue_story_alert(conn, event, article_id, story.story_key, destination.name, moment or "")
+            queued += inserted
+            if not inserted and not story.new_story:
+                _describe_if_earlier(conn, event, article_id, story.story_key, destination.name)
         return SaveOutcome(article_id, status, len(verdict.matches), queued, story.story_id, story.new_story)
+
+
+def queue_story_alert(
+    conn: sqlite3.Connection, event: Mapping[str, Any], article_id: int, story_key: str, destination: str, moment: str
+) -> int:
+    """Queue ``event`` (its id from ``alert_id``) as a story's alert at ``destination``; 0 if the story has one there.
+
+    One alert per story per destination: the UNIQUE key covers new rows, and the
+    story_key check covers rows written under the older per-article key. Runs in the
+    caller's write transaction.
+    """
+    cursor = conn.execute(
+        "INSERT OR IGNORE INTO alerts (id, key, kind, article_id, story_key, destination, payload,"
+        " next_attempt_at, created_at) SELECT ?, ?, 'alert', ?, ?, ?, ?, ?, ?"
+        " WHERE NOT EXISTS (SELECT 1 FROM alerts WHERE story_key = ? AND destination = ? AND kind = 'alert')",
+        (
+            event["id"],
+            alert_key(story_key, destination),
+            article_id,
+            story_key,
+            destination,
+            json.dumps(event, ensure_ascii=False),
+            moment,
+            moment,
+            story_key,
+            destination,
+        ),
+    )
+    return cursor.rowcount
+
+
+def _describe_if_earlier(
+    conn: sqlite3.Connection, event: Mapping[str, Any], article_id: int, story_key: str, destination: str
+) -> None:
+    """Let the story's unsent alert at ``destination`` describe this copy if it was published earlier."""
+    # It keeps its id and its place in the queue; its article, score and rules become this copy's. One already
+    # sent (or being sent) stays as it went out: it is the record of what the destination got.
+    conn.execute(
+        "UPDATE alerts SET article_id = ?, payload = json_set(json(?), '$.id', id,"
+        " '$.created_at', json_extract(payload, '$.created_at'))"
+        " WHERE story_key = ? AND destination = ? AND kind = 'alert' AND status IN ('pending', 'held')"
+        f" AND (SELECT {EARLIEST_FIRST} FROM articles WHERE id = ?)"
+        f" < (SELECT {EARLIEST_FIRST} FROM articles WHERE id = alerts.article_id)",
+        (article_id, json.dumps(event, ensure_ascii=False), story_key, destination, article_id),
+    )
 
 
 def _hits_json(hits: tuple[Hit, ...]) -> str:

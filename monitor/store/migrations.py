@@ -228,6 +228,15 @@ MIGRATIONS: list[Migration] = [
         CREATE INDEX vetoes_rule_matched ON vetoes(rule, matched_at);
         """,
     ),
+    (
+        8,
+        "alerts: the sender process that holds a claim, so a dead sender's claims need not wait out their lease",
+        """
+        ALTER TABLE alerts ADD COLUMN claimed_host TEXT;
+        ALTER TABLE alerts ADD COLUMN claimed_pid INTEGER;
+        ALTER TABLE alerts ADD COLUMN claimed_start TEXT;
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -9,9 +9,11 @@ digest is made, then is ``digested`` (the digest row carries the delivery).
 
 A sender that dies mid-send leaves its rows ``sending``; once their lease has
 passed they are claimed again and re-sent with the same id (at-least-once
-delivery). Each destination's messages go out in the order they were queued: a
-row is not claimed while an older row of its destination waits for a retry or is
-being sent, and nothing of a paused destination is claimed. Posting happens
+delivery). A claim records its sender process (``ClaimOwner``), so a sender on the
+same host that finds that process gone ends the lease at once (``expire_claims``).
+Each destination's messages go out in the order they were queued: a row is not
+claimed while an older row of its destination waits for a retry or is being sent,
+and nothing of a paused destination is claimed. Posting happens
 outside any transaction: each function here is one short write. The functions that take
 a ``sqlite3.Connection`` (queueing notices and digests, routing alerts to a digest) run
 in the caller's write transaction, where ``monitor.alerts`` decides what to write.
@@ -29,8 +31,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.errors import MonitorError
+from monitor.models import Article, Hit, RuleMatch, Verdict
+from monitor.rules import RuleSpec
+from monitor.store.articles import queue_story_alert
 from monitor.store.connection import Store
-from monitor.timestamps import iso
+from monitor.store.reports import ARTICLE_COLUMNS
+from monitor.store.stories import story_outlets
+from monitor.timestamps import as_utc, iso
 
 STATUSES = ("pending", "sending", "delivered", "dead", "held", "digested")
 ERROR_CHARS = 2000
@@ -40,6 +47,15 @@ log = logging.getLogger("monitor.alerts")
 
 class OutboxError(MonitorError):
     """An outbox request that cannot be done (no such alert, or one that must not be re-sent)."""
+
+
+@dataclass(frozen=True)
+class ClaimOwner:
+    """The sender process holding claims: its host (machine and pid namespace), pid, and when it started."""
+
+    host: str
+    pid: int
+    started: str
 
 
 @dataclass(frozen=True)
@@ -201,19 +217,22 @@ _DUE = """
 """
 
 
-def claim_due(store: Store, now: datetime, *, limit: int = 50, lease_seconds: float = 120) -> list[ClaimedAlert]:
+def claim_due(
+    store: Store, now: datetime, *, limit: int = 50, lease_seconds: float = 120, owner: ClaimOwner | None = None
+) -> list[ClaimedAlert]:
     """Claim up to ``limit`` due messages, oldest first, for ``lease_seconds``; each claim counts as an attempt.
 
     Due means ``pending`` with ``next_attempt_at`` reached, or ``sending`` with an
     expired lease (its sender crashed: the message is re-sent under the same id);
     never behind an older message of the same destination that is waiting, and
-    never for a paused destination.
+    never for a paused destination. The claims record ``owner``, the claiming process.
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
     if lease_seconds <= 0:
         raise ValueError("lease_seconds must be positive")
     until = iso(now + timedelta(seconds=lease_seconds))
+    holder = (owner.host, owner.pid, owner.started) if owner is not None else (None, None, None)
     claimed: list[ClaimedAlert] = []
     with store.write() as conn:
         for row in conn.execute(_DUE, {"now": iso(now), "limit": limit}).fetchall():
@@ -230,11 +249,33 @@ def claim_due(store: Store, now: datetime, *, limit: int = 50, lease_seconds: fl
                 log.warning("alert=%s destination=%s outcome=dead (unreadable payload)", row["id"], row["destination"])
                 continue
             conn.execute(
-                "UPDATE alerts SET status = 'sending', claimed_until = ?, attempts = attempts + 1 WHERE id = ?",
-                (until, row["id"]),
+                "UPDATE alerts SET status = 'sending', claimed_until = ?, attempts = attempts + 1, claimed_host = ?,"
+                " claimed_pid = ?, claimed_start = ? WHERE id = ?",
+                (until, *holder, row["id"]),
             )
             claimed.append(ClaimedAlert(row["id"], row["destination"], payload, int(row["attempts"]) + 1, row["kind"]))
     return claimed
+
+
+def claim_owners(store: Store, host: str, now: datetime) -> list[ClaimOwner]:
+    """The processes on ``host`` that hold claims whose lease has not passed at ``now``."""
+    rows = store.query(
+        "SELECT DISTINCT claimed_host, claimed_pid, claimed_start FROM alerts WHERE status = 'sending'"
+        " AND claimed_until > ? AND claimed_host = ? AND claimed_pid IS NOT NULL AND claimed_start IS NOT NULL",
+        [iso(now), host],
+    )
+    return [ClaimOwner(row["claimed_host"], int(row["claimed_pid"]), row["claimed_start"]) for row in rows]
+
+
+def expire_claims(store: Store, owner: ClaimOwner, now: datetime) -> int:
+    """End the leases ``owner`` holds at ``now`` (it died mid-send), so its messages are due again; how many."""
+    with store.write() as conn:
+        cursor = conn.execute(
+            "UPDATE alerts SET claimed_until = ? WHERE status = 'sending' AND claimed_until > ? AND claimed_host = ?"
+            " AND claimed_pid = ? AND claimed_start = ?",
+            (iso(now), iso(now), owner.host, owner.pid, owner.started),
+        )
+    return cursor.rowcount
 
 
 def release(store: Store, alert_ids: Sequence[str]) -> int:
@@ -360,3 +401,86 @@ def dead_ids(store: Store, destination: str | None = None) -> list[str]:
     where, params = ("AND destination = ?", [destination]) if destination else ("", [])
     found = store.query(f"SELECT id FROM alerts WHERE status = 'dead' {where} ORDER BY created_at, id", params)
     return [row["id"] for row in found]
+
+
+# Replay: an article that alerted while a destination was off (its URL empty) left no row for it.
+# Its stored matches say whether it alerts there, by the rules' current thresholds and destinations.
+
+
+@dataclass(frozen=True)
+class MissedAlert:
+    """A story with no alert at a destination it is owed one at: its earliest published article that alerts there."""
+
+    article_id: int
+    verdict: Verdict
+    story_id: int
+    story_key: str
+
+
+def missed_alerts(
+    store: Store, destination: str, rules: Sequence[RuleSpec], threshold: float, since: datetime | None = None
+) -> list[MissedAlert]:
+    """The stories matched since ``since`` (ever, if None) that alert at ``destination`` but have no alert there.
+
+    Each story once, earliest published first. The verdict is rebuilt from the stored matches
+    (scores, hits, recency gates) with ``threshold`` and the current ``rules``' thresholds and
+    destinations; a match of a rule no longer configured counts with the defaults.
+    """
+    specs = {rule.name: rule for rule in rules}
+    rows = store.query(
+        "SELECT m.article_id, m.rule, m.score, m.hits, m.weight, m.gate, a.score AS total, s.id AS story_id,"
+        " s.key AS story_key FROM matches m JOIN articles a ON a.id = m.article_id JOIN stories s ON s.id = a.story_id"
+        " WHERE (:since IS NULL OR m.matched_at >= :since) AND NOT EXISTS (SELECT 1 FROM alerts al"
+        " WHERE al.story_key = s.key AND al.destination = :destination AND al.kind = 'alert')"
+        " ORDER BY COALESCE(a.published, a.first_seen), a.id, m.id",
+        {"since": iso(since), "destination": destination},
+    )
+    by_article: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_article.setdefault(row["article_id"], []).append(row)
+    owed: dict[str, MissedAlert] = {}
+    for article_id, found in by_article.items():
+        story_key = found[0]["story_key"]
+        if story_key in owed:
+            continue
+        matches = []
+        for row in found:
+            spec = specs.get(row["rule"])
+            hits = tuple(Hit(**hit) for hit in json.loads(row["hits"]))
+            matches.append(
+                RuleMatch(row["rule"], row["score"], hits, row["weight"], gate=row["gate"],
+                          threshold=spec.threshold if spec else None, destinations=spec.destinations if spec else ())
+            )  # fmt: skip
+        verdict = Verdict(found[0]["total"], threshold, tuple(matches))
+        if verdict.alert_destinations([destination]):
+            owed[story_key] = MissedAlert(article_id, verdict, found[0]["story_id"], story_key)
+    return list(owed.values())
+
+
+def stored_article(store: Store, article_id: int) -> Article:
+    """The stored article ``article_id`` as the pipeline had it (its body empty if pruned)."""
+    [row] = store.query(f"SELECT {ARTICLE_COLUMNS}, published_from FROM articles WHERE id = ?", [article_id])
+    return Article(
+        url=row["fetched_url"],
+        canonical_url=row["url"],
+        title=row["title"],
+        text=row["text"],
+        published=as_utc(datetime.fromisoformat(row["published"])) if row["published"] else None,
+        authors=list(json.loads(row["authors"] or "[]")),
+        language=row["language"],
+        source=row["source"],
+        published_from=row["published_from"],
+    )
+
+
+def queue_missed(store: Store, missed: MissedAlert, destination: str, event: Mapping[str, Any], now: datetime) -> bool:
+    """Queue ``event``, the alert ``destination`` missed, with its story filled in; False if the story has one there.
+
+    ``event`` is the ``article.matched`` event the caller built for ``missed``, its id from ``alert_id``.
+    """
+    with store.write() as conn:
+        story = {"key": missed.story_key, "outlets": story_outlets(conn, missed.story_id)}
+        queued = queue_story_alert(
+            conn, {**event, "story": story}, missed.article_id, missed.story_key, destination, iso(now) or ""
+        )
+        return queued > 0

@@ -7,6 +7,7 @@ the callers shape them for people.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,28 @@ def last_runs(store: Store) -> dict[str, dict[str, Any]]:
     return {row["source"]: row for row in rows}
 
 
-def alert_counts(store: Store) -> list[dict[str, Any]]:
-    """Alerts per destination and status (destination, status, n), with how many pending ones are retries."""
-    return store.query(
-        "SELECT destination, status, COUNT(*) AS n, SUM(attempts > 0 AND status = 'pending') AS retrying"
-        " FROM alerts GROUP BY destination, status"
-    )
+# The states of an outbox message as the operator sees them: ``retrying`` is a pending message that
+# failed before and waits for its next attempt, ``pending`` one not tried yet; each row is in one state.
+OUTBOX_STATES = ("pending", "retrying", "sending", "held", "delivered", "digested", "dead")
+WAITING_STATES = ("pending", "retrying", "sending")  # not yet delivered, and not set aside for a digest
+
+
+def outbox_counts(store: Store) -> dict[str, dict[str, int]]:
+    """Messages per destination in each of OUTBOX_STATES (every state present, zeros included)."""
+    counts: dict[str, dict[str, int]] = {}
+    for row in store.query(
+        "SELECT destination, CASE WHEN status = 'pending' AND attempts > 0 THEN 'retrying' ELSE status END AS state,"
+        " COUNT(*) AS n FROM alerts GROUP BY destination, state"
+    ):
+        counts.setdefault(row["destination"], dict.fromkeys(OUTBOX_STATES, 0))[row["state"]] = int(row["n"])
+    return counts
+
+
+def outbox_totals(counts: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
+    """``outbox_counts`` (or some of its destinations) summed per state, with ``waiting``: the WAITING_STATES."""
+    totals = {state: sum(per.get(state, 0) for per in counts.values()) for state in OUTBOX_STATES}
+    totals["waiting"] = sum(totals[state] for state in WAITING_STATES)
+    return totals
 
 
 def last_success_at(store: Store) -> str | None:

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     import numpy as np
 
 
+# The order of a story's copies, earliest published first (first stored when undated); the first leads.
+EARLIEST_FIRST = "COALESCE(published, first_seen), id"
+
+
 @dataclass(frozen=True, slots=True)
 class StoryAssignment:
     """Which story an article joined, and whether it started it."""
@@ -63,8 +67,7 @@ def assign_story(conn: sqlite3.Connection, article_id: int, article: Article, mo
 def story_outlets(conn: sqlite3.Connection, story_id: int) -> list[dict[str, str | None]]:
     """The articles of a story, earliest published first: the lead, then the outlets that carried it."""
     rows = conn.execute(
-        "SELECT source, url, title, published FROM articles WHERE story_id = ?"
-        " ORDER BY COALESCE(published, first_seen), id",
+        f"SELECT source, url, title, published FROM articles WHERE story_id = ? ORDER BY {EARLIEST_FIRST}",
         (story_id,),
     ).fetchall()
     return [{"source": r[0], "url": r[1], "title": r[2], "published": r[3]} for r in rows]
@@ -89,7 +92,7 @@ def _elect_lead(conn: sqlite3.Connection, story_id: int) -> None:
     """The lead is the earliest-published copy (the wire original, as far as we can tell)."""
     conn.execute(
         "UPDATE stories SET (lead_article_id, title) = (SELECT id, title FROM articles WHERE story_id = ?"
-        " ORDER BY COALESCE(published, first_seen), id LIMIT 1) WHERE id = ?",
+        f" ORDER BY {EARLIEST_FIRST} LIMIT 1) WHERE id = ?",
         (story_id, story_id),
     )
 
