@@ -1,12 +1,23 @@
 """Crash safety: ``monitor serve`` killed with SIGKILL again and again loses nothing and re-sends little.
 
-A local news site (127.0.0.1) gains articles while the soak runs: copies of the
-demo's NATO story under their own titles and URLs (each alerts) and of a quiet
-one (each stays quiet). ``monitor serve`` crawls it (two RSS feeds and a sitemap
-of the first, on 1-2 s intervals) and sends alerts every second to a local,
-signed webhook receiver that verifies each signature, answers after a short
-delay (like a real endpoint), and deduplicates by ``webhook-id``, counting a
-second receipt of an id as a re-send.
+A local news site (127.0.0.1) gains articles while the soak runs, made from the
+demo's NATO story (alerting) and a quiet one, each under its own title and URL;
+one in three stays quiet. In ``world`` each alerting article has the words of
+its paragraphs shuffled (seeded by its number), so it is a story of its own;
+``business`` carries unchanged copies of the NATO story, one story to the store.
+``monitor serve`` crawls it (two RSS feeds and a sitemap of the first, on 1-2 s
+intervals, plus a feed on a dead port whose failures raise a ``source.health``
+notice) and sends alerts every second to a local, signed webhook receiver that
+verifies each signature, answers after a short delay (like a real endpoint),
+and deduplicates by ``webhook-id``, counting a second receipt of an id as a
+re-send.
+
+What is owed: the store groups near-duplicates into stories and owes one alert
+per story per destination, so the soak owes one alert per alerting ``world``
+article and one for all of ``business``'s copies (checked against the stories
+the store formed). Operator notices (``source.health``, ``destination.paused``)
+travel the same outbox: the receiver takes them too, and every notice queued is
+owed like an alert.
 
 serve runs in its own process group; at random moments (a seeded RNG) the whole
 tree (serve, its crawl processes and their extraction workers) is killed with
@@ -14,12 +25,12 @@ SIGKILL, and serve is started again. The moments are spread on purpose: a third
 wait for a crawl process to appear, a third for a POST to reach the receiver
 (so the kill lands while the sender waits for the answer or records it), a
 third are plain random. Then publishing stops and serve runs until every
-article is stored and every alert owed has arrived (or ``--drain`` seconds
-pass), and is stopped with SIGTERM. Each re-send is put down to the first kill
-after the previous receipt of its id (the kill that kept the sender from
-recording the delivery); one with no kill in between is "unexplained".
-Nothing may be lost; at most one re-send per kill. A soak test, not part of the
-quick suite. Usage::
+article is stored and every alert and notice owed has arrived and is marked
+delivered (or ``--drain`` seconds pass), and is stopped with SIGTERM. Each
+re-send is put down to the first kill after the previous receipt of its id
+(the kill that kept the sender from recording the delivery); one with no kill
+in between is "unexplained". Nothing may be lost; at most one re-send per
+kill. A soak test, not part of the quick suite. Usage::
 
     python benchmarks/soak_crash.py [--kills 20] [--seed 6]
 """
@@ -31,6 +42,7 @@ import base64
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -39,16 +51,16 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from bench_serve import Publisher, machine
+from bench_serve import Publisher, dead_port, machine
 
 from monitor.alerts import SignatureError, verify
 from monitor.demo.receiver import Receiver
-from monitor.demo.sites import LocalSite
+from monitor.demo.sites import LocalSite, Story
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -59,6 +71,35 @@ TRIGGER_LIMIT = 30.0  # seconds to wait for a crawl or a POST before killing any
 URL_VARIABLE, SECRET_VARIABLE = "SOAK_WEBHOOK_URL", "SOAK_WEBHOOK_SECRET"
 
 
+# --- the site ----------------------------------------------------------------------------------------------------
+
+PARAGRAPH = re.compile(r"<p>([^<]+)</p>")
+
+
+def reworded(story: Story, salt: str) -> Story:
+    """``story`` with the words of each plain paragraph shuffled: the same terms, another story to the store."""
+    rng = random.Random(salt)
+
+    def shuffle(match: re.Match[str]) -> str:
+        words = match.group(1).split()
+        rng.shuffle(words)
+        return "<p>" + " ".join(words) + "</p>"
+
+    return replace(story, html=PARAGRAPH.sub(shuffle, story.html))
+
+
+class StoryPublisher(Publisher):
+    """A Publisher whose alerting articles are each a story of their own (see ``reworded``)."""
+
+    def __init__(self, site: LocalSite, feed: str, *, every: float, tag: str):
+        super().__init__(site, feed, every=every, tag=tag)
+        self.original = self.alerting
+
+    def publish(self) -> Story:
+        self.alerting = reworded(self.original, f"{self.tag}{len(self.stories) + 1}")
+        return super().publish()
+
+
 # --- the receiver ------------------------------------------------------------------------------------------------
 
 
@@ -67,9 +108,20 @@ class Receipt:
     """One signed POST as the receiver got it."""
 
     alert_id: str
-    url: str  # the article's
+    kind: str  # the event's type: "article.matched", "source.health", ...
+    story: str  # the story's key for an alert; "" for a notice
     at: float  # time.monotonic() when it was read
     answered: float | None = None  # when the 200 went out, if it did
+
+
+ALERT_TYPE = "article.matched"
+NOTICE_TYPES = ("source.health", "destination.paused")
+
+
+def receipt(alert_id: str, event: dict[str, Any], at: float) -> Receipt:
+    """What the receiver keeps of one event: its id, type and, for an alert, its story's key."""
+    story = event["story"]["key"] if event.get("type") == ALERT_TYPE else ""
+    return Receipt(alert_id, str(event.get("type")), story, at)
 
 
 class DedupReceiver(Receiver):
@@ -83,10 +135,17 @@ class DedupReceiver(Receiver):
         super().__init__()
         self.server.handle_error = _quiet  # type: ignore[method-assign]  # a killed sender resets its connection
 
-    def unique(self) -> dict[str, str]:
-        """Alert id -> article URL, each id once."""
+    def unique(self) -> dict[str, Receipt]:
+        """Id -> its first receipt, each id once (alerts and notices)."""
         with self._lock:
-            return {r.alert_id: r.url for r in self.receipts}
+            first: dict[str, Receipt] = {}
+            for r in self.receipts:
+                first.setdefault(r.alert_id, r)
+            return first
+
+    def stories(self) -> set[str]:
+        """The keys of the stories whose alert arrived."""
+        return {r.story for r in self.unique().values() if r.kind == ALERT_TYPE}
 
     def in_flight(self, moment: float) -> int:
         """POSTs read but not yet answered at ``moment``."""
@@ -109,13 +168,13 @@ class DedupReceiver(Receiver):
                         receiver.bad_signatures += 1
                     self.answer(401)
                     return
-                receipt = Receipt(headers["webhook-id"], json.loads(body)["article"]["url"], time.monotonic())
+                got = receipt(headers["webhook-id"], json.loads(body), time.monotonic())
                 with receiver._lock:
-                    receiver.receipts.append(receipt)
+                    receiver.receipts.append(got)
                 receiver.got_post.set()
                 time.sleep(receiver.delay)
                 if self.answer(200):
-                    receipt.answered = time.monotonic()
+                    got.answered = time.monotonic()
 
             def answer(self, status: int) -> bool:
                 try:
@@ -193,6 +252,17 @@ def open_runs(db: Path) -> set[int]:
     return {row[0] for row in read(db, "SELECT id FROM runs WHERE status = 'running'")}
 
 
+def stories_of(db: Path, urls: set[str]) -> set[str]:
+    """The keys of the stories the stored articles at ``urls`` belong to."""
+    rows = read(db, "SELECT a.url, s.key FROM articles a JOIN stories s ON s.id = a.story_id")
+    return {key for url, key in rows if url in urls}
+
+
+def outbox(db: Path) -> dict[str, tuple[str, str]]:
+    """Every outbox row (alerts and notices): id -> (kind, status)."""
+    return {row[0]: (row[1], row[2]) for row in read(db, "SELECT id, kind, status FROM alerts")}
+
+
 def claimed(db: Path) -> set[tuple[str, int]]:
     """Alerts left ``sending`` (claimed by a sender), with their attempt count."""
     return {(row[0], row[1]) for row in read(db, "SELECT id, attempts FROM alerts WHERE status = 'sending'")}
@@ -267,12 +337,13 @@ def attribute(receipts: list[Receipt], kills: list[Kill]) -> int:
     return unexplained
 
 
-def soak_config(site: str) -> str:
-    """Three sources on 1-2 s intervals over one growing site, one signed webhook destination."""
+def soak_config(site: str, dead: str) -> str:
+    """Three sources on 1-2 s intervals over one growing site, one that always fails, one signed webhook."""
     sources = (
         f"  - name: world\n    type: rss\n    url: {site}/world.xml\n    interval: 1s\n"
         f"  - name: world-sitemap\n    type: sitemap\n    url: {site}/world-sitemap.xml\n    interval: 2s\n"
         f"  - name: business\n    type: rss\n    url: {site}/business.xml\n    interval: 2s\n"
+        f"  - name: dead\n    type: rss\n    url: {dead}/feed.xml\n    interval: 2s\n"
     )
     hook = (
         f"    - name: hook\n      type: webhook\n      url: ${{{URL_VARIABLE}}}\n"
@@ -302,11 +373,11 @@ def main(argv: list[str] | None = None) -> int:
     with (
         LocalSite("soak") as site,
         receiver,
-        Publisher(site, "world", every=2.0, tag="w") as world,
+        StoryPublisher(site, "world", every=2.0, tag="w") as world,
         Publisher(site, "business", every=5.0, tag="b") as business,
         log_path.open("ab") as log,
     ):
-        config_path.write_text(soak_config(site.base))
+        config_path.write_text(soak_config(site.base, f"http://127.0.0.1:{dead_port()}"))
         env = {**os.environ, URL_VARIABLE: receiver.base + "/hook", SECRET_VARIABLE: secret}
         command = [
             sys.executable,
@@ -361,23 +432,29 @@ def main(argv: list[str] | None = None) -> int:
         business.stop()
         stories = world.stories + business.stories
         expected_urls = {site.base + s.path for s in stories}
-        owed_urls = {site.base + p for p in world.alerting_paths() + business.alerting_paths()}
+        alerting_urls = {site.base + p for p in world.alerting_paths() + business.alerting_paths()}
+        published_stories = len(world.alerting_paths()) + bool(business.alerting_paths())  # business: copies of one
 
         print(f"  publishing stopped after {len(stories)} articles; serve runs until all is stored and delivered")
         process = start_serve(command, env, log)
         drain_began = time.monotonic()
+        at_drain: dict[str, tuple[str, str]] = {}  # the outbox when everything owed had arrived
 
         def done() -> bool:
             # Stored, received, and marked delivered: an alert whose sender died mid-POST is re-sent
             # only once its claim's lease runs out, so waiting for the store shows that re-send too.
             stored = {row[0] for row in read(db, "SELECT url FROM articles")}
-            outstanding = read(db, "SELECT COUNT(*) FROM alerts WHERE status != 'delivered'")
-            return (
+            rows = outbox(db)
+            finished = (
                 expected_urls <= stored
-                and owed_urls <= set(receiver.unique().values())
-                and bool(outstanding)
-                and outstanding[0][0] == 0
+                and stories_of(db, alerting_urls) <= receiver.stories()
+                and bool(rows)
+                and all(status == "delivered" for _, status in rows.values())
+                and set(rows) <= set(receiver.unique())
             )
+            if finished:
+                at_drain.update(rows)
+            return finished
 
         drained = wait_until(done, args.drain, step=1.0)
         drain_seconds = time.monotonic() - drain_began
@@ -396,12 +473,22 @@ def main(argv: list[str] | None = None) -> int:
     integrity = ", ".join(row[0] for row in read(db, "PRAGMA integrity_check"))
     stored = {row[0] for row in read(db, "SELECT url FROM articles")}
     received = receiver.unique()
-    received_urls = set(received.values())
-    undelivered = dict(read(db, "SELECT status, COUNT(*) FROM alerts WHERE status != 'delivered' GROUP BY status"))
-    orphan_alerts = read(
+    rows = outbox(db)
+    # Owed: one alert per story of the alerting articles (the store's grouping), one per notice queued.
+    owed_stories = stories_of(db, alerting_urls)
+    alerts_received = [r for r in received.values() if r.kind == ALERT_TYPE]
+    received_stories = Counter(r.story for r in alerts_received)
+    notice_ids = {i for i, (kind, _) in rows.items() if kind == "notice"}
+    notices_received = {i for i, r in received.items() if r.kind in NOTICE_TYPES}
+    other_received = sorted({r.kind for r in received.values() if r.kind != ALERT_TYPE and r.kind not in NOTICE_TYPES})
+    # Rows queued after everything owed had arrived (a source judged quiet in the last 2 s) were not waited for.
+    owed_rows = at_drain or rows
+    late = {i: row for i, row in rows.items() if i not in owed_rows}
+    undelivered = Counter(status for i, (_, status) in rows.items() if i in owed_rows and status != "delivered")
+    orphan_stories = read(
         db,
-        "SELECT COUNT(*) FROM articles a WHERE score >= 3.0 AND NOT EXISTS "
-        "(SELECT 1 FROM alerts WHERE article_id = a.id)",
+        "SELECT COUNT(DISTINCT a.story_id) FROM articles a JOIN stories s ON s.id = a.story_id WHERE a.score >= 3.0"
+        " AND NOT EXISTS (SELECT 1 FROM alerts al WHERE al.story_key = s.key AND al.kind = 'alert')",
     )[0][0]
     left_running = read(db, "SELECT COUNT(*) FROM runs WHERE status = 'running'")[0][0]
     resends = len(receiver.receipts) - len(received)
@@ -425,13 +512,20 @@ def main(argv: list[str] | None = None) -> int:
         f" (missing {len(expected_urls - stored)}, unexpected {len(stored - expected_urls)})"
     )
     print(
-        f"alerts: expected {len(owed_urls)}, received {len(received)} unique ids"
-        f" (missing {len(owed_urls - received_urls)}, unexpected {len(received_urls - owed_urls)});"
-        f" bad signatures {receiver.bad_signatures}"
+        f"alerts: {len(alerting_urls)} alerting articles, published as {published_stories} stories, stored as"
+        f" {len(owed_stories)}, so {len(owed_stories)} alert(s) owed; received {len(alerts_received)} unique ids"
+        f" for {len(received_stories)} story(ies) (missing {len(owed_stories - set(received_stories))}, unexpected"
+        f" {len(set(received_stories) - owed_stories)}, stories alerted twice"
+        f" {sum(n > 1 for n in received_stories.values())}); bad signatures {receiver.bad_signatures}"
     )
     print(
-        f"alerts not delivered in the store: {undelivered or 'none'}; "
-        f"alerting articles without an alert row: {orphan_alerts}"
+        f"notices: {len(notice_ids & set(owed_rows))} queued, received {len(notices_received)} unique ids"
+        f" (missing {len(notice_ids & set(owed_rows) - notices_received)}); other events received: "
+        f"{', '.join(other_received) or 'none'}"
+    )
+    print(
+        f"outbox rows not delivered: {dict(undelivered) or 'none'}; queued after the drain (not awaited): "
+        f"{len(late)}; alerting stories without an alert row: {orphan_stories}"
     )
     print(
         f"re-sends: {resends} in total over {len(kills)} kills; per kill: "
@@ -447,7 +541,14 @@ def main(argv: list[str] | None = None) -> int:
     checks = {
         "integrity_check ok": integrity == "ok",
         "no article lost": expected_urls <= stored,
-        "no alert lost": owed_urls <= received_urls and not undelivered,
+        "stories grouped as published": len(owed_stories) == published_stories,
+        "no alert lost (one per story)": (
+            set(received_stories) == owed_stories
+            and all(n == 1 for n in received_stories.values())
+            and orphan_stories == 0
+        ),
+        "no notice lost": drained and notice_ids & set(owed_rows) <= notices_received and not other_received,
+        "every outbox row delivered": drained and not undelivered and set(owed_rows) <= set(received),
         "at most one re-send per kill": max((k.resends for k in kills), default=0) <= 1 and unexplained == 0,
         "clean stop (exit 0)": code == 0,
     }

@@ -6,6 +6,12 @@ included. Under ``deadline(seconds)``, every socket a deadline-aware session (se
 watchdog; when the deadline passes, the watchdog shuts those sockets down, which
 wakes any blocked send or recv in the requesting thread at once and makes the
 request fail with one of ``NETWORK_ERRORS``.
+
+Under ``guarded(policy)``, such a session also resolves each host itself, keeps only
+the addresses ``policy`` allows (``monitor.netpolicy``) and connects to those, so the
+address checked is the address connected to; when none is allowed it raises
+``AddressRefused`` before any connection. Connections through a proxy are the
+proxy's, which resolves the name itself: they are not checked.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import http.client
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
@@ -24,6 +30,9 @@ import urllib3
 from requests.adapters import DEFAULT_POOLBLOCK, HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NameResolutionError
+
+from monitor.netpolicy import NetworkPolicy
 
 # What a request can raise for network trouble, a cut by the watchdog included.
 NETWORK_ERRORS: tuple[type[BaseException], ...] = (
@@ -100,16 +109,52 @@ def _watch(item: Any) -> None:
         watchdog.watch(item)
 
 
+_POLICY: ContextVar[NetworkPolicy | None] = ContextVar("monitor_network_policy", default=None)
+
+
+@contextlib.contextmanager
+def guarded(policy: NetworkPolicy | None) -> Iterator[None]:
+    """Connect only where ``policy`` allows in the block, on a deadline-aware session (None: anywhere)."""
+    token = _POLICY.set(policy)
+    try:
+        yield
+    finally:
+        _POLICY.reset(token)
+
+
+def _checked_conn(conn: HTTPConnection, connect: Callable[[], socket.socket]) -> socket.socket:
+    """``connect()`` to the addresses of ``conn``'s host that the block's policy allows, resolved once, here."""
+    policy = _POLICY.get()
+    host = conn._dns_host  # the name urllib3 would resolve (``conn.host`` is what TLS checks and stays)
+    if policy is None or conn.proxy is not None or policy.trusts(host):
+        return connect()
+    try:
+        found = socket.getaddrinfo(host, conn.port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise NameResolutionError(host, conn, error) from error
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+    failure: BaseException | None = None
+    for address in policy.allowed_addresses(host, addresses):
+        conn._dns_host = address
+        try:
+            return connect()
+        except NETWORK_ERRORS as error:
+            failure = error
+        finally:
+            conn._dns_host = host
+    raise failure or NameResolutionError(host, conn, socket.gaierror("no address"))
+
+
 class _WatchedHTTPConnection(HTTPConnection):
     def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
+        sock = _checked_conn(self, super()._new_conn)
         _watch(sock)
         return sock
 
 
 class _WatchedHTTPSConnection(HTTPSConnection):
     def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
+        sock = _checked_conn(self, super()._new_conn)
         _watch(sock)  # cuts a slow TLS handshake only once it is done; the connect timeout bounds it meanwhile
         return sock
 

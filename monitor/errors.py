@@ -48,3 +48,14 @@ class CrawlError(MonitorError):
 
 class DemoStoreError(MonitorError):
     """``monitor demo`` was pointed at a file that is not a demo store: it refuses to replace it."""
+
+
+class AlreadyServing(MonitorError):
+    """Another ``monitor serve`` is running on the store; carries its pid (None if it could not be read)."""
+
+    def __init__(self, store: str, pid: int | None):
+        self.pid = pid
+        who = f"pid {pid}" if pid is not None else "its pid unknown"
+        super().__init__(
+            f"{store}: another `monitor serve` is running on this store ({who}); stop it before starting one more"
+        )

@@ -7,14 +7,18 @@ pipes in the configuration it validated (a pickled ``monitor.config.Config``), s
 crawl runs that, unparsed again, even if the file has changed. Usage::
 
     python -m spiders.crawl --config rules.yaml [--config-from-stdin] --db db/monitor.db --report out.json \
-        [--source NAME ...]
+        [--source NAME ...] [--deadline SECONDS]
+
+With ``--deadline``, every spider still crawling after that many seconds is closed
+(Scrapy's ``CLOSESPIDER_TIMEOUT``): its run is recorded as failed with a ``deadline``
+error, its counters kept, and the report written as usual.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
-import logging
 import os
 import pickle
 import sys
@@ -42,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", required=True)
     parser.add_argument("--source", action="append", default=[])
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--deadline", type=float, help="close every spider still crawling after SECONDS")
     args = parser.parse_args(argv)
     try:
         config = _config_from(sys.stdin.buffer) if args.config_from_stdin else load_config(args.config)
@@ -58,17 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     settings.set("MONITOR_CONFIG", args.config, priority="cmdline")
     settings.set("MONITOR_LOADED_CONFIG", config, priority="cmdline")  # loaded once, for every spider
     settings.set("MONITOR_DB", args.db, priority="cmdline")
+    if args.deadline:
+        settings.set("CLOSESPIDER_TIMEOUT", args.deadline, priority="cmdline")
     analyser = Analyser(config.rules, config.alerts.threshold, config.crawl.workers, config.alerts.max_age_seconds)
     settings.set("MONITOR_ANALYSER", analyser, priority="cmdline")
 
-    if os.environ.get("MONITOR_LOG_FORMAT") == "json":
-        # The monitor's own one-object-per-line format, so a log shipper parses crawls like the rest.
-        settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")
-        configure_logging(args.log_level, "json")
-        process = CrawlerProcess(settings)
-    else:
-        process = CrawlerProcess(settings)
-    logging.getLogger("monitor").setLevel(logging.INFO)
+    # The monitor's handler, not Scrapy's: its format, one line per event, and its detail per -v (monitor.logs).
+    settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")
+    configure_logging(args.log_level, os.environ.get("MONITOR_LOG_FORMAT", "text"))
+    process = CrawlerProcess(settings)
     crawlers: list[tuple[str, Crawler]] = []
     for source in sources:
         crawler = process.create_crawler(NewsSpider)
@@ -101,4 +104,7 @@ def _config_from(stream: BinaryIO) -> Config:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # About to exit: spare the collector a last walk over every object of Scrapy and the rules (~0.5 s).
+    gc.freeze()
+    sys.exit(status)

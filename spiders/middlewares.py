@@ -1,4 +1,18 @@
-"""Downloader middlewares for politeness and cost: honour ``Retry-After``, revalidate indexes with conditional GET.
+"""Downloader middlewares for safety, politeness and cost: no internal addresses, ``Retry-After``, conditional GET.
+
+* ``NetworkPolicyMiddleware`` with ``GuardedResolver``: feeds, pages and redirects are
+  strangers' input, so a request to an internal address (loopback, private, link-local
+  like the metadata service at 169.254.169.254, multicast, reserved; see
+  ``monitor.netpolicy``) is refused before anything is sent and recorded as an
+  ``internal-address`` error, unless it goes to the host of the source's own URL (when the
+  operator wrote it as an internal address or localhost) or to ``crawl.allow_private_networks``.
+  The middleware sees every request, each redirect hop and robots.txt included; it
+  resolves names through the reactor's resolver, ``GuardedResolver``, which every
+  connection also resolves through and which refuses a name that resolves to an internal
+  address: the address checked is the address connected to, even if the name's DNS
+  answers differently the second time (rebinding). IP literals and ``localhost`` need no
+  DNS and are judged by the middleware, which knows the request's source.
+  Through a proxy, the proxy resolves names: then the middleware's check is all there is.
 
 * ``RetryAfterMiddleware``: a 429 or 503 that says ``Retry-After`` is retried after
   that wait (the ``retries`` budget applies), never sooner; one asking for more than
@@ -19,29 +33,138 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
+from urllib.request import getproxies
 
 from scrapy import Request, Spider
 from scrapy.core import downloader as scrapy_downloader
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.httpcache import HttpCacheMiddleware
 from scrapy.downloadermiddlewares.retry import get_retry_request
-from scrapy.exceptions import NotConfigured
+from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.extensions.httpcache import FilesystemCacheStorage, RFC2616Policy
 from scrapy.http import Response
+from scrapy.resolver import CachingThreadedResolver
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import task
+from twisted.internet.base import ReactorBase
+from twisted.internet.defer import Deferred
+from twisted.internet.error import DNSLookupError
 
+from monitor.errors import MonitorError
+from monitor.netpolicy import Address, AddressRefused, NetworkPolicy, host_of, is_loopback_name, parse_ip
 from monitor.retryafter import retry_after_seconds
+from spiders.settings import loaded_config
 
 log = logging.getLogger(__name__)
 
 # Request meta key marking an index request (feed, sitemap, listing page): the only ones cached.
 INDEX = "monitor_index"
 RETRY_AFTER_CODES = frozenset({429, 503})
+
+
+class InternalAddressRefused(IgnoreRequest):
+    """A request to an internal address that nobody allowed: refused before anything was sent."""
+
+
+class _ResolvedInternal(DNSLookupError):
+    """A name resolved to an internal address that nobody allowed: no connection is made to it."""
+
+    def __init__(self, refused: AddressRefused):
+        self.refused = refused
+        super().__init__(str(refused))
+
+
+class GuardedResolver(CachingThreadedResolver):
+    """Scrapy's caching resolver, which fails a name that resolves to an internal address not allowed."""
+
+    def __init__(self, reactor: ReactorBase, cache_size: int, timeout: float, policy: NetworkPolicy):
+        super().__init__(reactor, cache_size, timeout)
+        self.policy = policy
+        # The operator's own proxies (the environment's, which Scrapy uses) may be on an internal network.
+        self.proxies = {
+            host_of(url if "://" in url else f"http://{url}") for kind, url in getproxies().items() if kind != "no"
+        }
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, reactor: ReactorBase) -> GuardedResolver:
+        settings = crawler.settings
+        cache_size = settings.getint("DNSCACHE_SIZE") if settings.getbool("DNSCACHE_ENABLED") else 0
+        try:
+            networks = loaded_config(settings).crawl.allow_private_networks
+        except MonitorError as error:  # ``scrapy shell`` and the like, with no usable rules.yaml
+            log.warning("no configuration (%s): no internal network is allowed", error)
+            networks = ()
+        return cls(reactor, cache_size, settings.getfloat("DNS_TIMEOUT"), NetworkPolicy.of(networks))
+
+    def getHostByName(self, name: str, timeout: Sequence[int] = ()) -> Deferred[str]:
+        resolved = super().getHostByName(name, timeout)
+        # An IP literal is not looked up, and localhost means this machine: the middleware judges both per source.
+        if parse_ip(name) is None and not is_loopback_name(name) and name.lower() not in self.proxies:
+            resolved.addCallback(self._checked, name)
+        return resolved
+
+    def _checked(self, address: str, name: str) -> str:
+        found = parse_ip(address)
+        if found is not None:
+            try:
+                self.policy.check(name, found)
+            except AddressRefused as refused:
+                raise _ResolvedInternal(refused) from None
+        return address
+
+
+class NetworkPolicyMiddleware:
+    """Refuse a request to an internal address its source may not reach, unsent: every hop, robots.txt too."""
+
+    def __init__(self, crawler: Crawler):
+        self.crawler = crawler
+        self._policy: NetworkPolicy | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> NetworkPolicyMiddleware:
+        return cls(crawler)
+
+    @property
+    def policy(self) -> NetworkPolicy:
+        """The allowed networks, and the host of the source's own URL when it is internal."""
+        if self._policy is None:
+            session = getattr(self.crawler.spider, "session", None)
+            own = getattr(getattr(session, "source", None), "url", None)
+            networks = loaded_config(self.crawler.settings).crawl.allow_private_networks
+            self._policy = NetworkPolicy.of(networks, own if isinstance(own, str) else None)
+        return self._policy
+
+    async def process_request(self, request: Request) -> None:
+        host = host_of(request.url)
+        if host is None or self.policy.trusts(host):
+            return
+        try:
+            address = parse_ip(host)
+            if address is None:
+                address = await _resolve(host)
+            if address is not None:
+                self.policy.check(host, address)
+        except AddressRefused as refused:
+            hops = request.meta.get("redirect_urls") or []
+            via = f" (redirected from {' -> '.join(hops)})" if hops else ""
+            raise InternalAddressRefused(f"refused {request.url}{via}: {refused}") from None
+
+
+async def _resolve(host: str) -> Address | None:
+    """The address the crawl's resolver gives ``host`` (AddressRefused if internal), None if it does not resolve."""
+    from twisted.internet import reactor
+
+    try:
+        address = await maybe_deferred_to_future(cast(ReactorBase, reactor).resolve(host))
+    except _ResolvedInternal as internal:
+        raise internal.refused from None
+    except DNSLookupError:
+        return None  # it fails again when fetched, and is recorded as a fetch error then
+    return parse_ip(address)
 
 
 class RetryAfterMiddleware:

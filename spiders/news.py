@@ -23,10 +23,10 @@ from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.settings import BaseSettings
 from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet import task
 from twisted.internet.defer import CancelledError
 from twisted.python.failure import Failure
 
-from monitor.config import Config, load_config
 from monitor.extract import (
     DiscoveryError,
     Link,
@@ -37,16 +37,19 @@ from monitor.extract import (
     site_root,
     sitemaps_from_robots,
 )
+from monitor.extract.article import canonicalize_url
 from monitor.extract.discovery import DEFAULT_SITEMAP_PATH
 from monitor.ingest import Analyser, CrawlSession, may_be_relevant
 from monitor.models import Page, SourceRunSummary
 from monitor.rules import RuleSet
 from monitor.store import Store
-from spiders.middlewares import INDEX
-from spiders.settings import from_config, httpcache_dir
+from spiders.middlewares import INDEX, InternalAddressRefused
+from spiders.settings import from_config, httpcache_dir, loaded_config
 
 HTML_TYPES = (b"text/html", b"application/xhtml+xml")
 RECEIVED = "monitor_body_bytes"  # request meta: the bytes of its response body received so far
+PROGRESS_SECONDS = 2.0  # how often a run's counters are written while it goes on
+LINK_BATCH = 500  # links looked up in the store at a time: a 100,000-item feed stops at max_pages, not at its end
 
 
 class NewsSpider(scrapy.Spider):
@@ -58,6 +61,8 @@ class NewsSpider(scrapy.Spider):
     ruleset: RuleSet | None  # the rules the link prefilter reads; None when the source does not prefilter
     max_pages: int
     max_bytes: int  # DOWNLOAD_MAXSIZE, the size cap of a response body
+    max_index_depth: int  # how deep sitemap indexes may nest below the source's own
+    max_indexes: int  # feeds, sitemaps and listing pages requested per run
 
     def __init__(self, source: str = "", **kwargs: Any):
         super().__init__(**kwargs)
@@ -67,6 +72,10 @@ class NewsSpider(scrapy.Spider):
         self.queued = 0
         # indexes whose links were not all fetched: forgotten by the HTTP cache so the next run reads them
         self.incomplete_indexes: set[str] = set()
+        self.indexes_requested = 0
+        self.indexes_read: set[str] = set()  # indexes some of whose articles were requested
+        self.limits_hit: set[str] = set()  # the bounds (depth, count) reached this run, each recorded once
+        self.progress: task.LoopingCall | None = None
         self.summary: SourceRunSummary | None = None  # set when the spider closes; spiders.crawl reports it
 
     @classmethod
@@ -93,9 +102,13 @@ class NewsSpider(scrapy.Spider):
         crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
         crawler.signals.connect(spider.bytes_received, signal=signals.bytes_received)
         spider.max_bytes = crawler.settings.getint("DOWNLOAD_MAXSIZE")
+        spider.max_index_depth = config.crawl.max_index_depth
+        spider.max_indexes = config.crawl.max_indexes
         return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
+        self.progress = task.LoopingCall(self.session.save_progress)
+        self.progress.start(PROGRESS_SECONDS, now=False)
         source = self.session.source
         if source.type == "site":
             yield scrapy.Request(
@@ -106,13 +119,48 @@ class NewsSpider(scrapy.Spider):
                 meta={INDEX: True},
             )
         else:
-            yield self.index_request(source.url, source.type)
+            for request in self.follow_indexes([source.url], source.type, 0):
+                yield request
 
-    def index_request(self, url: str, kind: str) -> scrapy.Request:
+    def index_request(self, url: str, kind: str, depth: int = 0) -> scrapy.Request:
         """A request for a feed, sitemap or listing page: cached for conditional GET, its failure fatal."""
         return scrapy.Request(
-            url, callback=self.parse_index, errback=self.index_failed, cb_kwargs={"kind": kind}, meta={INDEX: True}
+            url,
+            callback=self.parse_index,
+            errback=self.index_failed,
+            cb_kwargs={"kind": kind, "depth": depth},
+            meta={INDEX: True},
         )
+
+    def follow_indexes(self, urls: list[str], kind: str, depth: int, parent: str = "") -> Iterator[scrapy.Request]:
+        """Requests for ``urls``, indexes ``depth`` levels below the source's own, within the run's bounds."""
+        if urls and depth > self.max_index_depth:
+            self._limit(
+                "depth",
+                parent or urls[0],
+                f"sitemap index nested more than crawl.max_index_depth ({self.max_index_depth}) levels deep:"
+                f" its {len(urls)} sitemap(s) not read, the first {urls[0]}",
+            )
+            return
+        for number, url in enumerate(urls):
+            if self.indexes_requested >= self.max_indexes:
+                self._limit(
+                    "count",
+                    parent or url,
+                    f"more than crawl.max_indexes ({self.max_indexes}) feeds and sitemaps in one run:"
+                    f" {len(urls) - number} sitemap(s) not read, the first {url}",
+                )
+                return
+            self.indexes_requested += 1
+            yield self.index_request(url, kind, depth)
+
+    def _limit(self, bound: str, url: str, message: str) -> None:
+        """Record the first time a bound stops discovery this run; log the others."""
+        if bound in self.limits_hit:
+            self.logger.info("source %s: %s", self.source_name, message)
+            return
+        self.limits_hit.add(bound)
+        self.session.error(url, "limit", message)
 
     def parse_robots(self, response: Response) -> Iterator[scrapy.Request]:
         """A site source: read the sitemaps robots.txt names, else the conventional /sitemap.xml."""
@@ -124,8 +172,7 @@ class NewsSpider(scrapy.Spider):
                 "source %s: robots.txt names no sitemap, trying %s", self.source_name, DEFAULT_SITEMAP_PATH
             )
             sitemaps = [urljoin(response.url, DEFAULT_SITEMAP_PATH)]
-        for url in sitemaps:
-            yield self.index_request(url, "sitemap")
+        yield from self.follow_indexes(sitemaps, "sitemap", 0, response.url)
 
     def robots_failed(self, failure: Failure) -> Iterator[scrapy.Request]:
         """No robots.txt (a 404, say) is no reason to give up: try the conventional sitemap."""
@@ -133,9 +180,11 @@ class NewsSpider(scrapy.Spider):
             self._failed(failure, fatal=True)
             return
         self.session.fetched()
-        yield self.index_request(urljoin(site_root(self.session.source.url), DEFAULT_SITEMAP_PATH), "sitemap")
+        yield from self.follow_indexes(
+            [urljoin(site_root(self.session.source.url), DEFAULT_SITEMAP_PATH)], "sitemap", 0
+        )
 
-    def parse_index(self, response: Response, kind: str) -> Iterator[scrapy.Request]:
+    def parse_index(self, response: Response, kind: str, depth: int = 0) -> Iterator[scrapy.Request]:
         """Read a feed, sitemap or listing page and request the articles not seen before."""
         self.session.fetched()
         unchanged = "cached" in response.flags  # revalidated with a 304: read in full by an earlier run
@@ -150,8 +199,10 @@ class NewsSpider(scrapy.Spider):
                 sitemaps, old = fresh_links(content.sitemaps, datetime.now(UTC), self.session.source.max_age_seconds)
                 if old:
                     self.logger.info("source %s: %d sitemaps older than max_age skipped", self.source_name, len(old))
-                for sitemap in sitemaps:  # a sitemap index: its children may have changed even if it has not
-                    yield self.index_request(sitemap.url, "sitemap")
+                # a sitemap index: its children may have changed even if it has not
+                yield from self.follow_indexes(
+                    [sitemap.url for sitemap in sitemaps], "sitemap", depth + 1, response.url
+                )
                 if unchanged:
                     self.logger.info("source %s: %s unchanged (304), not read again", self.source_name, response.url)
                     return
@@ -182,20 +233,25 @@ class NewsSpider(scrapy.Spider):
                 )
             fresh = relevant
         by_url = {link.url: link for link in fresh}
-        for url in self.session.to_fetch([(link.url, link.published) for link in fresh], datetime.now(UTC)):
-            if self.queued >= self.max_pages:
-                self.logger.info("source %s: page limit %d reached", self.source_name, self.max_pages)
-                self.incomplete_indexes.add(index_url)
-                return
-            self.queued += 1
-            link = by_url[url]
-            yield scrapy.Request(
-                url,
-                callback=self.parse_article,
-                errback=self.article_failed,
-                cb_kwargs={"hint_title": link.title, "hint_published": link.published},
-                meta={"index_url": index_url},
-            )
+        for start in range(0, len(fresh), LINK_BATCH):
+            batch = [
+                (link.url, canonicalize_url(link.url), link.published) for link in fresh[start : start + LINK_BATCH]
+            ]
+            for url in self.session.to_fetch(batch, datetime.now(UTC)):
+                if self.queued >= self.max_pages:
+                    self.logger.info("source %s: page limit %d reached", self.source_name, self.max_pages)
+                    self.incomplete_indexes.add(index_url)
+                    return
+                self.queued += 1
+                self.indexes_read.add(index_url)
+                link = by_url[url]
+                yield scrapy.Request(
+                    url,
+                    callback=self.parse_article,
+                    errback=self.article_failed,
+                    cb_kwargs={"hint_title": link.title, "hint_published": link.published},
+                    meta={"index_url": index_url},
+                )
 
     def parse_article(
         self, response: Response, hint_title: str | None, hint_published: datetime | None
@@ -258,7 +314,7 @@ class NewsSpider(scrapy.Spider):
             message = f"{failure.type.__name__}: {failure.getErrorMessage()}"
         self.session.error(
             url,
-            _error_kind(message, ignored=ignored),
+            "internal-address" if _check(failure, InternalAddressRefused) else _error_kind(message, ignored=ignored),
             message or "request ignored",
             fatal=fatal,
         )
@@ -275,14 +331,21 @@ class NewsSpider(scrapy.Spider):
         return f"download cancelled after {received} bytes of body, before the body ended"
 
     def closed(self, reason: str) -> None:
+        if self.progress is not None and self.progress.running:
+            self.progress.stop()
+        if reason == "closespider_timeout":
+            deadline = self.crawler.settings.getfloat("CLOSESPIDER_TIMEOUT")
+            self.session.error(
+                None,
+                "deadline",
+                f"the run's deadline ({deadline:.0f} s, crawl.run_deadline) passed before the crawl ended:"
+                " stopped; what it did not fetch is fetched next run",
+                fatal=True,
+            )
+        if reason != "finished":  # stopped early: articles still queued must be found again next run
+            self.incomplete_indexes |= self.indexes_read
         self.summary = self.session.finish()
         self.session.store.close()
-
-
-def loaded_config(settings: BaseSettings) -> Config:
-    """The configuration ``spiders.crawl`` loaded for every spider, or, under ``scrapy crawl``, the file's."""
-    config = settings.get("MONITOR_LOADED_CONFIG")
-    return config if isinstance(config, Config) else load_config(settings.get("MONITOR_CONFIG"))
 
 
 def _transient(failure: Failure) -> bool:

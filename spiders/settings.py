@@ -11,7 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from monitor.config import Config
+from scrapy.settings import BaseSettings, default_settings
+
+from monitor.config import Config, load_config
 
 BOT_NAME = "monitor"
 SPIDER_MODULES = ["spiders.news"]
@@ -30,7 +32,14 @@ DOWNLOAD_MAXSIZE = 5 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
 REDIRECT_MAX_TIMES = 5
 RETRY_TIMES = 2
+# A download timeout is not retried within the run: a page that trickles a byte a second would cost the
+# whole timeout again on every try. It is recorded, never stored, and so fetched again next run.
+RETRY_EXCEPTIONS = [
+    name for name in default_settings.RETRY_EXCEPTIONS if name != "scrapy.exceptions.DownloadTimeoutError"
+]
 DNS_TIMEOUT = 10
+# Every name the crawl connects to is resolved here, and refused if it is internal (spiders.middlewares).
+TWISTED_DNS_RESOLVER = "spiders.middlewares.GuardedResolver"
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
 DOWNLOAD_DELAY = 0.5
@@ -39,6 +48,8 @@ AUTOTHROTTLE_START_DELAY = 0.5
 AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
 ITEM_PIPELINES = {"spiders.pipelines.StorePipeline": 300}
 DOWNLOADER_MIDDLEWARES = {
+    # before robots.txt (100) is fetched for it: a request to an internal address is refused unsent
+    "spiders.middlewares.NetworkPolicyMiddleware": 50,
     # Retry-After is read before RetryMiddleware (550) would retry a 429/503 at once
     "spiders.middlewares.RetryAfterMiddleware": 560,
     # conditional GET for indexes only, never standing in for a failure (see spiders.middlewares)
@@ -75,6 +86,12 @@ def from_config(config: Config) -> dict[str, Any]:
         "RETRY_TIMES": crawl.retries,
         "MONITOR_RETRY_AFTER_MAX": crawl.max_retry_after_seconds,
     }
+
+
+def loaded_config(settings: BaseSettings) -> Config:
+    """The configuration ``spiders.crawl`` loaded for every spider, or, under ``scrapy crawl``, the file's."""
+    config = settings.get("MONITOR_LOADED_CONFIG")
+    return config if isinstance(config, Config) else load_config(settings.get("MONITOR_CONFIG"))
 
 
 def httpcache_dir(db_path: str) -> str:

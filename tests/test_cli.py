@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -203,3 +213,132 @@ def test_matches_filters_by_rule_and_since(config: str, filled_db: str) -> None:
 def test_a_bad_since_is_a_usage_error(config: str, filled_db: str) -> None:
     code, out = invoke("--config", config, "--db", filled_db, "matches", "--since", "yesterday-ish")
     assert code == EXIT_CONFIG and "--since" in out
+
+
+@pytest.mark.parametrize("query", ["sanctions or banks", "sanctions and banks", "NOT harbour or sanctions", "Or banks"])
+def test_search_refuses_a_lower_case_operator_as_rules_do(config: str, filled_db: str, query: str) -> None:
+    code, out = invoke("--config", config, "--db", filled_db, "search", query)
+    assert code == EXIT_CONFIG, out
+    word = next(w for w in query.split() if w.upper() in ("AND", "OR") and w != w.upper())
+    assert f"{word!r} at column {query.index(word) + 1}: operators are upper-case ({word.upper()})" in out
+    assert f'quote it ("{word}") to search for the word' in out
+
+
+def test_search_takes_upper_case_operators_and_a_quoted_or(config: str, filled_db: str) -> None:
+    code, out = invoke("--config", config, "--db", filled_db, "search", "harbour OR sanctions", "--json")
+    assert code == 0 and len(json.loads(out)) == 2
+    code, out = invoke("--config", config, "--db", filled_db, "search", 'sanctions "on"', "--json")
+    assert code == 0 and [row["title"] for row in json.loads(out)] == ["EU agrees new sanctions"]
+
+
+@pytest.fixture
+def failed_runs(tmp_path: Path) -> str:
+    """A store where source `dead` failed twice (its feed refused, then a 503) and source `fine` ran well."""
+    from datetime import timedelta
+
+    from monitor.store import finish_run, record_error, start_run
+    from monitor.timestamps import iso, utcnow
+    from tests.storekit import database
+
+    path = tmp_path / "m.db"
+    with Store.open(path) as store:
+        old = start_run(store, "dead", utcnow() - timedelta(days=3))
+        record_error(store, old, "dead", "http://127.0.0.1:9/feed.xml", "fetch", "Connection refused")
+        database(store)["run_errors"].update(1, {"at": iso(utcnow() - timedelta(days=3))})
+        finish_run(store, old, {"errors": 1}, "failed", utcnow() - timedelta(days=3))
+        fine = start_run(store, "fine")
+        finish_run(store, fine, {"pages": 3}, "ok")
+        last = start_run(store, "dead")
+        record_error(store, last, "dead", "http://127.0.0.1:9/feed.xml", "http", "HTTP 503")
+        finish_run(store, last, {"errors": 1}, "failed")
+    return str(path)
+
+
+def test_errors_says_why_a_source_failed_newest_first(tmp_path: Path, failed_runs: str) -> None:
+    sources = "  - name: dead\n    type: rss\n    url: http://127.0.0.1:9/feed.xml\n"
+    config = write(
+        tmp_path / "r.yaml", config_text(sources + "  - name: fine\n    type: rss\n    url: http://127.0.0.1:9/f\n")
+    )
+    code, out = invoke("--config", config, "--db", failed_runs, "errors", "--json")
+    assert code == 0, out
+    rows = json.loads(out)
+    assert [(row["source"], row["kind"], row["message"]) for row in rows] == [
+        ("dead", "http", "HTTP 503"),
+        ("dead", "fetch", "Connection refused"),
+    ]
+    assert rows[0]["url"] == "http://127.0.0.1:9/feed.xml" and isinstance(rows[0]["run_id"], int)
+    code, out = invoke("--config", config, "--db", failed_runs, "errors", "--source", "dead", "--since", "1d")
+    assert code == 0 and "HTTP 503" in out and "Connection refused" not in out
+    code, out = invoke("--config", config, "--db", failed_runs, "errors", "--source", "fine")
+    assert code == 0 and "(nothing found)" in out
+    code, out = invoke("--config", config, "--db", failed_runs, "status")
+    assert code == 0, out
+    assert "source dead failed its last run: `monitor errors --source dead` says why" in out
+    assert "source fine failed" not in out
+
+
+@contextlib.contextmanager
+def unwritable(folder: Path) -> Iterator[None]:
+    """Make ``folder`` unwritable for the block: chmod, or for root (whom modes do not stop) the immutable flag."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield
+        finally:
+            folder.chmod(0o755)
+        return
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode:
+        pytest.skip("running as root on a file system where a folder cannot be made immutable")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+def test_a_store_in_a_read_only_folder_is_refused_naming_the_folder_and_the_reason(
+    config: str, filled_db: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "readonly"
+    folder.mkdir()
+    shutil.copy(filled_db, folder / "m.db")
+    with unwritable(folder):
+        for db, args in ((folder / "m.db", ["matches"]), (folder / "new.db", ["run"])):
+            code, out = invoke("--config", config, "--db", str(db), *args)
+            assert code == EXIT_CONFIG, out
+            assert f"Error: {db}: cannot open the store: its folder {folder} is not writable (" in out
+            assert "unable to open database file" not in out
+            assert "make the folder writable, or put the store somewhere writable with --db or MONITOR_DB" in out
+        code, out = invoke("--config", config, "--db", str(folder / "sub" / "m.db"), "run")
+        assert code == EXIT_CONFIG and f"cannot create the store's folder {folder / 'sub'}: " in out
+    code, out = invoke("--config", config, "--db", str(tmp_path / "m.db" / "x.db"), "run")
+    assert code == EXIT_CONFIG and f"cannot create the store's folder {tmp_path / 'm.db'}: it is a file" in out
+
+
+def test_browse_stops_cleanly_with_exit_status_0_on_sigterm(config: str, filled_db: str) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    browse = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "--config", config, "--db", filled_db, "browse", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as answer:
+                    assert answer.status == 200
+                break
+            except OSError:
+                assert browse.poll() is None and time.monotonic() < deadline, (
+                    browse.stderr.read() if browse.stderr else ""
+                )
+                time.sleep(0.2)
+        browse.send_signal(signal.SIGTERM)
+        assert browse.wait(timeout=30) == 0
+    finally:
+        if browse.poll() is None:
+            browse.kill()
+            browse.wait()

@@ -185,3 +185,63 @@ def test_secrets_never_appear_in_messages() -> None:
         env,
     )
     assert found and not any("secret-token" in p for p in found)
+
+
+def test_allow_private_networks_takes_cidrs_and_reports_each_bad_one_on_its_own_line() -> None:
+    found = problems(
+        "sources: []\nrules: []\ncrawl:\n  allow_private_networks:\n"
+        "    - 10.0.0.0/8\n    - 10.0.0.1/8\n    - intranet\n    - 7\n    - 10.0.0.0/8\n    - '::1/200'\n"
+    )
+    assert found == [
+        "rules.yaml:6: crawl.allow_private_networks[1]: '10.0.0.1/8' has bits set after its /8 prefix:"
+        " write 10.0.0.0/8 for the network, or 10.0.0.1/32 for one address",
+        "rules.yaml:7: crawl.allow_private_networks[2]: must be a network like 10.0.0.0/8 or fd00::/8, not 'intranet'",
+        "rules.yaml:8: crawl.allow_private_networks[3]: must be a network like 10.0.0.0/8 or fd00::/8,"
+        " not the number 7",
+        "rules.yaml:9: crawl.allow_private_networks[4]: 10.0.0.0/8 is listed twice",
+        "rules.yaml:10: crawl.allow_private_networks[5]: must be a network like 10.0.0.0/8 or fd00::/8, not '::1/200'",
+    ]
+    assert problems("sources: []\nrules: []\ncrawl:\n  allow_private_networks: 10.0.0.0/8\n") == [
+        "rules.yaml:4: crawl.allow_private_networks: must be a list, not '10.0.0.0/8'"
+    ]
+
+
+def test_allow_private_networks_is_kept_in_canonical_form_for_the_crawl_and_every_destination() -> None:
+    text = VALID.replace(
+        "version: 1\n", "version: 1\ncrawl:\n  allow_private_networks: [10.1.0.0/16, 'FD00::/8', 192.168.1.7]\n"
+    )
+    config = parse_config(text, "rules.yaml", ENV)
+    assert config.crawl.allow_private_networks == ("10.1.0.0/16", "fd00::/8", "192.168.1.7/32")
+    assert {d.allow_private_networks for d in config.alerts.destinations} == {config.crawl.allow_private_networks}
+    assert parse_config(VALID, "rules.yaml", ENV).crawl.allow_private_networks == ()
+
+
+def test_discovery_bounds_and_the_run_deadline_load_with_sensible_defaults() -> None:
+    crawl = parse_config(VALID, "rules.yaml", ENV).crawl
+    assert (crawl.max_index_depth, crawl.max_indexes, crawl.run_deadline_seconds) == (3, 500, None)
+    text = VALID.replace(
+        "version: 1\n", "version: 1\ncrawl:\n  max_index_depth: 0\n  max_indexes: 40\n  run_deadline: 2h\n"
+    )
+    crawl = parse_config(text, "rules.yaml", ENV).crawl
+    assert (crawl.max_index_depth, crawl.max_indexes, crawl.run_deadline_seconds) == (0, 40, 7200.0)
+
+
+def test_discovery_bounds_and_the_run_deadline_are_validated_strictly() -> None:
+    found = problems(
+        "sources: []\nrules: []\ncrawl:\n  max_index_depth: -1\n  max_indexes: 0\n  run_deadline: soon\n"
+        "  max_indexes_per_run: 5\n"
+    )
+    unknown = found.pop(0)
+    assert unknown.startswith("rules.yaml:7: crawl.max_indexes_per_run: unknown key (known keys: ")
+    assert "max_index_depth, max_indexes," in unknown and "run_deadline," in unknown
+    assert found == [
+        "rules.yaml:4: crawl.max_index_depth: must be a whole number of at least 0, not -1",
+        "rules.yaml:5: crawl.max_indexes: must be a whole number of at least 1, not 0",
+        "rules.yaml:6: crawl.run_deadline: must be a duration like 30s, 15m, 2h or 1d, not 'soon'",
+    ]
+    assert problems("sources: []\nrules: []\ncrawl:\n  run_deadline: 0\n") == [
+        "rules.yaml:4: crawl.run_deadline: must be longer than 0 seconds, not 0"
+    ]
+    assert problems("sources: []\nrules: []\ncrawl:\n  max_indexes: 2.5\n") == [
+        "rules.yaml:4: crawl.max_indexes: must be a whole number of at least 1, not 2.5"
+    ]

@@ -29,7 +29,7 @@ from monitor.deadlines import make_session
 from monitor.ingest import save_article
 from monitor.models import Article, Hit, RuleMatch, Verdict
 from monitor.store import Store
-from monitor.store.outbox import claim_due, list_alerts, mark_failed, release
+from monitor.store.outbox import claim_due, list_alerts, mark_failed, release, start_attempt
 from monitor.timestamps import iso
 from tests.receivers import Receiver, Reply, closed_port
 from tests.storekit import counts_by_status
@@ -242,6 +242,7 @@ def test_expired_lease_is_resent_with_the_same_id(store: Store) -> None:
         [alert_id] = queue(store, [destination])
         # A sender claims the alert, posts it, and dies before marking it delivered.
         [claimed] = claim_due(store, T0, lease_seconds=120)
+        assert start_attempt(store, claimed.id) == 1
         outgoing = render(destination, claimed.id, claimed.payload)
         with make_session() as session:
             assert post(session, outgoing.url, outgoing.body, outgoing.headers, 5.0).status == 200
@@ -352,7 +353,8 @@ def test_claim_release_and_lease(store: Store) -> None:
     assert [c.id for c in claim_due(store, T0 + timedelta(seconds=5))] == [first, second]
     assert claim_due(store, T0 + timedelta(seconds=30)) == []  # both leased
     assert [c.id for c in claim_due(store, T0 + timedelta(seconds=126))] == [first, second]  # leases expired
-    assert row(store, first)["attempts"] == 2
+    assert row(store, first)["attempts"] == 0  # claims only lease: an attempt counts when its post starts
+    assert start_attempt(store, first) == 1
     # Another destination's queue is independent of this one's.
     save_article(store, Article(url="https://news.example/x", canonical_url="https://news.example/x", title="t",
                                 text="x", source="example"), verdict(), [other], now=T0)  # fmt: skip

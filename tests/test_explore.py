@@ -6,13 +6,16 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import time
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -24,12 +27,11 @@ from monitor.ingest import save_article
 from monitor.models import Article, Hit, RuleMatch, Verdict
 from monitor.runs import run_crawl
 from monitor.store import Store
+from monitor.store.canned import canned_queries
 from monitor.timestamps import utcnow
 from tests.sitekit import config_text, write
 from tests.storekit import database
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts"
 SOURCES = "  - name: ledger\n    type: rss\n    url: http://127.0.0.1:9/feed.xml\n"
 
 
@@ -108,16 +110,34 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+BROWSER_OPT_OUT = "MONITOR_SKIP_BROWSER_TEST"  # =1 skips the browser test on a machine without Chromium (never in CI)
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,1000",
+)
+
+
 @pytest.fixture
-def crawled_store(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """A store made by a real crawl of the local demo sites."""
+def crawled_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
+    """A store made by a real crawl of the local demo sites, a source that fails and a webhook: rows for every query."""
+    monkeypatch.setenv("EXPLORE_HOOK_URL", "http://127.0.0.1:9/hook")  # never called: the alerts stay pending
     ledger, herald = start_sites()
     try:
         sources = (
             f"  - name: ledger\n    type: rss\n    url: {ledger.base}/feed.xml\n"
             f"  - name: herald\n    type: sitemap\n    url: {herald.base}/sitemap.xml\n"
+            f"  - name: gone\n    type: rss\n    url: http://127.0.0.1:{free_port()}/feed.xml\n"
         )
-        config = write(tmp_path / "rules.yaml", config_text(sources))
+        hook = "    - name: hook\n      type: webhook\n      url: ${EXPLORE_HOOK_URL}\n"
+        config = write(tmp_path / "rules.yaml", config_text(sources, destinations=hook))
         run_crawl(config, str(tmp_path / "monitor.db"))
         yield config, str(tmp_path / "monitor.db")
     finally:
@@ -125,23 +145,99 @@ def crawled_store(tmp_path: Path) -> Iterator[tuple[str, str]]:
         herald.stop()
 
 
-def chromium_or_skip() -> tuple[str, str]:
+def chromium() -> tuple[str, str]:
+    """Debian's chromium and chromedriver; without them a failure saying what to install (a skip only if opted out)."""
     browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (browser and driver):
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's chromium and chromium-driver (see .ci/run)")
-        pytest.skip("needs Debian's chromium and chromium-driver")
-    return browser, driver
+    if browser and driver:
+        return browser, driver
+    if os.environ.get(BROWSER_OPT_OUT) == "1" and not os.environ.get("CI"):
+        pytest.skip(f"no chromium or chromedriver on PATH, and {BROWSER_OPT_OUT}=1 opts out of the browser test")
+    pytest.fail(
+        "The Datasette browser test needs a browser: install Debian's chromium and chromium-driver"
+        " (apt-get install chromium chromium-driver; .ci/run does it in CI)."
+        + ("" if os.environ.get("CI") else f" To skip it on a local run, set {BROWSER_OPT_OUT}=1.")
+    )
+
+
+@pytest.fixture
+def browser() -> tuple[str, str]:
+    """Chromium and its driver, looked for before the store is crawled."""
+    return chromium()
+
+
+@pytest.mark.parametrize(
+    ("environment", "outcome"),
+    [({}, "failed"), ({BROWSER_OPT_OUT: "1"}, "skipped"), ({BROWSER_OPT_OUT: "1", "CI": "true"}, "failed")],
+)
+def test_a_missing_browser_fails_the_browser_test_unless_opted_out_outside_ci(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], outcome: str
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no chromium, no chromedriver
+    for name in ("CI", BROWSER_OPT_OUT):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    expected = pytest.skip.Exception if outcome == "skipped" else pytest.fail.Exception
+    with pytest.raises(expected) as raised:
+        chromium()
+    message = str(raised.value)
+    if outcome == "failed":
+        assert "install Debian's chromium and chromium-driver" in message
+        assert (BROWSER_OPT_OUT in message) is ("CI" not in environment)
+
+
+def png_pixels(path: Path) -> tuple[int, int, bytes]:
+    """Width, height and the decompressed scanlines of a PNG file (failing the test if it is not one)."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    width, height = struct.unpack(">II", data[16:24])
+    chunks, at = [], 8
+    while at < len(data):
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        if data[at + 4 : at + 8] == b"IDAT":
+            chunks.append(data[at + 8 : at + 8 + length])
+        at += 12 + length
+    return width, height, zlib.decompress(b"".join(chunks))
+
+
+def assert_screenshot(path: Path) -> None:
+    """The screenshot exists and shows a rendered page: full size, many shades (text), not a blank window."""
+    assert path.is_file() and path.stat().st_size > 20_000, f"{path}: missing or tiny"
+    width, height, pixels = png_pixels(path)
+    assert width >= 1000 and height >= 600, (width, height)
+    assert len(set(pixels)) > 32, f"{path}: almost one colour, nothing rendered"
+
+
+def shown_table(driver: Any) -> tuple[list[str], list[list[str]]]:
+    """The column names and cell texts of the results table, as the browser renders them."""
+    columns, rows = driver.execute_script(
+        "const table = document.querySelector('table.rows-and-columns');"
+        "if (!table) return [[], []];"
+        "return [[...table.querySelectorAll('thead th')].map(th => th.innerText),"
+        " [...table.querySelectorAll('tbody tr')].map(tr => [...tr.cells].map(td => td.innerText))];"
+    )
+    return [c.strip() for c in columns], [[cell.strip() for cell in row] for row in rows]
+
+
+def as_shown(value: object) -> str:
+    """How Datasette displays a value in a results table: NULL as an empty cell, anything else as its text."""
+    return "" if value is None else str(value)
 
 
 @pytest.mark.slow
-def test_browse_serves_the_store_in_datasette_in_a_real_browser(crawled_store: tuple[str, str]) -> None:
-    browser_path, driver_path = chromium_or_skip()
+def test_browse_serves_the_store_in_datasette_in_a_real_browser(
+    browser: tuple[str, str], crawled_store: tuple[str, str], tmp_path: Path
+) -> None:
+    browser_path, driver_path = browser
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
     config, db = crawled_store
+    with Store.open(db) as store:
+        expected = {name: store.query(query["sql"]) for name, query in canned_queries().items()}
+        articles = database(store)["articles"].count
+    assert all(expected.values()), {name: len(rows) for name, rows in expected.items()}  # every query has rows
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "monitor", "--config", config, "--db", db, "browse", "--port", str(port)],
@@ -161,17 +257,7 @@ def test_browse_serves_the_store_in_datasette_in_a_real_browser(crawled_store: t
                 time.sleep(0.3)
         options = webdriver.ChromeOptions()
         options.binary_location = browser_path
-        for flag in (
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--window-size=1400,1000",
-        ):
+        for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"):
             options.add_argument(flag)
         driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
         try:
@@ -180,21 +266,28 @@ def test_browse_serves_the_store_in_datasette_in_a_real_browser(crawled_store: t
             titles = [row.text for row in rows]
             assert len(rows) == 2 and all("NATO" in title for title in titles), titles
             assert "One row per article" in driver.page_source  # the table's description from our metadata
-            ARTIFACTS.mkdir(exist_ok=True)
             driver.execute_script("document.querySelector('table.rows-and-columns').scrollIntoView()")
-            driver.save_screenshot(str(ARTIFACTS / "browse-search.png"))
+            driver.save_screenshot(str(tmp_path / "browse-search.png"))
+            assert_screenshot(tmp_path / "browse-search.png")
 
-            driver.get(f"{base}/monitor/matches_per_rule_per_day")
-            assert "Matches per rule per day" in driver.title or "Matches per rule per day" in driver.page_source
-            cells = [c.text for c in driver.find_elements(By.CSS_SELECTOR, "table.rows-and-columns td.col-rule")]
-            assert {"nato", "ukraine", "sanctions"} <= set(cells), cells
-            driver.save_screenshot(str(ARTIFACTS / "browse-canned-query.png"))
+            for name, query in canned_queries().items():
+                driver.get(f"{base}/monitor/{name}")
+                heading = driver.find_element(By.TAG_NAME, "h1").text
+                assert query["title"] in heading, (name, heading)
+                assert query.get("description", "") in driver.find_element(By.TAG_NAME, "body").text, name
+                columns, cells = shown_table(driver)
+                want = expected[name]
+                assert columns == list(want[0]), (name, columns)
+                assert cells == [[as_shown(v) for v in row.values()] for row in want], name
+                driver.execute_script("document.querySelector('table.rows-and-columns').scrollIntoView()")
+                shot = tmp_path / f"canned-{name}.png"
+                driver.save_screenshot(str(shot))
+                assert_screenshot(shot)
         finally:
             driver.quit()
         # Read-only: Datasette refuses writes to the store.
         with Store.open(db) as store:
-            count = database(store)["articles"].count
-        assert count == 5
+            assert database(store)["articles"].count == articles == 5
     finally:
         server.terminate()  # monitor browse passes it on to Datasette
         server.wait(timeout=10)

@@ -25,7 +25,19 @@ CORE = ROOT / "monitor"
 # Lowest first: a package may import its own modules and those of lower layers only.
 # The leaf modules (errors, models, timestamps, ...) are the bottom layer every package may read.
 LAYERS: list[set[str]] = [
-    {"errors", "models", "timestamps", "retryafter", "gcpause", "logs", "output", "localserver", "deadlines"},
+    {
+        "errors",
+        "models",
+        "timestamps",
+        "retryafter",
+        "gcpause",
+        "logs",
+        "output",
+        "localserver",
+        "deadlines",
+        "processes",
+        "netpolicy",
+    },
     {"rules"},
     {"config"},
     {"extract"},

@@ -20,7 +20,7 @@ from monitor.logs import JsonFormatter
 from monitor.models import Article, Hit, RuleMatch, Verdict
 from monitor.ops.liveness import HealthServer
 from monitor.store import Store, finish_run, record_error, start_run
-from monitor.store.outbox import claim_due, mark_failed
+from monitor.store.outbox import claim_due, mark_failed, start_attempt
 from monitor.timestamps import iso, utcnow
 from tests.sitekit import config_text, write
 from tests.storekit import database
@@ -84,6 +84,7 @@ def test_status_counts_each_message_once_as_the_store_does_and_shows_paused_and_
     with Store.open(tmp_path / "m.db") as store:
         queue(store, specs, count=3, start=now - timedelta(minutes=5))
         [failed] = claim_due(store, now, limit=1)  # tried once, failed, waits for its retry
+        start_attempt(store, failed.id)
         mark_failed(store, failed.id, status_code=500, error="down", next_attempt_at=now + timedelta(hours=1), now=now)
         pause_destination(store, "team", reason="permanent failure: no_service", status=404, now=now, notify=[])
         stored = {

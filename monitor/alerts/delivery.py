@@ -11,10 +11,14 @@ tell the operator through the others (``pause``). The last allowed attempt's
 failure dead-letters the message and pauses its destination too: its other
 alerts wait there, nothing is lost. Sends to one destination are paced to its
 ``rate_limit``. Destinations are named in logs, never shown: their URLs are credentials.
+A destination whose host resolves only to internal addresses (``monitor.netpolicy``) is
+not contacted: its message is dead-lettered and the destination paused.
 
 Each claim records the sending process (host, pid, start time). A sender that dies
 mid-send leaves its messages claimed: the next ``deliver_due`` on the same host sees
-that process gone and re-sends them at once, rather than after their lease.
+that process gone and re-sends them at once, rather than after their lease. An
+attempt is counted when its post starts, not when its batch is claimed: the rest of
+a killed sender's batch is not charged for the post it died in.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -41,6 +45,7 @@ from monitor.alerts.render import render
 from monitor.alerts.transport import HttpResult, post
 from monitor.config import DESTINATION_TYPES, DestinationSpec
 from monitor.deadlines import make_session, use_deadlines
+from monitor.netpolicy import NetworkPolicy
 from monitor.store import Store
 from monitor.store.outbox import (
     ClaimedAlert,
@@ -51,6 +56,7 @@ from monitor.store.outbox import (
     mark_delivered,
     mark_failed,
     release,
+    start_attempt,
 )
 from monitor.timestamps import iso, utcnow
 
@@ -185,7 +191,19 @@ class _Sender:
             self.skip(alert, f"cannot render: {error}")
             return
         self.pace(destination)
-        result = post(self.session, outgoing.url, outgoing.body, outgoing.headers, destination.timeout_seconds)
+        attempts = start_attempt(self.store, alert.id)
+        if attempts is None:  # its lease ran out meanwhile and another sender dealt with it
+            log.info("alert=%s destination=%s outcome=skipped (no longer claimed)", alert.id, alert.destination)
+            return
+        alert = replace(alert, attempts=attempts)
+        result = post(
+            self.session,
+            outgoing.url,
+            outgoing.body,
+            outgoing.headers,
+            destination.timeout_seconds,
+            network_policy(destination),
+        )
         self.last_send[destination.name] = self.clock()
         self.record(alert, destination, result, limit)
 
@@ -298,6 +316,11 @@ def _start_time(pid: int) -> str | None:
     return f"{boot} {fields[18]}"  # field 22, starttime
 
 
+def network_policy(destination: DestinationSpec) -> NetworkPolicy:
+    """Where ``destination`` may be reached: public addresses, its own URL's, and the allowed internal networks."""
+    return NetworkPolicy.of(destination.allow_private_networks, destination.url)
+
+
 def _interval(destination: DestinationSpec) -> float:
     """Seconds between two messages to ``destination`` (0 when it is unpaced)."""
     rate = destination.messages_per_second
@@ -330,7 +353,14 @@ def send_sample(
     http = session if session is not None else make_session()
     use_deadlines(http)
     try:
-        result = post(http, outgoing.url, outgoing.body, outgoing.headers, destination.timeout_seconds)
+        result = post(
+            http,
+            outgoing.url,
+            outgoing.body,
+            outgoing.headers,
+            destination.timeout_seconds,
+            network_policy(destination),
+        )
     finally:
         if session is None:
             http.close()

@@ -6,7 +6,9 @@ all) with +-10% jitter; a ``Retry-After`` on a 429 or 503 (or Discord's
 ``retry_after`` in a 429 body) is a minimum. Some answers are permanent: the
 message is dead-lettered at once. Of those, answers about the *endpoint* (it is
 gone, archived, unauthorised) also pause the destination; an answer about the
-*message* (400 ``invalid_payload``) does not.
+*message* (400 ``invalid_payload``) does not. A destination whose host resolves only
+to internal addresses that are not allowed was not contacted: that is permanent and
+about the endpoint, so it is paused too.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 
 def judge(kind: str, result: HttpResult, now: datetime, secrets: list[str]) -> Failure:
     """What a failed ``result`` from a ``kind`` destination means; texts scrubbed of ``secrets``."""
+    if result.refused:
+        return Failure(scrub(result.error or "refused: internal address", secrets), True, True, None)
     if result.error is not None or result.status is None:
         return Failure(scrub(result.error or "no answer", secrets), False, False, None)
     status = result.status

@@ -5,7 +5,8 @@
 deadline passes, so a receiver that trickles a byte a second is cut off like one
 that hangs. Only the first
 ``READ_LIMIT`` bytes of an answer are read. Error texts never quote the URL, which
-is a credential.
+is a credential. Under a ``NetworkPolicy``, a host that resolves only to internal
+addresses nobody allowed is not contacted at all (``HttpResult.refused``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from dataclasses import dataclass, field
 
 import requests
 
-from monitor.deadlines import NETWORK_ERRORS, deadline
+from monitor.deadlines import NETWORK_ERRORS, deadline, guarded
+from monitor.netpolicy import AddressRefused, NetworkPolicy
 
 READ_LIMIT = 16 * 1024  # bytes of an answer read at most
 
@@ -30,19 +32,29 @@ class HttpResult:
     headers: Mapping[str, str] = field(default_factory=dict)
     error: str | None = None
     seconds: float = 0.0
+    refused: bool = False  # the destination's address is internal and not allowed: nothing was sent
 
 
-def post(session: requests.Session, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> HttpResult:
+def post(
+    session: requests.Session,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout: float,
+    policy: NetworkPolicy | None = None,
+) -> HttpResult:
     """POST ``body`` to ``url`` within ``timeout`` seconds in all; never raises for network trouble.
 
     The answer's status, headers and first ``READ_LIMIT`` bytes are returned. Error
     texts never quote the URL (requests' own messages do, so they are not used).
+    With ``policy``, only the addresses it allows are connected to.
     """
     status: int | None = None
     answer_headers: Mapping[str, str] = {}
     chunks: list[bytes] = []
     error: str | None = None
-    with deadline(timeout) as limit:
+    refused = False
+    with deadline(timeout) as limit, guarded(policy):
         try:
             with session.post(
                 url,
@@ -59,13 +71,15 @@ def post(session: requests.Session, url: str, body: bytes, headers: Mapping[str,
                     size += len(chunk)
                     if size >= READ_LIMIT or limit.expired:
                         break
+        except AddressRefused as exc:
+            error, refused = f"refused: {exc}", True
         except NETWORK_ERRORS as exc:
             error = describe_error(exc)
     seconds = time.monotonic() - limit.started
-    if limit.expired:
+    if limit.expired and not refused:
         error = f"no complete answer within the {timeout:g} s deadline"
     text = b"".join(chunks).decode("utf-8", "replace")
-    return HttpResult(status, text, answer_headers, error, seconds)
+    return HttpResult(status, text, answer_headers, error, seconds, refused)
 
 
 def describe_error(exc: BaseException) -> str:

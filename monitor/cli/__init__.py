@@ -8,6 +8,7 @@ Only the CLI turns the core's typed exceptions into messages and exit codes.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 
@@ -38,7 +39,9 @@ log = logging.getLogger("monitor")
     show_default=True,
     help="The SQLite store (env MONITOR_DB).",
 )
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for the crawl's own log).")
+@click.option(
+    "-v", "--verbose", count=True, help="More log output: -v a line per article stored, -vv the crawl's own details."
+)
 @click.option(
     "--log-format",
     type=click.Choice(LOG_FORMATS),
@@ -69,4 +72,8 @@ for _module in (core, query, rules, alerts, ops, demo):
 
 def main() -> None:
     """The console script."""
-    cli(prog_name="monitor")
+    try:
+        cli(prog_name="monitor")
+    finally:
+        # About to exit: spare the collector a last walk over every object loaded (~0.2 s).
+        gc.freeze()

@@ -100,7 +100,8 @@ def since_value(value: str | None) -> Any:
 
 
 def crawl_log_level(state: State) -> str:
-    return "INFO" if state.verbose > 1 else "WARNING"
+    """The crawl process's detail (monitor.logs): -v its articles, -vv Scrapy's own lines and tracebacks too."""
+    return "DEBUG" if state.verbose > 1 else "INFO" if state.verbose else "WARNING"
 
 
 def echo_paused(name: str, paused_at: str, reason: str) -> None:

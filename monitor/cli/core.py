@@ -16,7 +16,7 @@ import click
 
 from monitor.cli.common import EXIT_ERROR, State, UsageProblem, crawl_log_level, off_destination, pass_state
 from monitor.config import DurationError
-from monitor.errors import MonitorError
+from monitor.errors import AlreadyServing, MonitorError
 from monitor.store import sync_sources
 
 
@@ -102,6 +102,8 @@ def run(state: State, sources: tuple[str, ...], no_send: bool) -> None:
 def serve(state: State, send_interval: str, grace: str, health_port: int | None) -> None:
     """Crawl each source on its own interval until SIGINT or SIGTERM; reload the config on SIGHUP.
 
+    Refuses to start (exit 2) while another `monitor serve` runs on the same store.
+
     \b
     Example:
         monitor serve --health-port 8787
@@ -118,14 +120,17 @@ def serve(state: State, send_interval: str, grace: str, health_port: int | None)
     state.store().close()  # fail now, not at the first run, if the store is unusable
     if not logging.getLogger().isEnabledFor(logging.INFO):
         logging.getLogger().setLevel(logging.INFO)
-    serve_forever(
-        config,
-        state.db_path,
-        send_interval=seconds,
-        log_level=crawl_log_level(state),
-        grace_seconds=grace_seconds,
-        health_port=health_port,
-    )
+    try:
+        serve_forever(
+            config,
+            state.db_path,
+            send_interval=seconds,
+            log_level=crawl_log_level(state),
+            grace_seconds=grace_seconds,
+            health_port=health_port,
+        )
+    except AlreadyServing as error:
+        raise UsageProblem(str(error)) from None
 
 
 @click.command()

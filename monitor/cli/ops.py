@@ -18,6 +18,8 @@ from monitor.config import since as since_or_date
 def status(state: State, as_json: bool) -> None:
     """Per source: last run, next run and health; alerts per destination; the store's size.
 
+    A source whose last run failed is named, with the command that shows why.
+
     \b
     Example:
         monitor status --json
@@ -37,6 +39,11 @@ def status(state: State, as_json: bool) -> None:
     )
     click.echo("\nSources:")
     write_rows(report["sources"], "table", sys.stdout)
+    for row in report["sources"]:
+        if row["last_status"] == "failed":
+            click.echo(
+                f"source {row['source']} failed its last run: `monitor errors --source {row['source']}` says why"
+            )
     click.echo("\nAlerts:")
     write_rows(
         [{k: v for k, v in row.items() if not k.startswith("paused_")} for row in report["alerts"]], "table", sys.stdout

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,18 +28,20 @@ from monitor.config.checker import (
     choice,
     item_line,
     key_line,
+    kind,
     node_line,
     non_negative,
     or_default,
     regex,
     value_line,
 )
-from monitor.config.model import SOURCE_TYPES, Config, CrawlSpec, SourceSpec
+from monitor.config.model import SOURCE_TYPES, AlertsSpec, Config, CrawlSpec, SourceSpec
 from monitor.config.rules import parse_rules
 from monitor.config.yamlload import NestedTooDeep
 from monitor.config.yamlload import load as load_yaml
 from monitor.errors import ConfigError, Problem
 from monitor.gcpause import gc_paused
+from monitor.netpolicy import parse_network
 
 # An honest User-Agent names where its operator can be reached.
 _CONTACT_URL = re.compile(r"https?://[^\s/)]+")
@@ -82,12 +85,20 @@ def _parse_config(text: str, file: str, env: Mapping[str, str]) -> Config:
     if version != 1:
         check.fail(value_line(root, "version"), "version", f"must be 1, not {version!r}")
     crawl = _crawl(check, root)
-    alerts = parse_alerts(check, root)
+    alerts = _reaching(parse_alerts(check, root), crawl.allow_private_networks)
     sources = _sources(check, root)
     rules = parse_rules(check, root)
     if check.problems:
         raise ConfigError(check.problems)
     return Config(path=file, sources=sources, rules=rules, crawl=crawl, alerts=alerts)
+
+
+def _reaching(alerts: AlertsSpec, networks: tuple[str, ...]) -> AlertsSpec:
+    """``alerts`` whose destinations may reach the internal ``networks`` the crawl may (their own URLs always)."""
+    if not networks:
+        return alerts
+    destinations = tuple(replace(d, allow_private_networks=networks) for d in alerts.destinations)
+    return replace(alerts, destinations=destinations)
 
 
 def _crawl(check: Checker, root: CommentedMap) -> CrawlSpec:
@@ -108,6 +119,10 @@ def _crawl(check: Checker, root: CommentedMap) -> CrawlSpec:
             "retries",
             "workers",
             "max_retry_after",
+            "allow_private_networks",
+            "max_index_depth",
+            "max_indexes",
+            "run_deadline",
         },
     )
     if node is None:
@@ -132,6 +147,12 @@ def _crawl(check: Checker, root: CommentedMap) -> CrawlSpec:
         max_retry_after_seconds=or_default(
             check.get(node, "max_retry_after", "crawl", _non_negative_duration(check)), defaults.max_retry_after_seconds
         ),
+        allow_private_networks=check.get(node, "allow_private_networks", "crawl", _networks(check), default=()) or (),
+        max_index_depth=or_default(
+            check.get(node, "max_index_depth", "crawl", check.integer), defaults.max_index_depth
+        ),
+        max_indexes=or_default(check.get(node, "max_indexes", "crawl", _at_least(check, 1)), defaults.max_indexes),
+        run_deadline_seconds=_seconds(check.get(node, "run_deadline", "crawl", check.duration)),
     )
 
 
@@ -161,6 +182,49 @@ def _user_agent(check: Checker) -> Callable[[Any, str, int], str | None]:
 def _root(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}/"
+
+
+def _at_least(check: Checker, minimum: int) -> Callable[[Any, str, int], int | None]:
+    """A whole number no smaller than ``minimum``."""
+
+    def convert(value: Any, field: str, line: int) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            check.fail(line, field, f"must be a whole number of at least {minimum}, not {value!r}")
+            return None
+        return value
+
+    return convert
+
+
+def _seconds(value: int | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _networks(check: Checker) -> Callable[[Any, str, int], tuple[str, ...] | None]:
+    """``crawl.allow_private_networks``: CIDRs (``10.0.0.0/8``, ``fd00::/8``), each checked on its own line."""
+
+    def convert(value: Any, field: str, line: int) -> tuple[str, ...] | None:
+        items = check.sequence(value, field, line)
+        if items is None:
+            return None
+        networks: list[str] = []
+        for index, item in enumerate(items):
+            where, at = f"{field}[{index}]", item_line(items, index)
+            if not isinstance(item, str):
+                check.fail(at, where, f"must be a network like 10.0.0.0/8 or fd00::/8, not {kind(item)}")
+                continue
+            try:
+                network = str(parse_network(item))
+            except ValueError as error:
+                check.fail(at, where, str(error))
+                continue
+            if network in networks:
+                check.fail(at, where, f"{network} is listed twice")
+                continue
+            networks.append(network)
+        return tuple(networks)
+
+    return convert
 
 
 def _non_negative_duration(check: Checker) -> Callable[[Any, str, int], float | None]:

@@ -6,6 +6,7 @@ A rule's spec (``RuleSpec``) belongs to the rules engine, which the configuratio
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,8 @@ DELIVERY_MODES = ("immediate", "digest", "both")
 # Messages a second per destination when rules.yaml sets no rate_limit (None: unpaced). Slack
 # documents one a second per webhook, Teams about four; Discord allows 30 a minute per channel.
 DEFAULT_RATE_LIMITS: dict[str, float | None] = {"slack": 1.0, "discord": 0.5, "teams": 4.0, "webhook": None}
+# The shortest default deadline of a crawl (Config.run_deadline): a slow but healthy first crawl is not cut short.
+MIN_DEFAULT_RUN_DEADLINE = 3600.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class DestinationSpec:
     timezone: str = "UTC"
     immediate_limit: int = 3  # mode "both": alerts sent at once per digest window; the rest wait for the digest
     max_attempts: int | None = None  # None: alerts.max_attempts
+    allow_private_networks: tuple[str, ...] = ()  # crawl.allow_private_networks, which alerts obey too
 
     @property
     def enabled(self) -> bool:
@@ -87,6 +91,10 @@ class CrawlSpec:
     retries: int = 2
     workers: int = 0  # extraction processes; 0 means one per CPU core
     max_retry_after_seconds: float = 120.0  # a 429/503 asking to wait longer is given up until the next run
+    allow_private_networks: tuple[str, ...] = ()  # CIDRs of internal addresses crawls and alerts may reach
+    max_index_depth: int = 3  # sitemap indexes nested deeper below a source's own sitemap are not followed
+    max_indexes: int = 500  # feeds, sitemaps and listing pages read per source and run
+    run_deadline_seconds: float | None = None  # a crawl is stopped after this long; None: see Config.run_deadline
 
 
 @dataclass(frozen=True)
@@ -119,3 +127,11 @@ class Config:
             if source.name == name:
                 return source
         raise KeyError(name)
+
+    def run_deadline(self, names: Sequence[str] = ()) -> float:
+        """How long a crawl of ``names`` (all if empty) may take: ``crawl.run_deadline``, else 4 longest intervals."""
+        if self.crawl.run_deadline_seconds is not None:
+            return self.crawl.run_deadline_seconds
+        wanted = set(names)
+        intervals = [s.interval_seconds for s in self.sources if not wanted or s.name in wanted]
+        return max(MIN_DEFAULT_RUN_DEADLINE, 4.0 * max(intervals, default=0))

@@ -20,6 +20,7 @@ from monitor.ingest.analysis import Analysis, save_article
 from monitor.ingest.workers import Analyser
 from monitor.models import Page, SourceRunSummary
 from monitor.store import Store, finish_run, last_seen, record_error, start_run
+from monitor.store.runs import update_run_counts
 
 log = logging.getLogger("monitor.crawl")
 
@@ -41,6 +42,8 @@ class CrawlSession:
         self.new_article_ages: list[float] = []  # seconds from publication to our fetch, new articles only
         self.run_id = start_run(store, source.name)
         self.finished = False
+        self.saved_counts = dict(self.counts)  # as the run record holds them
+        self.chosen: set[str] = set()  # canonical URLs to_fetch gave out this run
 
     def fetched(self) -> None:
         """Count one page fetched (index or article)."""
@@ -56,18 +59,36 @@ class CrawlSession:
         except MonitorError as problem:
             log.error("source %s: could not record an error: %s", self.source.name, problem)
 
-    def to_fetch(self, links: Sequence[tuple[str, datetime | None]], now: datetime) -> list[str]:
-        """URLs never fetched, and those whose index date says they changed after we last fetched them.
+    def to_fetch(self, links: Sequence[tuple[str, str, datetime | None]], now: datetime) -> list[str]:
+        """Of ``links`` (URL, canonical URL, index date): those never fetched, and those changed since we fetched them.
 
-        An article seen again is not fetched again, unless its feed or sitemap dates it
-        (``lastmod``, ``updated``) after our last fetch; a date in the future is ignored.
+        A link is known by its URL or its canonical URL (``?utm_source=…`` dropped), so a
+        tracking variant of a stored article is not fetched again, and each canonical URL
+        is fetched once a run. An article seen again is not fetched again, unless its feed
+        or sitemap dates it (``lastmod``, ``updated``) after our last fetch; a date in the
+        future is ignored.
         """
-        seen = last_seen(self.store, [url for url, _ in links])
+        seen = last_seen(self.store, list(dict.fromkeys(url for link in links for url in link[:2])))
         wanted = []
-        for url, dated in links:
-            if url not in seen or (dated is not None and seen[url] < dated <= now):
+        for url, canonical, dated in links:
+            if canonical in self.chosen:
+                continue
+            fetched = max((seen[known] for known in (url, canonical) if known in seen), default=None)
+            if fetched is None or (dated is not None and fetched < dated <= now):
                 wanted.append(url)
+                self.chosen.add(canonical)
         return wanted
+
+    def save_progress(self) -> None:
+        """Write the counters so far to the run record, if they changed: a long crawl shows its progress."""
+        if self.finished or self.counts == self.saved_counts:
+            return
+        try:
+            update_run_counts(self.store, self.run_id, self.counts)
+        except MonitorError as problem:
+            log.warning("source %s: could not write the run's progress: %s", self.source.name, problem)
+            return
+        self.saved_counts = dict(self.counts)
 
     async def process(self, page: Page) -> None:
         """Analyse ``page`` in the worker pool and save it; record (never raise) what goes wrong."""
@@ -99,10 +120,11 @@ class CrawlSession:
             fetched = page.fetched_at or datetime.now(UTC)
             self.new_article_ages.append((fetched - analysis.article.published).total_seconds())
         self.counts["alerts_queued"] += outcome.alerts_queued
-        if outcome.alerts_queued:
+        if outcome.status != "unchanged" or outcome.alerts_queued:  # -v: one line per article stored or alerted
             log.info(
-                "source %s: %s scored %.2f, %d alert(s) queued",
+                "source %s: %s article %s scored %.2f, %d alert(s) queued",
                 self.source.name,
+                outcome.status,
                 analysis.article.canonical_url,
                 analysis.verdict.score,
                 outcome.alerts_queued,

@@ -142,15 +142,22 @@ def write_metadata(db_path: str, folder: Path) -> str:
 
 
 def run_browser(db_path: str, metadata_path: str, *, host: str, port: int) -> int:
-    """Run Datasette until it is stopped; its exit status. SIGTERM and SIGINT are passed on to it."""
+    """Run Datasette until it is stopped; its exit status, 0 when SIGTERM or SIGINT (passed on to it) stopped it."""
     child = subprocess.Popen(browse_command(db_path, metadata_path, host=host, port=port))
+    forwarded: set[int] = set()
 
     def forward(signum: int, frame: FrameType | None) -> None:
+        forwarded.add(signum)
         child.send_signal(signum)
 
     previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
-        return child.wait()
+        status = child.wait()
+        if status < 0:
+            # Datasette's server shuts down cleanly, then dies of the signal it was asked to stop by: a stop asked
+            # for. Killed by a signal it was not sent by us, it exits as a shell says so: 128 + the signal.
+            return 0 if -status in forwarded else 128 - status
+        return status
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -5,6 +5,10 @@ process (see ``monitor.runs.child``), so the scheduler's process never runs a Tw
 reactor and a crawl that crashes or leaks takes only its own process with it.
 ``max_instances=1`` keeps a source from running twice at once: a crawl slower
 than its interval makes APScheduler skip the next slot, and the skip is recorded.
+Across processes, ``serve`` holds the store's lock (a second ``serve`` refuses to
+start) and each crawl holds its source's lease (``monitor.processes``): a slot that
+comes while a ``monitor run`` crawls the source is skipped and recorded the same way,
+and only runs whose processes are all gone are ever closed as crashed.
 The schedule is derived from the ``runs`` table, so a restart resumes it: a source
 is due one interval after its last run, and a source overdue after downtime runs
 once (coalesced), not once per missed slot.
@@ -32,10 +36,11 @@ from monitor.config import Config, SourceSpec, load_config
 from monitor.errors import ConfigError, CrawlError, MonitorError
 from monitor.ops.liveness import HealthServer
 from monitor.ops.status import next_run
+from monitor.processes import SourceLeases, hold_store
 from monitor.runs import check_sources, run_crawl
 from monitor.store import Store, sync_sources
 from monitor.store.reports import last_runs
-from monitor.store.runs import fail_open_runs, record_skipped_run
+from monitor.store.runs import close_left_open, fail_open_runs, record_skipped_run
 from monitor.timestamps import utcnow
 
 log = logging.getLogger("monitor.serve")
@@ -45,24 +50,36 @@ CrawlJob = Callable[[Config, str, SourceSpec, str, threading.Event], None]
 
 
 def crawl_source(config: Config, db_path: str, source: SourceSpec, log_level: str, abort: threading.Event) -> None:
-    """One scheduled crawl of one source; records a crash instead of raising it."""
-    log.info("crawl %s: starting", source.name)
-    try:
-        report = run_crawl(
-            config.path,
-            db_path,
-            [source.name],
-            log_level=log_level,
-            abort=abort,
-            timeout=max(3600.0, source.interval_seconds * 4.0),
-            config=config,  # the running configuration, even if the file was edited since
-        )
-    except CrawlError as error:
-        log.error("crawl %s: %s", source.name, error)
+    """One scheduled crawl of one source, unless another process is crawling it; records a crash, never raises it."""
+    with SourceLeases(db_path, [source.name]) as lease:
+        if not lease.held:
+            log.warning(
+                "crawl %s: another process (pid %s) is crawling it; this slot is skipped",
+                source.name,
+                lease.busy[source.name],
+            )
+            record_skip(db_path, source.name)
+            return
+        log.info("crawl %s: starting", source.name)
         with Store.open(db_path) as store:
-            fail_open_runs(store, [source.name], str(error))
-            check_sources(store, config, utcnow(), [source.name])
-        return
+            close_left_open(store, [source.name])
+        try:
+            report = run_crawl(
+                config.path,
+                db_path,
+                [source.name],
+                log_level=log_level,
+                abort=abort,
+                timeout=max(3600.0, source.interval_seconds * 4.0),
+                config=config,  # the running configuration, even if the file was edited since
+                hold=lease.fds,
+            )
+        except CrawlError as error:
+            log.error("crawl %s: %s", source.name, error)
+            with Store.open(db_path) as store:
+                fail_open_runs(store, [source.name], str(error))  # still leased: only this crawl's run
+                check_sources(store, config, utcnow(), [source.name])
+            return
     with Store.open(db_path) as store:
         check_sources(store, config, utcnow(), [source.name])
     for summary in report.sources:
@@ -220,7 +237,23 @@ def serve(
     health_port: int | None = None,
     stop: threading.Event | None = None,
 ) -> None:
-    """Run until SIGINT or SIGTERM (or ``stop`` is set); reload on SIGHUP or when the file changes."""
+    """Run until SIGINT or SIGTERM (or ``stop`` is set); reload on SIGHUP or when the file changes.
+
+    AlreadyServing if another ``monitor serve`` is running on the store.
+    """
+    with hold_store(db_path):
+        _serve(config, db_path, send_interval, log_level, grace_seconds, health_port, stop)
+
+
+def _serve(
+    config: Config,
+    db_path: str,
+    send_interval: int,
+    log_level: str,
+    grace_seconds: float,
+    health_port: int | None,
+    stop: threading.Event | None,
+) -> None:
     stop = stop or threading.Event()
     service = Service(config, db_path, send_interval=send_interval, log_level=log_level, grace_seconds=grace_seconds)
 
@@ -240,11 +273,10 @@ def serve(
     if threading.current_thread() is threading.main_thread():
         for number, handler in ((signal.SIGINT, on_stop), (signal.SIGTERM, on_stop), (signal.SIGHUP, on_hangup)):
             previous[number] = signal.signal(number, handler)
-    with Store.open(db_path) as store:
+    with Store.open(db_path) as store, SourceLeases(db_path, [s.name for s in config.sources]) as idle:
         # Runs left 'running' by a monitor that was killed (SIGKILL, power loss) ended then: say so.
-        closed = fail_open_runs(
-            store, [s.name for s in config.sources], "the monitor stopped during this crawl", record_crash=False
-        )
+        # A source leased by a live process (a `monitor run`, a crawl that outlived its serve) is left to it.
+        closed = close_left_open(store, idle.held)
     if closed:
         log.warning("closed %d run(s) left open by a monitor that did not stop cleanly", closed)
     health = HealthServer(service, health_port).start() if health_port is not None else None

@@ -21,11 +21,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from monitor.config import Config
+from monitor.config import Config, CrawlSpec
 from monitor.errors import CrawlError
 from monitor.models import RunCounter, SourceRunSummary
 
 log = logging.getLogger("monitor.crawl")
+
+# How long past its deadline (and its requests' timeout) a crawl may take to close its spiders before it is stopped.
+STOP_GRACE_SECONDS = 30.0
 
 
 @dataclass
@@ -56,6 +59,7 @@ def run_crawl(
     log_level: str = "WARNING",
     abort: threading.Event | None = None,
     config: Config | None = None,
+    hold: Sequence[int] = (),
 ) -> CrawlReport:
     """Crawl ``sources`` (all enabled ones if empty) in a child process; CrawlError if it dies without a report.
 
@@ -66,6 +70,13 @@ def run_crawl(
     expanded secrets, so it goes through a pipe, never a file. Setting
     ``abort`` stops the crawl: the child gets SIGTERM (Scrapy then closes its
     spiders, which records the runs), and SIGKILL if it has not gone within 10 s.
+    ``timeout`` is the crawl's deadline: the child then closes its spiders itself, each
+    run recorded as failed with a ``deadline`` error and its counters, and is stopped
+    only if it is still there a grace period later (the requests under way may take
+    up to ``crawl.timeout`` to end).
+    ``hold`` are the file descriptors of the sources' leases (``monitor.processes``): the
+    crawl process inherits them, so the sources stay leased while it lives, even if this
+    process is killed first.
     """
     with tempfile.TemporaryDirectory(prefix="monitor-crawl-") as folder:  # private: mode 0700
         report_path = Path(folder) / "report.json"
@@ -86,13 +97,16 @@ def run_crawl(
             command += ["--source", name]
         if config is not None:
             command += ["--config-from-stdin"]
+        if timeout is not None:
+            command += ["--deadline", str(timeout)]
         label = ", ".join(sources) or "all sources"
-        process = subprocess.Popen(command, stdin=subprocess.PIPE if config is not None else None)
+        process = subprocess.Popen(command, stdin=subprocess.PIPE if config is not None else None, pass_fds=tuple(hold))
         if config is not None and process.stdin is not None:
             # A child that died at start breaks the pipe; its missing report says so below.
             with process.stdin, contextlib.suppress(BrokenPipeError):
                 pickle.dump(config, process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-        deadline = None if timeout is None else time.monotonic() + timeout
+        grace = STOP_GRACE_SECONDS + (config.crawl if config is not None else CrawlSpec()).timeout_seconds
+        deadline = None if timeout is None else time.monotonic() + timeout + grace
         try:
             while True:
                 try:
@@ -105,7 +119,9 @@ def run_crawl(
                     raise CrawlError(f"crawl of {label} stopped: the monitor is shutting down")
                 if deadline is not None and time.monotonic() > deadline:
                     _stop(process)
-                    raise CrawlError(f"crawl of {label} took longer than {timeout} s; stopped")
+                    raise CrawlError(
+                        f"crawl of {label} still running {grace:.0f} s after its {timeout:.0f} s deadline; stopped"
+                    )
         finally:
             if process.poll() is None:
                 process.kill()

@@ -7,6 +7,7 @@ sender can write at once and a crash never leaves a match without its alerts.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -52,9 +53,12 @@ class Store:
                 )
             migrate(conn)
         except sqlite3.DatabaseError as error:
-            raise StoreError(f"{target}: cannot open the store: {error}") from error
+            raise StoreError(f"{target}: cannot open the store: {unusable_because(target) or error}") from error
         except OSError as error:
-            raise StoreError(f"{target}: cannot create the store: {error}") from error
+            why = "it is a file, not a folder" if isinstance(error, FileExistsError) else error.strerror or str(error)
+            raise StoreError(
+                f"{target}: cannot create the store's folder {error.filename or target.parent}: {why}"
+            ) from error
         return cls(conn, str(target))
 
     def close(self) -> None:
@@ -83,3 +87,25 @@ class Store:
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         """Rows of a read query as dicts."""
         return [dict(row) for row in self.conn.execute(sql, params)]
+
+
+def unusable_because(target: Path) -> str:
+    """Why SQLite cannot use a store at ``target``, found by trying what it needs; "" if nothing is found.
+
+    SQLite only says "unable to open database file". It needs to write in the store's
+    folder (the store itself, and its -wal and -shm files beside it) and to read and
+    write the store's file.
+    """
+    folder = target.absolute().parent
+    probe = folder / f".{target.name}-probe-{os.getpid()}"
+    try:
+        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except OSError as error:
+        return (
+            f"its folder {folder} is not writable ({error.strerror}): SQLite writes the store and its -wal and -shm"
+            " files there; make the folder writable, or put the store somewhere writable with --db or MONITOR_DB"
+        )
+    probe.unlink()
+    if target.exists() and not os.access(target, os.R_OK | os.W_OK):
+        return f"the file {target.absolute()} is not readable and writable by this user"
+    return ""

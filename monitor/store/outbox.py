@@ -9,8 +9,11 @@ digest is made, then is ``digested`` (the digest row carries the delivery).
 
 A sender that dies mid-send leaves its rows ``sending``; once their lease has
 passed they are claimed again and re-sent with the same id (at-least-once
-delivery). A claim records its sender process (``ClaimOwner``), so a sender on the
-same host that finds that process gone ends the lease at once (``expire_claims``).
+delivery). Claiming only leases a row: its ``attempts`` grow when a post of it
+starts (``start_attempt``), so a row claimed in a batch whose sender died before
+reaching it is not charged. A claim records its sender process (``ClaimOwner``),
+so a sender on the same host that finds that process gone ends the lease at once
+(``expire_claims``).
 Each destination's messages go out in the order they were queued: a row is not
 claimed while an older row of its destination waits for a retry or is being sent,
 and nothing of a paused destination is claimed. Posting happens
@@ -60,7 +63,7 @@ class ClaimOwner:
 
 @dataclass(frozen=True)
 class ClaimedAlert:
-    """A message claimed for sending; ``attempts`` counts this attempt."""
+    """A message claimed for sending; ``attempts`` is the count this attempt will make once started."""
 
     id: str
     destination: str
@@ -220,7 +223,7 @@ _DUE = """
 def claim_due(
     store: Store, now: datetime, *, limit: int = 50, lease_seconds: float = 120, owner: ClaimOwner | None = None
 ) -> list[ClaimedAlert]:
-    """Claim up to ``limit`` due messages, oldest first, for ``lease_seconds``; each claim counts as an attempt.
+    """Claim up to ``limit`` due messages, oldest first, for ``lease_seconds``; a claim is not an attempt.
 
     Due means ``pending`` with ``next_attempt_at`` reached, or ``sending`` with an
     expired lease (its sender crashed: the message is re-sent under the same id);
@@ -249,12 +252,23 @@ def claim_due(
                 log.warning("alert=%s destination=%s outcome=dead (unreadable payload)", row["id"], row["destination"])
                 continue
             conn.execute(
-                "UPDATE alerts SET status = 'sending', claimed_until = ?, attempts = attempts + 1, claimed_host = ?,"
+                "UPDATE alerts SET status = 'sending', claimed_until = ?, claimed_host = ?,"
                 " claimed_pid = ?, claimed_start = ? WHERE id = ?",
                 (until, *holder, row["id"]),
             )
             claimed.append(ClaimedAlert(row["id"], row["destination"], payload, int(row["attempts"]) + 1, row["kind"]))
     return claimed
+
+
+def start_attempt(store: Store, alert_id: str) -> int | None:
+    """Count an attempt at a claimed message, right before it is posted; its attempts now, None if not claimed."""
+    with store.write() as conn:
+        cursor = conn.execute(
+            "UPDATE alerts SET attempts = attempts + 1 WHERE id = ? AND status = 'sending'", (alert_id,)
+        )
+        if cursor.rowcount == 0:
+            return None
+        return int(conn.execute("SELECT attempts FROM alerts WHERE id = ?", (alert_id,)).fetchone()[0])
 
 
 def claim_owners(store: Store, host: str, now: datetime) -> list[ClaimOwner]:
@@ -279,15 +293,14 @@ def expire_claims(store: Store, owner: ClaimOwner, now: datetime) -> int:
 
 
 def release(store: Store, alert_ids: Sequence[str]) -> int:
-    """Give claimed messages back untried: ``pending`` again, due as before, the claim not counted as an attempt."""
+    """Give claimed messages back untried: ``pending`` again, due as before, their attempts unchanged."""
     if not alert_ids:
         return 0
     changed = 0
     with store.write() as conn:
         for alert_id in alert_ids:
             cursor = conn.execute(
-                "UPDATE alerts SET status = 'pending', claimed_until = NULL, attempts = MAX(attempts - 1, 0)"
-                " WHERE id = ? AND status = 'sending'",
+                "UPDATE alerts SET status = 'pending', claimed_until = NULL WHERE id = ? AND status = 'sending'",
                 (alert_id,),
             )
             changed += cursor.rowcount

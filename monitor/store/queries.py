@@ -1,8 +1,9 @@
-"""Read the store: full-text search and matches, as plain rows ready for any output format."""
+"""Read the store: full-text search, matches, stories and run errors, as rows of JSON-ready values."""
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,8 +50,29 @@ class Filters:
         return clauses, params
 
 
+# An FTS5 query's pieces: a "phrase" (its quotes doubled inside), or a run of anything else but brackets.
+_FTS_PIECES = re.compile(r'"(?:[^"]|"")*"?|[^\s"(),:*^+]+')
+_OPERATORS = ("AND", "OR", "NOT", "NEAR")
+
+
+def check_query(query: str) -> None:
+    """SearchError for an operator written in lower case, which FTS5 would take for a word: refused, as in rules."""
+    for piece in _FTS_PIECES.finditer(query):
+        word = piece.group()
+        if word.upper() in _OPERATORS and word != word.upper():
+            raise SearchError(
+                f"cannot search for {query!r}: {word!r} at column {piece.start() + 1}: operators are upper-case"
+                f' ({word.upper()}); quote it ("{word}") to search for the word'
+            )
+
+
 def search(store: Store, query: str, *, filters: Filters = Filters(), limit: int = 20) -> list[dict[str, Any]]:
-    """Articles matching an FTS5 ``query`` (words, "phrases", AND/OR/NOT, prefix*), best first."""
+    """Articles matching an FTS5 ``query`` (words, "phrases", AND/OR/NOT, prefix*), best first.
+
+    SearchError for a query FTS5 cannot parse, and for a lower-case operator (``nato or
+    ukraine``), which FTS5 would silently search for as a word.
+    """
+    check_query(query)
     clauses, params = filters.where(
         "a.first_seen", "a.score", "EXISTS (SELECT 1 FROM matches m WHERE m.article_id = a.id AND m.rule = :rule)"
     )
@@ -68,22 +90,26 @@ def search(store: Store, query: str, *, filters: Filters = Filters(), limit: int
 
 
 def matches(store: Store, *, filters: Filters = Filters(), limit: int = 50) -> list[dict[str, Any]]:
-    """Rule matches, newest first, with the article, the terms that hit, where alerts went and any recency gate."""
+    """Rule matches, newest first: the article, its hits (term, field, count, points, snippet), alerts and gate.
+
+    ``hits`` is a list of objects and ``alerts`` a list of ``{"destination", "status"}``,
+    by destination.
+    """
     clauses, params = filters.where("m.matched_at", "m.score", "m.rule = :rule")
     sql = f"""
-        SELECT m.matched_at, m.rule, m.score AS rule_score, a.score AS article_score, a.source, a.title,
-               m.hits, a.url,
-               (SELECT group_concat(al.destination || ':' || al.status, ' ')
-                  FROM alerts al WHERE al.article_id = a.id) AS alerts,
-               m.gate
+        SELECT m.matched_at, m.rule, m.score AS rule_score, a.score AS article_score, a.source, a.title, a.url,
+               (SELECT json_group_array(json_object('destination', al.destination, 'status', al.status))
+                  FROM (SELECT destination, status FROM alerts WHERE article_id = a.id ORDER BY destination) al)
+                 AS alerts,
+               m.gate, m.hits
         FROM matches m JOIN articles a ON a.id = m.article_id
         WHERE {" AND ".join(clauses or ["1 = 1"])}
         ORDER BY m.matched_at DESC, m.score DESC, m.id DESC LIMIT :limit
     """
     rows = store.query(sql, {**params, "limit": limit})
     for row in rows:
-        hits = json.loads(row.pop("hits"))
-        row["terms"] = ", ".join(f"{h['term']} ({h['field']} ×{h['count']})" for h in hits)
+        row["alerts"] = json.loads(row["alerts"])
+        row["hits"] = json.loads(row["hits"])
     return rows
 
 
@@ -111,3 +137,22 @@ def stories(store: Store, *, filters: Filters = Filters(), limit: int = 50) -> l
         ORDER BY s.first_seen DESC, s.id DESC LIMIT :limit
     """
     return store.query(sql, {**params, "limit": limit})
+
+
+def run_errors(
+    store: Store, *, source: str | None = None, since: datetime | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """What went wrong during crawls, newest first: when, the source and its run, the kind, the URL and the message."""
+    clauses: list[str] = ["1 = 1"]
+    params: dict[str, Any] = {"limit": limit}
+    if source:
+        clauses.append("e.source = :source")
+        params["source"] = source
+    if since is not None:
+        clauses.append("e.at >= :since")
+        params["since"] = iso(since)
+    sql = f"""
+        SELECT e.at, e.source, e.run_id, e.kind, e.url, e.message FROM run_errors e
+        WHERE {" AND ".join(clauses)} ORDER BY e.at DESC, e.id DESC LIMIT :limit
+    """
+    return store.query(sql, params)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from monitor.config import SourceSpec
@@ -30,21 +30,33 @@ def start_run(store: Store, source: str, now: datetime | None = None) -> int:
         return int(cursor.lastrowid or 0)
 
 
+# The counters a run row keeps, written as the run goes (update_run_counts) and when it ends (finish_run).
+RUN_COUNTERS = ("pages", "new_articles", "updated_articles", "matches", "alerts_queued", "errors")
+
+
+def update_run_counts(store: Store, run_id: int, counts: Mapping[str, int | None]) -> None:
+    """Write a running run's counters so far, so status shows a long crawl's progress; a closed run is left alone."""
+    with store.write() as conn:
+        conn.execute(
+            "UPDATE runs SET " + ", ".join(f"{c} = ?" for c in RUN_COUNTERS) + " WHERE id = ? AND status = 'running'",
+            (*(int(counts.get(c) or 0) for c in RUN_COUNTERS), run_id),
+        )
+
+
 def finish_run(
-    store: Store, run_id: int, counts: dict[str, int | None], status: str, now: datetime | None = None
+    store: Store, run_id: int, counts: Mapping[str, int | None], status: str, now: datetime | None = None
 ) -> None:
     """Close a run record with its counters ("pages", "new_articles", ...; "median_age_seconds") and status."""
-    columns = ("pages", "new_articles", "updated_articles", "matches", "alerts_queued", "errors")
     with store.write() as conn:
         conn.execute(
             "UPDATE runs SET finished_at = ?, status = ?, median_age_seconds = ?, "
-            + ", ".join(f"{c} = ?" for c in columns)
+            + ", ".join(f"{c} = ?" for c in RUN_COUNTERS)
             + " WHERE id = ?",
             (
                 iso(now or utcnow()),
                 status,
                 counts.get("median_age_seconds"),
-                *(int(counts.get(c) or 0) for c in columns),
+                *(int(counts.get(c) or 0) for c in RUN_COUNTERS),
                 run_id,
             ),
         )
@@ -62,6 +74,8 @@ def record_error(store: Store, run_id: int | None, source: str, url: str | None,
 def fail_open_runs(store: Store, sources: Sequence[str], reason: str, *, record_crash: bool = True) -> int:
     """Close runs a dead crawl process left open, so status never shows a crawl running forever.
 
+    Only for sources whose leases the caller holds (``monitor.processes.SourceLeases``):
+    then no live process is crawling them, and no live crawl's run is closed.
     With ``record_crash``, a source whose crawl died before opening a run still gets a
     ``crash`` row in run_errors, so the failure is never silent.
     """
@@ -90,6 +104,14 @@ def fail_open_runs(store: Store, sources: Sequence[str], reason: str, *, record_
                     (source, reason, now),
                 )
     return len(open_runs)
+
+
+LEFT_OPEN = "the monitor stopped during this crawl"
+
+
+def close_left_open(store: Store, sources: Sequence[str]) -> int:
+    """Close the ``running`` runs of ``sources``, whose leases the caller holds: their processes are gone; how many."""
+    return fail_open_runs(store, sources, LEFT_OPEN, record_crash=False)
 
 
 def record_skipped_run(store: Store, source: str, now: datetime | None = None) -> None:

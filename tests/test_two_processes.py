@@ -1,0 +1,302 @@
+"""Two processes on one store: one `serve` per store, one crawl of a source at a time, no live run closed as a crash.
+
+Real `monitor serve` and `monitor run` processes crawl a site on 127.0.0.1 whose article
+pages wait until the test opens their source's gate, so a crawl runs for as long as a
+test needs it to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.config import load_config
+from monitor.localserver import LocalServer, QuietHandler
+from monitor.ops.scheduler import crawl_source
+from monitor.store import Store
+from tests.sitekit import config_text, write
+
+pytestmark = pytest.mark.slow
+
+PARAGRAPH = (
+    "<p>The harbour authority met on Tuesday to discuss the new ferry timetable, which"
+    " residents of the northern islands have criticised for months as too sparse.</p>"
+)
+
+
+class GatedSite:
+    """Sources ``a`` and ``b``: a feed of two articles each, whose pages wait until the source's gate opens."""
+
+    def __init__(self) -> None:
+        self.gates = {name: threading.Event() for name in ("a", "b")}
+        self.requests: list[str] = []
+        self._lock = threading.Lock()
+        site = self
+
+        class Handler(QuietHandler):
+            def do_GET(self) -> None:
+                with site._lock:
+                    site.requests.append(self.path)
+                status, kind, body = site.answer(self.path)
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = LocalServer(Handler, thread_name="gated-site", report_errors=False).start()
+
+    def answer(self, path: str) -> tuple[int, str, bytes]:
+        source, _, page = path.strip("/").partition("/")
+        if source not in self.gates:
+            return 404, "text/plain", b"not found"
+        if page == "feed.xml":
+            when = format_datetime(datetime.now(UTC))
+            items = "".join(
+                f"<item><title>Ferry story {n}</title><link>{self.server.base}/{source}/{n}.html</link>"
+                f"<pubDate>{when}</pubDate></item>"
+                for n in (1, 2)
+            )
+            feed = f'<?xml version="1.0"?><rss version="2.0"><channel><title>{source}</title>{items}</channel></rss>'
+            return 200, "application/rss+xml", feed.encode()
+        self.gates[source].wait(100)
+        title = f"Ferry story {page}"
+        html = f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>{PARAGRAPH * 6}</article>"
+        return 200, "text/html; charset=utf-8", (html + "</body></html>").encode()
+
+    def blocked(self, source: str) -> bool:
+        """Whether a crawl of ``source`` has read its feed and waits at the gate for an article."""
+        return self.fetches(f"/{source}/1.html") + self.fetches(f"/{source}/2.html") > 0
+
+    def fetches(self, path: str) -> int:
+        with self._lock:
+            return self.requests.count(path)
+
+    def config(self, folder: Path, sources: tuple[str, ...] = ("a", "b")) -> str:
+        """A rules.yaml crawling ``sources`` hourly, with a timeout longer than any gate stays shut."""
+        entries = "".join(
+            f"  - name: {name}\n    type: rss\n    url: {self.server.base}/{name}/feed.xml\n    interval: 1h\n"
+            for name in sources
+        )
+        text = config_text(entries).replace("timeout: 5s", "timeout: 100s")
+        return write(folder / f"rules-{''.join(sources)}.yaml", text)
+
+    def stop(self) -> None:
+        for gate in self.gates.values():
+            gate.set()
+        self.server.stop()
+
+
+@pytest.fixture
+def site() -> Iterator[GatedSite]:
+    gated = GatedSite()
+    yield gated
+    gated.stop()
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start `monitor --config CONFIG --db m.db ARGS…` in its own process group, output to a log file."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def run(config: str, *args: str, log: str) -> subprocess.Popen[bytes]:
+        with (tmp_path / log).open("wb") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "monitor", "--config", config, "--db", str(tmp_path / "m.db"), *args],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its crawl processes share its group: one killpg ends them all
+            )
+        started.append(process)
+        return process
+
+    yield run
+    for process in started:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # its group: a crawl process may have outlived it
+        process.wait()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def runs(db: Path) -> list[tuple[str, str]]:
+    """Every run as (source, status), oldest first."""
+    if not db.exists():
+        return []
+    with Store.open(db) as store:
+        return [(row["source"], row["status"]) for row in store.query("SELECT source, status FROM runs ORDER BY id")]
+
+
+def crashes(db: Path) -> list[tuple[str, str]]:
+    with Store.open(db) as store:
+        rows = store.query("SELECT source, message FROM run_errors WHERE kind = 'crash' ORDER BY id")
+    return [(row["source"], row["message"]) for row in rows]
+
+
+def finished(process: subprocess.Popen[bytes], timeout: float) -> int | None:
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def test_a_second_serve_refuses_to_start_and_names_the_first_and_a_run_beside_it_skips_the_running_source(
+    site: GatedSite, start: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    db = tmp_path / "m.db"
+    config = site.config(tmp_path)
+    first = start(config, "serve", "--send-interval", "1s", "--grace", "5s", log="first.log")
+    assert wait_for(lambda: site.blocked("a") and site.blocked("b")), (tmp_path / "first.log").read_text()
+    assert runs(db) == [("a", "running"), ("b", "running")]
+
+    second = start(config, "serve", log="second.log")
+    status = finished(second, timeout=30)
+    said = (tmp_path / "second.log").read_text().strip().splitlines()
+    assert status == 2, said
+    assert len(said) == 1 and f"pid {first.pid}" in said[0] and "another `monitor serve` is running" in said[0]
+
+    beside = subprocess.run(
+        [sys.executable, "-m", "monitor", "--config", config, "--db", str(db), "run", "--source", "a", "--no-send"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert beside.returncode == 0, beside.stdout + beside.stderr
+    assert f"skipped: another process (pid {first.pid}) is crawling it now" in beside.stdout
+    assert beside.stdout.startswith("Crawled 0 source(s)")
+    assert site.fetches("/a/feed.xml") == 1  # the run beside serve fetched nothing
+    assert runs(db) == [("a", "running"), ("b", "running")]  # and nobody closed serve's live runs
+
+    site.gates["a"].set()
+    site.gates["b"].set()
+    assert wait_for(lambda: runs(db) == [("a", "ok"), ("b", "ok")]), runs(db)
+    first.send_signal(signal.SIGTERM)
+    assert finished(first, timeout=60) == 0
+    assert crashes(db) == []
+    assert site.fetches("/a/1.html") == site.fetches("/a/2.html") == 1
+
+
+def test_a_run_beside_another_run_crawls_only_the_sources_that_are_not_running(
+    site: GatedSite, start: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    db = tmp_path / "m.db"
+    config = site.config(tmp_path)
+    first = start(config, "run", "--source", "a", "--no-send", log="first.log")
+    assert wait_for(lambda: site.blocked("a")), (tmp_path / "first.log").read_text()
+    assert runs(db) == [("a", "running")]
+
+    site.gates["b"].set()
+    second = subprocess.run(
+        [sys.executable, "-m", "monitor", "--config", config, "--db", str(db), "run", "--no-send"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert second.returncode == 0, second.stdout + second.stderr
+    lines = second.stdout.splitlines()
+    assert lines[0].startswith("Crawled 1 source(s)")
+    assert any(line.split()[:2] == ["b", "ok"] for line in lines), second.stdout
+    assert f"  a                    skipped: another process (pid {first.pid}) is crawling it now" in lines
+
+    site.gates["a"].set()
+    assert finished(first, timeout=60) == 0
+    assert runs(db) == [("a", "ok"), ("b", "ok")]
+    assert [site.fetches(f"/{s}/{n}.html") for s in "ab" for n in (1, 2)] == [1, 1, 1, 1]  # each page once
+    assert site.fetches("/a/feed.xml") == site.fetches("/b/feed.xml") == 1
+
+
+def test_after_a_serve_is_killed_the_next_one_starts_and_closes_only_the_dead_ones_run(
+    site: GatedSite, start: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    db = tmp_path / "m.db"
+    killed = start(site.config(tmp_path, ("a",)), "serve", "--send-interval", "1s", log="killed.log")
+    assert wait_for(lambda: site.blocked("a")), (tmp_path / "killed.log").read_text()
+    both = site.config(tmp_path)
+    beside = start(both, "run", "--source", "b", "--no-send", log="beside.log")
+    assert wait_for(lambda: site.blocked("b")), (tmp_path / "beside.log").read_text()
+    assert runs(db) == [("a", "running"), ("b", "running")]
+
+    os.killpg(killed.pid, signal.SIGKILL)  # serve and its crawl process, as a power cut or the OOM killer would
+    killed.wait()
+
+    after = start(both, "serve", "--send-interval", "1s", "--grace", "5s", log="after.log")
+    assert wait_for(lambda: "closed 1 run(s) left open" in (tmp_path / "after.log").read_text()), (
+        tmp_path / "after.log"
+    ).read_text()
+    assert after.poll() is None  # it started: the dead serve's lock died with it
+    assert runs(db) == [("a", "failed"), ("b", "running")]  # the live `monitor run`'s crawl goes on
+    assert crashes(db) == [("a", "the monitor stopped during this crawl")]
+
+    site.gates["b"].set()
+    assert finished(beside, timeout=60) == 0
+    assert runs(db) == [("a", "failed"), ("b", "ok")]
+    after.send_signal(signal.SIGTERM)
+    assert finished(after, timeout=60) == 0
+    assert crashes(db) == [("a", "the monitor stopped during this crawl")]
+
+
+def test_a_serve_slot_that_comes_while_a_run_crawls_its_source_is_skipped_and_recorded(
+    site: GatedSite, start: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    db = tmp_path / "m.db"
+    config = site.config(tmp_path, ("a",))
+    running = start(config, "run", "--no-send", log="run.log")
+    assert wait_for(lambda: site.blocked("a")), (tmp_path / "run.log").read_text()
+    assert runs(db) == [("a", "running")]
+
+    loaded = load_config(config)
+    slot = threading.Thread(
+        target=crawl_source, args=(loaded, str(db), loaded.source("a"), "WARNING", threading.Event()), daemon=True
+    )
+    slot.start()
+    slot.join(timeout=30)
+    assert not slot.is_alive(), "the scheduled crawl should have been skipped, not started"
+    assert runs(db) == [("a", "running"), ("a", "skipped")]
+    assert site.fetches("/a/feed.xml") == 1
+
+    site.gates["a"].set()
+    assert finished(running, timeout=60) == 0
+    assert runs(db) == [("a", "ok"), ("a", "skipped")]
+
+
+def test_a_crawl_that_outlives_its_killed_serve_keeps_its_source_and_its_run_until_it_ends(
+    site: GatedSite, start: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    db = tmp_path / "m.db"
+    config = site.config(tmp_path, ("a",))
+    killed = start(config, "serve", "--send-interval", "1s", log="killed.log")
+    assert wait_for(lambda: site.blocked("a")), (tmp_path / "killed.log").read_text()
+    os.kill(killed.pid, signal.SIGKILL)  # serve alone: its crawl process goes on
+    killed.wait()
+
+    after = start(config, "serve", "--send-interval", "1s", "--grace", "5s", log="after.log")
+    assert wait_for(lambda: "serving 1 sources" in (tmp_path / "after.log").read_text()), (
+        tmp_path / "after.log"
+    ).read_text()
+    assert runs(db) == [("a", "running")]  # the crawl still lives: its run is not closed as a crash
+
+    site.gates["a"].set()
+    assert wait_for(lambda: runs(db) == [("a", "ok")]), runs(db)
+    after.send_signal(signal.SIGTERM)
+    assert finished(after, timeout=60) == 0
+    assert crashes(db) == []
+    assert site.fetches("/a/feed.xml") == 1
