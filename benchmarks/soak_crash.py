@@ -43,6 +43,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -558,9 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.keep:
         print(f"kept: {folder} (store, rules.yaml, serve.log)")
     else:
-        for path in folder.iterdir():
-            path.unlink()
-        folder.rmdir()
+        shutil.rmtree(folder)  # the store, its -wal/-shm, rules.yaml, the log and the lock folder
     return 0 if all(checks.values()) else 1
 
 
