@@ -14,6 +14,13 @@ article, the ratio to the 4-rule case, the speed-up over a plain loop of one
 compiled regular expression per term (``findall`` over title and body, no boolean
 logic at all, so the loop is favoured), and the share of the extraction time.
 
+The demo page is a light one (52 KB, one template), so the same rule sets also score
+two realistic page sets, each page extracted with ``extract_article`` and the article
+scored, extraction and scoring timed separately: the real pages of the Readability.js
+test corpus that ``bench_extraction.py`` selects (``--corpus``), and ``--sitegen-pages``
+60-120 KB news pages from ``sitegen.py``. For each size it prints the scoring time per
+article and its share of the extraction time on each set (``--no-realistic`` skips them).
+
 Times are CPU time of this process (``time.process_time``), the fastest of
 ``--repeat`` runs, so other jobs on a shared machine skew them less. The regex loop is
 slow at 10,000 rules, so it runs on the first ``--regex-articles`` articles and its
@@ -21,6 +28,7 @@ time per article is extrapolated linearly to all of them (each article costs the
 loop). It measures and prints; it asserts nothing. Usage::
 
     python benchmarks/bench_rules.py [--articles 2000] [--regex-articles 20] [--repeat 3] [--markdown]
+        [--corpus PATH] [--sitegen-pages 200] [--no-realistic]
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 from machine import cpu_model  # noqa: E402 - benchmarks/machine.py, beside this script
 
 from monitor.config import load_config  # noqa: E402
+from monitor.errors import ExtractionError  # noqa: E402
 from monitor.extract import extract_article  # noqa: E402
 from monitor.models import Article  # noqa: E402
 from monitor.rules import (  # noqa: E402
@@ -245,6 +254,49 @@ def regex_all(patterns: list[re.Pattern[str]], articles: list[Article]) -> None:
             pattern.findall(article.text)
 
 
+@dataclass
+class PageSet:
+    """Realistic pages, the articles extracted from them, and the CPU time extracting one costs."""
+
+    name: str
+    pages: int
+    articles: list[Article]
+    extract_each: float  # seconds per article; pages without an article are left out of it
+    kilobytes: float  # mean size of the pages that gave an article
+
+
+def page_set(name: str, pages: list[tuple[str, str]], repeat: int) -> PageSet:
+    """Extract every (html, url) page, then time extracting the ones that have an article."""
+    kept: list[tuple[str, str]] = []
+    articles: list[Article] = []
+    for page, url in pages:
+        try:
+            articles.append(extract_article(page, url, source=f"bench-{name}"))
+        except ExtractionError:
+            continue
+        kept.append((page, url))
+    extract_each = best_of(
+        max(1, repeat - 1), lambda: [extract_article(page, url, source=f"bench-{name}") for page, url in kept]
+    ) / len(kept)
+    kilobytes = sum(len(page.encode()) for page, _ in kept) / len(kept) / 1024
+    return PageSet(name, len(pages), articles, extract_each, kilobytes)
+
+
+def corpus_pages(corpus: Path) -> list[tuple[str, str]]:
+    """The real pages of the Readability.js test corpus, as ``bench_extraction.py`` selects and addresses them."""
+    from bench_extraction import PAGE_URL, is_synthetic
+
+    folders = sorted(p for p in corpus.iterdir() if (p / "source.html").exists() and not is_synthetic(p))
+    return [((folder / "source.html").read_text(encoding="utf-8"), PAGE_URL) for folder in folders]
+
+
+def sitegen_pages(count: int) -> list[tuple[str, str]]:
+    """``count`` generated 60-120 KB news pages, as a local site serves them."""
+    from sitegen import SERVED_BASE, generate_stories
+
+    return [(story.html.replace("{base}", SERVED_BASE), SERVED_BASE + story.path) for story in generate_stories(count)]
+
+
 def best_of(repeat: int, run: Callable[[], object]) -> float:
     """The least CPU time of ``repeat`` runs: what the work costs when the machine lets it run."""
     times = []
@@ -262,6 +314,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the fastest counts")
     parser.add_argument("--markdown", action="store_true", help="also print the results as a Markdown table")
     parser.add_argument("--seed", type=int, default=20261128)
+    parser.add_argument("--corpus", type=Path, help="the Readability.js test pages (default: bench_extraction's)")
+    parser.add_argument("--sitegen-pages", type=int, default=200, help="generated 60-120 KB pages to score")
+    parser.add_argument("--no-realistic", action="store_true", help="only the demo-page articles")
     options = parser.parse_args()
     rng = random.Random(options.seed)
     template = TEMPLATE.read_text(encoding="utf-8")
@@ -274,20 +329,33 @@ def main() -> None:
     words = sum(len(a.text.split()) for a in articles) / len(articles)
     page_kb = sum(len(p.encode()) for p in pages) / len(pages) / 1024
 
+    sets: list[PageSet] = []
+    if not options.no_realistic:
+        from bench_extraction import CORPUS
+
+        corpus = options.corpus or CORPUS
+        if corpus.is_dir():
+            sets.append(page_set("corpus", corpus_pages(corpus), options.repeat))
+        else:
+            print(f"{corpus}: no such directory, the real pages are left out", file=sys.stderr)
+        if options.sitegen_pages:
+            sets.append(page_set("sitegen", sitegen_pages(options.sitegen_pages), options.repeat))
+
     shipped = list(load_config(ROOT / "rules.yaml", env={}).rules)
     rows = []
+    realistic: list[list[tuple[float, float]]] = []  # per size, per page set: seconds per article, matches
     for size in SIZES:
         specs = shipped if size == 4 else shipped + generate_rules(random.Random(size), size - len(shipped))
         started = time.process_time()
         ruleset = compile_rules(specs)
         compile_seconds = time.process_time() - started
-        verdicts = [score_article(ruleset, article, threshold=3.0, now=NOW) for article in articles]
-        matched = sum(len(v.matches) + len(v.vetoed) for v in verdicts) / len(articles)
+        matched = _matches(ruleset, articles)
         engine_each = best_of(options.repeat, partial(score_all, ruleset, articles)) / len(articles)
         patterns = regex_loop(specs)
         subset = articles[: options.regex_articles]
         regex_each = best_of(1, partial(regex_all, patterns, subset))
         rows.append((size, len(patterns), compile_seconds, engine_each, matched, regex_each / len(subset)))
+        realistic.append([_scored(ruleset, s.articles, options.repeat) for s in sets])
 
     print(f"rules engine benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {cpu_model()}, load average {_load()}")
@@ -319,6 +387,56 @@ def main() -> None:
                 f" {each / base:.2f}× | {matches:.1f} | {regex_each * 1000:,.1f} | {regex_each / each:,.0f}× |"
                 f" {each / extract_each:.2%} |"
             )
+    if sets:
+        _print_realistic(options, rows, extract_each, sets, realistic)
+
+
+def _print_realistic(
+    options: argparse.Namespace,
+    rows: list[tuple[int, int, float, float, float, float]],
+    extract_each: float,
+    sets: list[PageSet],
+    realistic: list[list[tuple[float, float]]],
+) -> None:
+    """Scoring time per article and its share of extraction, on the demo-page articles and each realistic set."""
+    print("\nrealistic pages: each page extracted with extract_article and its article scored, timed separately")
+    for s in sets:
+        print(
+            f"{s.name}: {s.pages} pages, {len(s.articles)} with an article, {s.kilobytes:.0f} KB on average,"
+            f" extraction {s.extract_each * 1000:.2f} ms per article"
+        )
+    header = f"{'rules':>6} {'demo µs/article':>16} {'of extraction':>13}"
+    for s in sets:
+        header += f" {s.name + ' µs/article':>19} {'matches':>7} {'of extraction':>13}"
+    print(header)
+    for row, found in zip(rows, realistic, strict=True):
+        line = f"{row[0]:>6} {row[3] * 1e6:>16.1f} {row[3] / extract_each:>13.2%}"
+        for s, (each, matches) in zip(sets, found, strict=True):
+            line += f" {each * 1e6:>19.1f} {matches:>7.1f} {each / s.extract_each:>13.2%}"
+        print(line)
+    if options.markdown:
+        names = " | ".join(
+            f"{s.name}: µs per article | {s.name}: matches per article | {s.name}: share of extraction" for s in sets
+        )
+        print(f"\n| rules | demo: µs per article | demo: share of extraction | {names} |")
+        print("| ---: " * (3 + 3 * len(sets)) + "|")
+        for row, found in zip(rows, realistic, strict=True):
+            cells = " | ".join(
+                f"{each * 1e6:.0f} | {matches:.1f} | {each / s.extract_each:.2%}"
+                for s, (each, matches) in zip(sets, found, strict=True)
+            )
+            print(f"| {row[0]:,} | {row[3] * 1e6:.0f} | {row[3] / extract_each:.2%} | {cells} |")
+
+
+def _scored(ruleset: RuleSet, articles: list[Article], repeat: int) -> tuple[float, float]:
+    """Seconds of CPU per article scored, and rules matched per article."""
+    return best_of(repeat, partial(score_all, ruleset, articles)) / len(articles), _matches(ruleset, articles)
+
+
+def _matches(ruleset: RuleSet, articles: list[Article]) -> float:
+    """Rules matched (vetoed ones included) per article."""
+    verdicts = [score_article(ruleset, article, threshold=3.0, now=NOW) for article in articles]
+    return sum(len(v.matches) + len(v.vetoed) for v in verdicts) / len(articles)
 
 
 def _load() -> str:

@@ -7,7 +7,6 @@ combining marks (so "cafe\u0301" and Devanagari stay whole); everything else
 
 from __future__ import annotations
 
-import functools
 import re
 import unicodedata
 from bisect import bisect_right
@@ -21,23 +20,6 @@ __all__ = ["SNIPPET_CONTEXT", "fold", "lead_end", "prepare", "snippet", "split_w
 SNIPPET_CONTEXT = 100  # at most this many characters of the sentence either side of a hit
 LEAD_CHARS = 300  # the lead is the body's first two sentences, and at most this many characters
 LEAD_SENTENCES = 2
-
-
-@functools.cache
-def _unicode_words() -> re.Pattern[str]:
-    """Words with their combining marks (built on first use: listing the marks takes ~25 ms)."""
-    ranges: list[list[int]] = []
-    # Beyond U+1FFFF the only marks are the variation selectors U+E0100-U+E01EF: skip the empty planes.
-    for code in [*range(0x300, 0x20000), *range(0xE0100, 0xE01F0)]:
-        if unicodedata.category(chr(code)).startswith("M"):
-            if ranges and ranges[-1][1] == code - 1:
-                ranges[-1][1] = code
-            else:
-                ranges.append([code, code])
-    marks = "".join(re.escape(chr(a)) + ("-" + re.escape(chr(b)) if b > a else "") for a, b in ranges)
-    # Combining marks are not \w: without them a decomposed "é" or a Hindi vowel sign would split a word.
-    return re.compile(r"\w+(?:[" + marks + r"]+\w*)*")
-
 
 _WORD_ASCII = re.compile(r"\w+", re.ASCII)  # the same words in ASCII text, 2-3× faster
 _WORD_UNICODE = re.compile(r"\w+")  # for text without combining marks
@@ -65,7 +47,22 @@ _ABBREVIATIONS = frozenset(
 
 
 def _word_pattern(text: str) -> re.Pattern[str]:
-    return _WORD_ASCII if text.isascii() else _unicode_words()
+    return _WORD_ASCII if text.isascii() else _words_with(_marks(text))
+
+
+def _marks(*texts: str) -> str:
+    """The combining marks in ``texts`` (after NFC, only some scripts have any), in code point order."""
+    chars: set[str] = set()
+    for text in texts:
+        chars.update(text)
+    return "".join(sorted(char for char in chars if char >= "\u0300" and unicodedata.category(char)[0] == "M"))
+
+
+def _words_with(marks: str) -> re.Pattern[str]:
+    """Words of a text whose combining marks are ``marks``: runs of \\w, with those marks inside them."""
+    # Marks are not \w: without them a decomposed "é" or a Hindi vowel sign would split a word. The
+    # pattern need know only the text's own marks; re caches it, and most texts have none.
+    return re.compile(r"\w+(?:[" + re.escape(marks) + r"]+\w*)*") if marks else _WORD_UNICODE
 
 
 def fold(word: str) -> str:
@@ -80,14 +77,6 @@ def split_words(text: str) -> list[str]:
     if not text.isascii():
         text = unicodedata.normalize("NFC", text)
     return _word_pattern(text).findall(text)
-
-
-def _has_marks(*texts: str) -> bool:
-    """Whether any of ``texts`` holds a combining mark (after NFC, only some scripts do)."""
-    chars: set[str] = set()
-    for text in texts:
-        chars.update(text)
-    return any(char >= "\u0300" and unicodedata.category(char)[0] == "M" for char in chars)
 
 
 def _chunks(text: str) -> list[tuple[int, int]]:
@@ -161,8 +150,9 @@ class FieldText:
         else:
             chunks = self._chunks = _chunks(plain)
             folded = unicodedata.normalize("NFC", plain.casefold())
-            if _has_marks(plain, folded):
-                pattern = _unicode_words()
+            marks = _marks(plain, folded)
+            if marks:
+                pattern = _words_with(marks)
                 written = [pattern.findall(plain, start, end) for start, end in chunks]
                 per_chunk = [[fold(word) for word in words] for words in written]
             else:
