@@ -17,7 +17,18 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(NETGUARD), str(ROOT),
 sys.path.insert(0, str(NETGUARD))
 import sitecustomize  # noqa: E402,F401 - installs the guard in this process
 
+from monitor.demo import start_sites  # noqa: E402
+from monitor.demo.sites import LocalSite  # noqa: E402
 from monitor.store import Store  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def sites() -> Iterator[tuple[LocalSite, LocalSite]]:
+    """The demo's two news sites on 127.0.0.1 (the seed story is on both), for one test module."""
+    ledger, herald = start_sites()
+    yield ledger, herald
+    ledger.stop()
+    herald.stop()
 
 
 @pytest.fixture

@@ -5,13 +5,12 @@ from __future__ import annotations
 import gzip
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from monitor.config import load_config
-from monitor.demo import QUIET_PATH, SEED_PATH, load_stories, start_sites
+from monitor.demo import QUIET_PATH, SEED_PATH, load_stories
 from monitor.demo.sites import LocalSite, Route, Story
 from monitor.ops.scheduler import crawl_source
 from monitor.runs import run_crawl, run_once
@@ -20,14 +19,6 @@ from tests.sitekit import config_text, write
 from tests.storekit import database
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def sites() -> Iterator[tuple[LocalSite, LocalSite]]:
-    ledger, herald = start_sites()
-    yield ledger, herald
-    ledger.stop()
-    herald.stop()
 
 
 def sources_for(ledger: LocalSite, herald: LocalSite) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from monitor.cli import cli
 from monitor.cli.common import EXIT_ERROR
 from monitor.config import DestinationSpec
-from monitor.demo import SEED_PATH, start_sites
+from monitor.demo import SEED_PATH
 from monitor.demo.sites import LocalSite, Route
 from monitor.runs import run_crawl
 from monitor.store import Store, alert_id
@@ -36,15 +36,6 @@ DESTINATIONS = (
     "    - name: hook\n      type: webhook\n      url: ${RS_HOOK_URL}\n"
 )
 Invoke = Callable[..., tuple[int, str]]
-
-
-@pytest.fixture(scope="module")
-def sites() -> Iterator[tuple[LocalSite, LocalSite]]:
-    """The demo's two news sites: the seed story is on both."""
-    ledger, herald = start_sites()
-    yield ledger, herald
-    ledger.stop()
-    herald.stop()
 
 
 def monitor(config: str, db: str, env: dict[str, str]) -> Invoke:
