@@ -53,6 +53,7 @@ def test_the_worker_pool_gives_the_same_verdict_as_analysing_inline() -> None:
     finally:
         pool.close()
     assert pooled.verdict == inline.verdict and pooled.article.title == inline.article.title
+    assert pooled.fingerprint == inline.fingerprint and pooled.fingerprint.signature is not None
 
 
 def test_with_worker_processes_the_crawl_process_compiles_the_rules_only_when_it_needs_them(

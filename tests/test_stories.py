@@ -8,18 +8,19 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from monitor.config import DestinationSpec
+from monitor.config import DestinationSpec, parse_config
 from monitor.demo import SEED_PATH, load_stories
 from monitor.demo.receiver import Receiver
 from monitor.demo.sites import LocalSite, Story
-from monitor.extract import extract_article, signature, similarity
-from monitor.ingest import save_article
-from monitor.models import Article, Hit, RuleMatch, Verdict
+from monitor.extract import extract_article, fingerprint_of, signature, similarity
+from monitor.ingest import analyse, save_article
+from monitor.models import Article, Hit, Page, RuleMatch, Verdict
+from monitor.rules import compile_rules
 from monitor.store import Store
 from tests.sitekit import config_text, write
 from tests.storekit import database
@@ -188,6 +189,64 @@ def test_an_alert_sent_or_being_sent_keeps_the_copy_it_went_out_with(store: Stor
     assert all(row["article_id"] == alerted.article_id for row in before)
     lead = store.query("SELECT lead_article_id FROM stories")
     assert lead == [{"lead_article_id": again.article_id}]  # the story itself is led by the earliest copy
+
+
+def test_the_fingerprint_the_worker_computes_is_what_the_store_keeps(store: Store) -> None:
+    story = page("ledger", SEED_PATH)
+    url = "https://ledger.test" + SEED_PATH
+    seed = Page(
+        "ledger", url, story.html.replace("{base}", "https://ledger.test"), fetched_at=datetime(2022, 1, 13, tzinfo=UTC)
+    )
+    config = parse_config(config_text("  - name: a\n    type: rss\n    url: http://127.0.0.1:9/f\n"), "r.yaml", {})
+    analysis = analyse(seed, compile_rules(config.rules), 3.0)
+    marks = analysis.fingerprint
+    assert marks.signature is not None and marks.signature == signature(analysis.article.text)
+    assert marks.content_hash == analysis.article.content_hash
+    outcome = save_article(store, analysis.article, analysis.verdict, HOOK, fingerprint=marks)
+    [row] = store.query("SELECT signature, content_hash FROM articles WHERE id = ?", (outcome.article_id,))
+    assert row == {"signature": marks.signature, "content_hash": marks.content_hash}
+    bands = store.query("SELECT hash FROM story_bands WHERE article_id = ? ORDER BY band", (outcome.article_id,))
+    assert tuple(band["hash"] for band in bands) == marks.bands and len(marks.bands) == 16
+    # Saved again with the same fingerprint, it is known unchanged: only last_seen moves.
+    assert save_article(store, analysis.article, analysis.verdict, HOOK, fingerprint=marks).status == "unchanged"
+
+
+def test_the_store_groups_stories_from_given_fingerprints_without_computing_a_signature(tmp_path: Path) -> None:
+    ledger = article_of(page("ledger", SEED_PATH), "https://ledger.test", "ledger")
+    herald = article_of(page("herald", HERALD_PATH), "https://herald.test", "herald")
+    given = [
+        {"article": a.to_dict(), "hash": m.content_hash, "signature": (m.signature or b"").hex(), "bands": m.bands}
+        for a, m in ((ledger, fingerprint_of(ledger)), (herald, fingerprint_of(herald)))
+    ]
+    code = (
+        "import json, sys\n"
+        "from datetime import datetime\n"
+        "from monitor.config import DestinationSpec\n"
+        "from monitor.extract import Fingerprint\n"
+        "from monitor.models import Article, Verdict\n"
+        "from monitor.store import Store, write_article\n"
+        "given = json.loads(sys.stdin.read())\n"
+        "with Store.open(sys.argv[1]) as store:\n"
+        "    outcomes = []\n"
+        "    for item in given:\n"
+        "        data = {**item['article'], 'published': datetime.fromisoformat(item['article']['published'])}\n"
+        "        marks = Fingerprint(item['hash'], bytes.fromhex(item['signature']), tuple(item['bands']))\n"
+        "        outcome = write_article(store, Article(**data), Verdict(0.0, 3.0, ()), (), {}, marks)\n"
+        "        outcomes.append(outcome.story_id)\n"
+        "print(json.dumps({'stories': outcomes, 'minhash_loaded': 'datasketch' in sys.modules}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "m.db")],
+        input=json.dumps(given),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["stories"][0] == report["stories"][1]  # the wire copy and its re-run: one story
+    assert report["minhash_loaded"] is False
 
 
 @pytest.fixture

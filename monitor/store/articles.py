@@ -2,6 +2,8 @@
 
 The outbox payload is built by the caller (``monitor.ingest``) and handed in; the
 store only fills in the ids it assigns (the alert's, the article's) and the story.
+So is the article's ``Fingerprint`` (content hash, story signature), computed where
+the article was extracted: the store compares and stores it, and never computes one.
 """
 
 from __future__ import annotations
@@ -12,13 +14,16 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.config import DestinationSpec
 from monitor.models import Article, Hit, Verdict
 from monitor.store.connection import Store
 from monitor.store.stories import EARLIEST_FIRST, StoryAssignment, assign_story, story_outlets
 from monitor.timestamps import iso, utcnow
+
+if TYPE_CHECKING:
+    from monitor.extract import Fingerprint
 
 
 @dataclass(frozen=True)
@@ -71,20 +76,22 @@ def write_article(
     verdict: Verdict,
     destinations: Sequence[DestinationSpec],
     payload: Mapping[str, Any],
+    fingerprint: Fingerprint,
     now: datetime | None = None,
 ) -> SaveOutcome:
     """Store an article, its matches and (if it alerts) one outbox row per destination, atomically.
 
-    An article is identified by its canonical URL. Seen again unchanged, only its
-    ``last_seen`` moves. Changed, it is rescored; but the alert key is the article
-    and the destination, so it never alerts twice at the same place. ``payload`` is
-    the alert event the caller built; each outbox row gets a copy with its alert id,
-    the article's id and the story filled in.
+    An article is identified by its canonical URL. Seen again unchanged (the same
+    content hash), only its ``last_seen`` moves. Changed, it is rescored; but the
+    alert key is the article and the destination, so it never alerts twice at the
+    same place. ``payload`` is the alert event the caller built; each outbox row gets
+    a copy with its alert id, the article's id and the story filled in.
+    ``fingerprint`` is the article's (``monitor.extract.fingerprint_of``).
     """
     moment = iso(now or utcnow())
     with store.write() as conn:
         row = conn.execute("SELECT id, content_hash FROM articles WHERE url = ?", (article.canonical_url,)).fetchone()
-        if row is not None and row["content_hash"] == article.content_hash:
+        if row is not None and row["content_hash"] == fingerprint.content_hash:
             conn.execute("UPDATE articles SET last_seen = ? WHERE id = ?", (moment, row["id"]))
             return SaveOutcome(int(row["id"]), "unchanged", 0, 0)
         values = (
@@ -95,7 +102,7 @@ def write_article(
             iso(article.published),
             json.dumps(article.authors, ensure_ascii=False),
             article.language,
-            article.content_hash,
+            fingerprint.content_hash,
             verdict.score,
             article.published_from,
         )
@@ -108,7 +115,7 @@ def write_article(
                 (*values, article.canonical_url, moment, moment, moment),
             )
             article_id, status = int(cursor.lastrowid or 0), "new"
-            story = assign_story(conn, article_id, article, moment or "")
+            story = assign_story(conn, article_id, article, fingerprint, moment or "")
         else:
             article_id, status = int(row["id"]), "updated"
             conn.execute(

@@ -1,9 +1,11 @@
 """Stories: the ``stories`` and ``story_bands`` tables, and each article's place in one.
 
-The signature maths (MinHash, band hashes, similarity) is ``monitor.extract.stories``;
-this module stores the signatures and bands, finds the candidates an article may
-duplicate, and keeps each story's lead. Every function runs inside the caller's
-write transaction (``Store.write()``), so it takes the connection.
+The signature maths (MinHash, band hashes, similarity) is ``monitor.extract.stories``,
+run in the extraction workers: the caller hands in each article's ``Fingerprint``, and
+this module stores its signature and bands, finds the candidates an article may
+duplicate, asks the fingerprint which one it is, and keeps each story's lead. Every
+function runs inside the caller's write transaction (``Store.write()``), so it takes
+the connection.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from monitor.extract import SAME_STORY, band_hashes, signature, similarity
 from monitor.models import Article
 
 if TYPE_CHECKING:
-    import numpy as np
+    # Only the type: the store never computes a signature, and so never loads the extraction package.
+    from monitor.extract import Fingerprint
 
 
 # The order of a story's copies, earliest published first (first stored when undated); the first leads.
@@ -32,21 +34,20 @@ class StoryAssignment:
     new_story: bool
 
 
-def assign_story(conn: sqlite3.Connection, article_id: int, article: Article, moment: str) -> StoryAssignment:
+def assign_story(
+    conn: sqlite3.Connection, article_id: int, article: Article, fingerprint: Fingerprint, moment: str
+) -> StoryAssignment:
     """Put a newly stored article into the story it duplicates, or a new one. Runs inside the caller's write."""
-    sig = signature(article.text)
     match: tuple[int, str] | None = None
-    if sig is not None:
-        bands = band_hashes(sig)
-        best = 0.0
-        for _, candidate_sig, story_id, story_key in _candidates(conn, bands, article_id):
-            score = similarity(sig, _from_bytes(candidate_sig))
-            if score >= SAME_STORY and score > best:
-                best, match = score, (story_id, story_key)
-        conn.execute("UPDATE articles SET signature = ? WHERE id = ?", (sig.tobytes(), article_id))
+    if fingerprint.signature is not None:
+        candidates = _candidates(conn, fingerprint.bands, article_id)
+        closest = fingerprint.closest([candidate[1] for candidate in candidates])
+        if closest is not None:
+            match = candidates[closest][2], candidates[closest][3]
+        conn.execute("UPDATE articles SET signature = ? WHERE id = ?", (fingerprint.signature, article_id))
         conn.executemany(
             "INSERT OR IGNORE INTO story_bands (band, hash, article_id) VALUES (?, ?, ?)",
-            [(band, value, article_id) for band, value in enumerate(bands)],
+            [(band, value, article_id) for band, value in enumerate(fingerprint.bands)],
         )
     if match is None:
         cursor = conn.execute(
@@ -73,7 +74,7 @@ def story_outlets(conn: sqlite3.Connection, story_id: int) -> list[dict[str, str
     return [{"source": r[0], "url": r[1], "title": r[2], "published": r[3]} for r in rows]
 
 
-def _candidates(conn: sqlite3.Connection, bands: list[int], article_id: int) -> list[tuple[int, bytes, int, str]]:
+def _candidates(conn: sqlite3.Connection, bands: tuple[int, ...], article_id: int) -> list[tuple[int, bytes, int, str]]:
     """Other signed articles sharing a band with ``bands``: (article id, signature, story id, story key)."""
     clauses = " OR ".join("(b.band = ? AND b.hash = ?)" for _ in bands)
     params: list[int] = [value for pair in enumerate(bands) for value in pair]
@@ -95,10 +96,3 @@ def _elect_lead(conn: sqlite3.Connection, story_id: int) -> None:
         f" ORDER BY {EARLIEST_FIRST} LIMIT 1) WHERE id = ?",
         (story_id, story_id),
     )
-
-
-def _from_bytes(stored: bytes) -> np.ndarray:
-    """A signature as stored in ``articles.signature``, back as an array."""
-    import numpy as np
-
-    return np.frombuffer(stored, dtype=np.uint64)
