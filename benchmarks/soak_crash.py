@@ -218,8 +218,8 @@ def group(pgid: int) -> list[tuple[int, str]]:
 
 
 def crawls(pgid: int) -> int:
-    """Crawl processes (``python -m spiders.crawl``) running in serve's group."""
-    return sum(1 for _, command in group(pgid) if "spiders.crawl" in command)
+    """Crawl engines (``python -m spiders.engine``) running in serve's group."""
+    return sum(1 for _, command in group(pgid) if "spiders.engine" in command)
 
 
 def wait_until(predicate: Any, limit: float, step: float = 0.05) -> bool:

@@ -22,7 +22,10 @@
 * ``IndexCacheMiddleware`` with ``IndexCachePolicy`` and ``IndexCacheStorage``: Scrapy's
   HTTP cache, restricted to index requests (feeds, sitemaps, listing pages, robots.txt of a
   ``site`` source) and made to revalidate every time, so an unchanged index costs one
-  ``304 Not Modified``. The spider sees the stored copy flagged ``cached`` and skips it.
+  ``304 Not Modified``. A server that sends no validators (or ignores them) answers in
+  full: an answer byte-identical to the stored copy counts as unchanged too, and is
+  stored, so the validators it carries are sent next time. Either way the spider sees
+  the stored copy flagged ``cached`` and skips it.
   A stored copy never stands in for a failure (a dead feed stays dead), and an index whose
   articles were not all fetched (the page limit, a transient error) is forgotten at the end
   of the run, so the next run reads it in full.
@@ -36,7 +39,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Self, cast
 from urllib.request import getproxies
 
 from scrapy import Request, Spider
@@ -44,11 +47,14 @@ from scrapy.core import downloader as scrapy_downloader
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.httpcache import HttpCacheMiddleware
 from scrapy.downloadermiddlewares.retry import get_retry_request
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.extensions.httpcache import FilesystemCacheStorage, RFC2616Policy
 from scrapy.http import Response
 from scrapy.resolver import CachingThreadedResolver
+from scrapy.settings import BaseSettings
 from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet import task
 from twisted.internet.base import ReactorBase
 from twisted.internet.defer import Deferred
@@ -63,6 +69,11 @@ log = logging.getLogger(__name__)
 
 # Request meta key marking an index request (feed, sitemap, listing page): the only ones cached.
 INDEX = "monitor_index"
+# Request meta keys: the source-run a request belongs to (``spiders.news.SourceRun``), and its source's URL.
+RUN = "monitor_run"
+SOURCE_URL = "monitor_source_url"
+# Signal the spider sends when a run ends, with the indexes it did not read in full (``incomplete``).
+run_finished = object()
 RETRY_AFTER_CODES = frozenset({429, 503})
 
 
@@ -93,12 +104,7 @@ class GuardedResolver(CachingThreadedResolver):
     def from_crawler(cls, crawler: Crawler, reactor: ReactorBase) -> GuardedResolver:
         settings = crawler.settings
         cache_size = settings.getint("DNSCACHE_SIZE") if settings.getbool("DNSCACHE_ENABLED") else 0
-        try:
-            networks = loaded_config(settings).crawl.allow_private_networks
-        except MonitorError as error:  # ``scrapy shell`` and the like, with no usable rules.yaml
-            log.warning("no configuration (%s): no internal network is allowed", error)
-            networks = ()
-        return cls(reactor, cache_size, settings.getfloat("DNS_TIMEOUT"), NetworkPolicy.of(networks))
+        return cls(reactor, cache_size, settings.getfloat("DNS_TIMEOUT"), NetworkPolicy.of(allowed_networks(settings)))
 
     def getHostByName(self, name: str, timeout: Sequence[int] = ()) -> Deferred[str]:
         resolved = super().getHostByName(name, timeout)
@@ -117,41 +123,71 @@ class GuardedResolver(CachingThreadedResolver):
         return address
 
 
+def allowed_networks(settings: BaseSettings) -> tuple[str, ...]:
+    """``crawl.allow_private_networks``: as the engine hands it over, else from the ``MONITOR_CONFIG`` file."""
+    handed = settings.get("MONITOR_ALLOW_PRIVATE_NETWORKS")
+    if handed is not None:
+        return tuple(handed)
+    try:
+        return tuple(loaded_config(settings).crawl.allow_private_networks)
+    except MonitorError as error:  # ``scrapy shell`` and the like, with no usable rules.yaml
+        log.warning("no configuration (%s): no internal network is allowed", error)
+        return ()
+
+
+class EndedRunMiddleware:
+    """Drop, unsent, the requests still queued for a run that has ended (its deadline, a stop)."""
+
+    async def process_request(self, request: Request) -> None:
+        run = request.meta.get(RUN)
+        if run is not None and getattr(run, "finished", False):
+            raise IgnoreRequest("its run has ended")
+
+
 class NetworkPolicyMiddleware:
     """Refuse a request to an internal address its source may not reach, unsent: every hop, robots.txt too."""
 
-    def __init__(self, crawler: Crawler):
-        self.crawler = crawler
-        self._policy: NetworkPolicy | None = None
+    def __init__(self, networks: Sequence[str]):
+        self.networks = tuple(networks)
+        self._policies: dict[str | None, NetworkPolicy] = {}
+        # Hosts a run's request was let through to: robots.txt requests (of no run) may follow it there.
+        self._passed: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> NetworkPolicyMiddleware:
-        return cls(crawler)
+        return cls(allowed_networks(crawler.settings))
 
-    @property
-    def policy(self) -> NetworkPolicy:
+    def policy(self, own_url: str | None) -> NetworkPolicy:
         """The allowed networks, and the host of the source's own URL when it is internal."""
-        if self._policy is None:
-            session = getattr(self.crawler.spider, "session", None)
-            own = getattr(getattr(session, "source", None), "url", None)
-            networks = loaded_config(self.crawler.settings).crawl.allow_private_networks
-            self._policy = NetworkPolicy.of(networks, own if isinstance(own, str) else None)
-        return self._policy
+        policy = self._policies.get(own_url)
+        if policy is None:
+            policy = self._policies[own_url] = NetworkPolicy.of(self.networks, own_url)
+        return policy
 
     async def process_request(self, request: Request) -> None:
         host = host_of(request.url)
-        if host is None or self.policy.trusts(host):
+        own = request.meta.get(SOURCE_URL)
+        if host is not None and own is None and host in self._passed:
+            return  # Scrapy's robots.txt request for a host a run's request was let through to
+        policy = self.policy(own if isinstance(own, str) else None)
+        if host is None or policy.trusts(host):
+            self._remember(host)
             return
         try:
             address = parse_ip(host)
             if address is None:
                 address = await _resolve(host)
             if address is not None:
-                self.policy.check(host, address)
+                policy.check(host, address)
         except AddressRefused as refused:
             hops = request.meta.get("redirect_urls") or []
             via = f" (redirected from {' -> '.join(hops)})" if hops else ""
             raise InternalAddressRefused(f"refused {request.url}{via}: {refused}") from None
+        self._remember(host)
+
+    def _remember(self, host: str | None) -> None:
+        if host is not None and len(self._passed) < 100_000:
+            self._passed.add(host)
 
 
 async def _resolve(host: str) -> Address | None:
@@ -249,6 +285,12 @@ class IndexCachePolicy(RFC2616Policy):
     def should_cache_request(self, request: Request) -> bool:
         return bool(request.meta.get(INDEX)) and super().should_cache_request(request)
 
+    def should_cache_response(self, response: Response, request: Request) -> bool:
+        if super().should_cache_response(response, request):
+            return True
+        # An index without validators or expiry is kept too: the next answer is compared with it byte for byte.
+        return response.status == 200 and b"no-store" not in self._parse_cachecontrol(response)
+
     def is_cached_response_fresh(self, cachedresponse: Response, request: Request) -> bool:
         # A heuristic freshness (10% of the Last-Modified age) would skip a feed for hours: always ask,
         # with the validators the stored copy came with.
@@ -259,8 +301,9 @@ class IndexCachePolicy(RFC2616Policy):
         return False
 
     def is_cached_response_valid(self, cachedresponse: Response, response: Response, request: Request) -> bool:
-        # Only a 304 means "unchanged"; RFC 2616 would also serve the old copy over a 5xx, hiding the failure.
-        return response.status == 304
+        # "Unchanged" is a 304, or a full answer byte-identical to the stored copy (a server without validators,
+        # or one ignoring them). RFC 2616 would also serve the old copy over a 5xx, hiding the failure.
+        return response.status == 304 or (response.status == 200 and response.body == cachedresponse.body)
 
 
 class IndexCacheStorage(FilesystemCacheStorage):
@@ -282,14 +325,54 @@ class IndexCacheMiddleware(HttpCacheMiddleware):
 
     storage: Any
 
+    def process_response(
+        self, request: Request, response: Response, spider: Spider | None = None
+    ) -> Request | Response:
+        stored = request.meta.get("cached_response")
+        result = super().process_response(request, response)
+        if stored is not None and result is stored and response.status == 200:
+            # Unchanged, answered in full: the new answer replaces the stored one, so its validators are used next.
+            self._cache_response(response, request)
+        return result
+
     def process_exception(self, request: Request, exception: Exception) -> None:  # type: ignore[override]
         # HttpCacheMiddleware would answer a dead server with the stored copy: a dead feed must look dead.
         request.meta.pop("cached_response", None)
 
-    def spider_closed(self, spider: Spider) -> None:
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        middleware = super().from_crawler(crawler)
+        crawler.signals.connect(middleware.forget_incomplete, signal=run_finished)
+        return middleware
+
+    def forget_incomplete(self, incomplete: frozenset[str], spider: Spider) -> None:
+        """A run ended: the indexes it did not read in full are fetched unconditionally next run."""
         forget = getattr(self.storage, "forget", None)
-        for url in sorted(getattr(spider, "incomplete_indexes", ())):
+        for url in sorted(incomplete):
             if forget is not None:
                 forget(spider, Request(url))
                 log.info("index %s was not read in full: it will be fetched unconditionally next run", url)
-        super().spider_closed(spider)
+
+
+class ExpiringRobotsTxtMiddleware(RobotsTxtMiddleware):
+    """Scrapy's robots.txt middleware, whose parsed robots.txt of a host is fetched again once it is old.
+
+    The crawl engine lives for days: without this, a site's robots.txt would be read once
+    for the engine's whole life, and a site that forbids its pages later would be crawled on.
+    """
+
+    def __init__(self, crawler: Crawler):
+        super().__init__(crawler)
+        self.max_age = crawler.settings.getfloat("MONITOR_ROBOTS_MAX_AGE", 3600.0)
+        self._fetched: dict[str, float] = {}  # host -> when its robots.txt was asked for (monotonic)
+
+    async def robot_parser(self, request: Request) -> Any:
+        netloc = urlparse_cached(request).netloc
+        now = time.monotonic()
+        parser = self._parsers.get(netloc)
+        stale = now - self._fetched.get(netloc, now) > self.max_age
+        if netloc in self._parsers and not isinstance(parser, Deferred) and stale:
+            del self._parsers[netloc]
+        if netloc not in self._parsers:
+            self._fetched[netloc] = now
+        return await super().robot_parser(request)

@@ -1,17 +1,22 @@
-"""The ``news`` spider: crawls one source from rules.yaml (feed, sitemap, listing page or site).
+"""The ``news`` spider: crawls sources from rules.yaml (feed, sitemap, listing page or site), many at once.
 
-It only fetches and follows links; ``monitor.ingest.session.CrawlSession`` analyses,
-stores and records. A ``site`` source starts from the site's robots.txt and reads
-the sitemaps its ``Sitemap:`` lines name (else ``/sitemap.xml``). Links an index
-dates older than the source's ``max_age`` are never fetched. Index requests are
-revalidated with conditional GET (``spiders.middlewares``): an unchanged one comes
-back flagged ``cached`` and is not read again. Run it as
-``scrapy crawl news -a source=NAME`` or through ``monitor run``.
+It only fetches and follows links; ``monitor.ingest.session.CrawlSession`` chooses
+links, analyses, stores and records. One spider lives as long as its crawl engine
+(``spiders.engine``) and crawls every source-run the engine starts, so sources that
+share a host share one downloader slot and its politeness. Each run is a
+``SourceRun``: its requests carry it in their meta, it counts the requests it still
+waits for, and it ends when that count reaches zero or its deadline passes.
+
+A ``site`` source starts from the site's robots.txt and reads the sitemaps its
+``Sitemap:`` lines name (else ``/sitemap.xml``). Index requests are revalidated with
+conditional GET (``spiders.middlewares``): an unchanged one comes back flagged
+``cached`` and is not read again. ``scrapy crawl news -a source=NAME`` crawls one
+source with the rules of ``MONITOR_CONFIG`` into ``MONITOR_DB``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 from urllib.parse import urljoin
@@ -19,14 +24,17 @@ from urllib.parse import urljoin
 import scrapy
 from scrapy import signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
+from scrapy.dupefilters import BaseDupeFilter
+from scrapy.exceptions import DontCloseSpider, DownloadCancelledError, IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.settings import BaseSettings
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet import task
+from twisted.internet.base import DelayedCall
 from twisted.internet.defer import CancelledError
 from twisted.python.failure import Failure
 
+from monitor.config import Config
 from monitor.extract import (
     DiscoveryError,
     Link,
@@ -37,263 +45,383 @@ from monitor.extract import (
     site_root,
     sitemaps_from_robots,
 )
-from monitor.extract.article import canonicalize_url
 from monitor.extract.discovery import DEFAULT_SITEMAP_PATH
-from monitor.ingest import Analyser, CrawlSession, may_be_relevant
+from monitor.ingest import Analyser, CrawlSession
 from monitor.models import Page, SourceRunSummary
-from monitor.rules import RuleSet
 from monitor.store import Store
-from spiders.middlewares import INDEX, InternalAddressRefused
+from monitor.store.runs import close_left_open
+from spiders.middlewares import INDEX, RUN, SOURCE_URL, InternalAddressRefused, run_finished
 from spiders.settings import from_config, httpcache_dir, loaded_config
 
 HTML_TYPES = (b"text/html", b"application/xhtml+xml")
 RECEIVED = "monitor_body_bytes"  # request meta: the bytes of its response body received so far
-PROGRESS_SECONDS = 2.0  # how often a run's counters are written while it goes on
-LINK_BATCH = 500  # links looked up in the store at a time: a 100,000-item feed stops at max_pages, not at its end
+PROGRESS_SECONDS = 2.0  # how often the runs' counters are written while they go on
 
 
-class NewsSpider(scrapy.Spider):
-    """One source per spider instance; the source's type decides how its index is read."""
+class SourceRun:
+    """One run of one source inside the spider: its session, its bounds, and the requests it still waits for."""
 
-    name = "news"
-    # Set by from_crawler, which has the configuration and the store.
-    session: CrawlSession
-    ruleset: RuleSet | None  # the rules the link prefilter reads; None when the source does not prefilter
-    max_pages: int
-    max_bytes: int  # DOWNLOAD_MAXSIZE, the size cap of a response body
-    max_index_depth: int  # how deep sitemap indexes may nest below the source's own
-    max_indexes: int  # feeds, sitemaps and listing pages requested per run
-
-    def __init__(self, source: str = "", **kwargs: Any):
-        super().__init__(**kwargs)
-        if not source:
-            raise ValueError("pass the source to crawl: scrapy crawl news -a source=NAME")
-        self.source_name = source
-        self.queued = 0
+    def __init__(self, session: CrawlSession, on_finished: Callable[[SourceRun], None] | None = None):
+        self.session = session
+        self.name = session.source.name
+        self.on_finished = on_finished
+        self.pending = 0  # requests made and not yet answered, failed or dropped
+        self.seen: set[bytes] = set()  # fingerprints of this run's requests: each URL once a run
         # indexes whose links were not all fetched: forgotten by the HTTP cache so the next run reads them
         self.incomplete_indexes: set[str] = set()
         self.indexes_requested = 0
         self.indexes_read: set[str] = set()  # indexes some of whose articles were requested
         self.limits_hit: set[str] = set()  # the bounds (depth, count) reached this run, each recorded once
+        self.deadline_call: DelayedCall | None = None
+        self.deadline: float | None = None
+        self.summary: SourceRunSummary | None = None  # set when the run ends
+
+    @property
+    def finished(self) -> bool:
+        return self.summary is not None
+
+
+class RunDupeFilter(BaseDupeFilter):
+    """Scrapy's duplicate filter, per source-run: a URL is fetched once a run, and again next run."""
+
+    def __init__(self, fingerprint: Callable[[scrapy.Request], bytes]):
+        self.fingerprint = fingerprint
+        self.unowned: set[bytes] = set()  # requests of no run (none the spider makes)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RunDupeFilter:
+        assert crawler.request_fingerprinter is not None
+        return cls(crawler.request_fingerprinter.fingerprint)
+
+    def log(self, request: scrapy.Request, spider: scrapy.Spider) -> None:
+        """Nothing to log: the spider records a dropped request (``request_dropped``) when it matters."""
+
+    def request_seen(self, request: scrapy.Request) -> bool:
+        run = request.meta.get(RUN)
+        seen = run.seen if isinstance(run, SourceRun) else self.unowned
+        fingerprint = self.fingerprint(request)
+        if fingerprint in seen:
+            return True
+        seen.add(fingerprint)
+        return False
+
+
+class NewsSpider(scrapy.Spider):
+    """Crawls source-runs: the engine starts each with ``start_run``; the source's type decides how it is read."""
+
+    name = "news"
+    max_bytes: int  # DOWNLOAD_MAXSIZE, the size cap of a response body
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        store: Store | None = None,
+        analyser: Analyser | None = None,
+        source: str = "",
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        if config is None and not source:
+            raise ValueError("pass the source to crawl: scrapy crawl news -a source=NAME")
+        self.config = config
+        self.store = store
+        self.analyser = analyser
+        self.standalone_source = source  # ``scrapy crawl news -a source=NAME``: that one run, then close
+        self.keep_open = config is not None  # an engine's spider waits for runs until it is drained
+        self.runs: set[SourceRun] = set()
         self.progress: task.LoopingCall | None = None
-        self.summary: SourceRunSummary | None = None  # set when the spider closes; spiders.crawl reports it
+        self.summary: SourceRunSummary | None = None  # the standalone run's, when it ends
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
         super().update_settings(settings)
-        config = loaded_config(settings)
-        settings.set("MONITOR_LOADED_CONFIG", config, priority="spider")  # for from_crawler: read the file once
-        settings.setdict(from_config(config), priority="spider")
+        if settings.get("MONITOR_ALLOW_PRIVATE_NETWORKS") is None:  # scrapy crawl: not set up by the engine
+            settings.setdict(from_config(loaded_config(settings)), priority="spider")
         if settings.getpriority("HTTPCACHE_DIR") in (None, 0):  # not set by whoever runs the crawl
             settings.set("HTTPCACHE_DIR", httpcache_dir(settings.get("MONITOR_DB")), priority="spider")
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> NewsSpider:
         spider: NewsSpider = super().from_crawler(crawler, *args, **kwargs)
-        config = loaded_config(crawler.settings)
-        source = config.source(spider.source_name)
-        analyser = crawler.settings.get("MONITOR_ANALYSER") or Analyser(
-            config.rules, config.alerts.threshold, config.crawl.workers, config.alerts.max_age_seconds
-        )
-        store = Store.open(crawler.settings.get("MONITOR_DB"))
-        spider.session = CrawlSession(config, source, store, analyser)
-        spider.ruleset = analyser.ruleset if source.prefilter else None
-        spider.max_pages = source.max_pages
+        if spider.config is None:  # scrapy crawl: the files the settings name
+            spider.config = loaded_config(crawler.settings)
+            spider.store = Store.open(crawler.settings.get("MONITOR_DB"))
+            c = spider.config
+            spider.analyser = Analyser(c.rules, c.alerts.threshold, c.crawl.workers, c.alerts.max_age_seconds)
         crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
         crawler.signals.connect(spider.bytes_received, signal=signals.bytes_received)
+        crawler.signals.connect(spider.idle, signal=signals.spider_idle)
         spider.max_bytes = crawler.settings.getint("DOWNLOAD_MAXSIZE")
-        spider.max_index_depth = config.crawl.max_index_depth
-        spider.max_indexes = config.crawl.max_indexes
         return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        self.progress = task.LoopingCall(self.session.save_progress)
+        self.progress = task.LoopingCall(self.save_progress)
         self.progress.start(PROGRESS_SECONDS, now=False)
-        source = self.session.source
-        if source.type == "site":
-            yield scrapy.Request(
-                urljoin(site_root(source.url), "/robots.txt"),
-                callback=self.parse_robots,
-                errback=self.robots_failed,
+        if self.standalone_source:
+            assert self.store is not None
+            close_left_open(self.store, [self.standalone_source])
+            self.start_run(self.standalone_source, self.crawler.settings.getfloat("CLOSESPIDER_TIMEOUT") or None)
+        return
+        yield  # an async generator that yields nothing: runs are scheduled with the engine
+
+    def start_run(
+        self,
+        source: str,
+        deadline: float | None = None,
+        on_finished: Callable[[SourceRun], None] | None = None,
+        on_alerts: Callable[[int], None] | None = None,
+    ) -> SourceRun:
+        """Open a run of ``source`` (its record, its session) and schedule its first requests."""
+        assert self.config is not None and self.store is not None and self.analyser is not None
+        session = CrawlSession(self.config, self.config.source(source), self.store, self.analyser, on_alerts)
+        run = SourceRun(session, on_finished)
+        self.runs.add(run)
+        if deadline:
+            from twisted.internet import reactor
+
+            run.deadline = deadline
+            run.deadline_call = cast(Any, reactor).callLater(deadline, self.expire, run)
+        spec = session.source
+        if spec.type == "site":
+            self._schedule(
+                run,
+                urljoin(site_root(spec.url), "/robots.txt"),
+                self.parse_robots,
+                self.robots_failed,
                 dont_filter=True,
                 meta={INDEX: True},
             )
         else:
-            for request in self.follow_indexes([source.url], source.type, 0):
-                yield request
+            self.follow_indexes(run, [spec.url], spec.type, 0)
+        if run.pending == 0:  # nothing to fetch at all (crawl.max_indexes: 0)
+            self.end(run)
+        return run
 
-    def index_request(self, url: str, kind: str, depth: int = 0) -> scrapy.Request:
-        """A request for a feed, sitemap or listing page: cached for conditional GET, its failure fatal."""
-        return scrapy.Request(
+    def _schedule(
+        self,
+        run: SourceRun,
+        url: str,
+        callback: Callable[..., Any],
+        errback: Callable[[Failure], Any],
+        *,
+        meta: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Hand a request of ``run`` to the engine, counted until it is answered, fails or is dropped."""
+        request = scrapy.Request(
             url,
-            callback=self.parse_index,
-            errback=self.index_failed,
-            cb_kwargs={"kind": kind, "depth": depth},
-            meta={INDEX: True},
+            callback=callback,
+            errback=errback,
+            meta={**(meta or {}), RUN: run, SOURCE_URL: run.session.source.url},
+            **kwargs,
         )
+        run.pending += 1
+        assert self.crawler.engine is not None
+        self.crawler.engine.crawl(request)
 
-    def follow_indexes(self, urls: list[str], kind: str, depth: int, parent: str = "") -> Iterator[scrapy.Request]:
-        """Requests for ``urls``, indexes ``depth`` levels below the source's own, within the run's bounds."""
-        if urls and depth > self.max_index_depth:
+    def _settle(self, run: SourceRun) -> None:
+        """One of the run's requests is done with; the run ends when none is left."""
+        run.pending -= 1
+        if run.pending <= 0 and not run.finished:
+            self.end(run)
+
+    def follow_indexes(self, run: SourceRun, urls: list[str], kind: str, depth: int, parent: str = "") -> None:
+        """Request ``urls``, indexes ``depth`` levels below the source's own, within the run's bounds."""
+        crawl = run.session.config.crawl
+        if urls and depth > crawl.max_index_depth:
             self._limit(
+                run,
                 "depth",
                 parent or urls[0],
-                f"sitemap index nested more than crawl.max_index_depth ({self.max_index_depth}) levels deep:"
+                f"sitemap index nested more than crawl.max_index_depth ({crawl.max_index_depth}) levels deep:"
                 f" its {len(urls)} sitemap(s) not read, the first {urls[0]}",
             )
             return
         for number, url in enumerate(urls):
-            if self.indexes_requested >= self.max_indexes:
+            if run.indexes_requested >= crawl.max_indexes:
                 self._limit(
+                    run,
                     "count",
                     parent or url,
-                    f"more than crawl.max_indexes ({self.max_indexes}) feeds and sitemaps in one run:"
+                    f"more than crawl.max_indexes ({crawl.max_indexes}) feeds and sitemaps in one run:"
                     f" {len(urls) - number} sitemap(s) not read, the first {url}",
                 )
                 return
-            self.indexes_requested += 1
-            yield self.index_request(url, kind, depth)
-
-    def _limit(self, bound: str, url: str, message: str) -> None:
-        """Record the first time a bound stops discovery this run; log the others."""
-        if bound in self.limits_hit:
-            self.logger.info("source %s: %s", self.source_name, message)
-            return
-        self.limits_hit.add(bound)
-        self.session.error(url, "limit", message)
-
-    def parse_robots(self, response: Response) -> Iterator[scrapy.Request]:
-        """A site source: read the sitemaps robots.txt names, else the conventional /sitemap.xml."""
-        self.session.fetched()
-        text = response.text if isinstance(response, TextResponse) else ""
-        sitemaps = sitemaps_from_robots(text, response.url)
-        if not sitemaps:
-            self.logger.info(
-                "source %s: robots.txt names no sitemap, trying %s", self.source_name, DEFAULT_SITEMAP_PATH
+            run.indexes_requested += 1
+            self._schedule(
+                run,
+                url,
+                self.parse_index,
+                self.index_failed,
+                cb_kwargs={"kind": kind, "depth": depth},
+                meta={INDEX: True},
             )
-            sitemaps = [urljoin(response.url, DEFAULT_SITEMAP_PATH)]
-        yield from self.follow_indexes(sitemaps, "sitemap", 0, response.url)
 
-    def robots_failed(self, failure: Failure) -> Iterator[scrapy.Request]:
-        """No robots.txt (a 404, say) is no reason to give up: try the conventional sitemap."""
-        if not _check(failure, HttpError):
-            self._failed(failure, fatal=True)
+    def _limit(self, run: SourceRun, bound: str, url: str, message: str) -> None:
+        """Record the first time a bound stops discovery this run; log the others."""
+        if bound in run.limits_hit:
+            self.logger.info("source %s: %s", run.name, message)
             return
-        self.session.fetched()
-        yield from self.follow_indexes(
-            [urljoin(site_root(self.session.source.url), DEFAULT_SITEMAP_PATH)], "sitemap", 0
-        )
+        run.limits_hit.add(bound)
+        run.session.error(url, "limit", message)
 
-    def parse_index(self, response: Response, kind: str, depth: int = 0) -> Iterator[scrapy.Request]:
+    def parse_robots(self, response: Response) -> None:
+        """A site source: read the sitemaps robots.txt names, else the conventional /sitemap.xml."""
+        run: SourceRun = response.meta[RUN]
+        try:
+            if run.finished:
+                return
+            run.session.fetched()
+            text = response.text if isinstance(response, TextResponse) else ""
+            sitemaps = sitemaps_from_robots(text, response.url)
+            if not sitemaps:
+                self.logger.info("source %s: robots.txt names no sitemap, trying %s", run.name, DEFAULT_SITEMAP_PATH)
+                sitemaps = [urljoin(response.url, DEFAULT_SITEMAP_PATH)]
+            self.follow_indexes(run, sitemaps, "sitemap", 0, response.url)
+        finally:
+            self._settle(run)
+
+    def robots_failed(self, failure: Failure) -> None:
+        """No robots.txt (a 404, say) is no reason to give up: try the conventional sitemap."""
+        run = _run_of(failure)
+        try:
+            if run.finished:
+                return
+            if not _check(failure, HttpError):
+                self._failed(run, failure, fatal=True)
+                return
+            run.session.fetched()
+            self.follow_indexes(run, [urljoin(site_root(run.session.source.url), DEFAULT_SITEMAP_PATH)], "sitemap", 0)
+        finally:
+            self._settle(run)
+
+    def parse_index(self, response: Response, kind: str, depth: int = 0) -> None:
         """Read a feed, sitemap or listing page and request the articles not seen before."""
-        self.session.fetched()
-        unchanged = "cached" in response.flags  # revalidated with a 304: read in full by an earlier run
+        run: SourceRun = response.meta[RUN]
+        try:
+            if not run.finished:
+                self._read_index(run, response, kind, depth)
+        finally:
+            self._settle(run)
+
+    def _read_index(self, run: SourceRun, response: Response, kind: str, depth: int) -> None:
+        session = run.session
+        session.fetched()
+        unchanged = "cached" in response.flags  # revalidated: read in full by an earlier run
         if unchanged and kind != "sitemap":
-            self.logger.info("source %s: %s unchanged (304), not read again", self.source_name, response.url)
+            self.logger.info("source %s: %s unchanged, not read again", run.name, response.url)
             return
         try:
             if kind in ("rss", "atom"):
                 links = links_from_feed(response.body, response.url)
             elif kind == "sitemap":
                 content = links_from_sitemap(response.body, response.url)
-                sitemaps, old = fresh_links(content.sitemaps, datetime.now(UTC), self.session.source.max_age_seconds)
+                sitemaps, old = fresh_links(content.sitemaps, datetime.now(UTC), session.source.max_age_seconds)
                 if old:
-                    self.logger.info("source %s: %d sitemaps older than max_age skipped", self.source_name, len(old))
+                    self.logger.info("source %s: %d sitemaps older than max_age skipped", run.name, len(old))
                 # a sitemap index: its children may have changed even if it has not
-                yield from self.follow_indexes(
-                    [sitemap.url for sitemap in sitemaps], "sitemap", depth + 1, response.url
-                )
+                self.follow_indexes(run, [sitemap.url for sitemap in sitemaps], "sitemap", depth + 1, response.url)
                 if unchanged:
-                    self.logger.info("source %s: %s unchanged (304), not read again", self.source_name, response.url)
+                    self.logger.info("source %s: %s unchanged, not read again", run.name, response.url)
                     return
                 links = content.links
             else:
                 if not isinstance(response, TextResponse):
                     raise DiscoveryError("listing page is not text")
-                links = links_from_listing(response.text, response.url, self.session.source.link_pattern or "")
+                links = links_from_listing(response.text, response.url, session.source.link_pattern or "")
         except DiscoveryError as problem:
-            self.session.error(response.url, "index", str(problem), fatal=True)
+            session.error(response.url, "index", str(problem), fatal=True)
             return
-        yield from self.article_requests(links, response.url)
+        self.request_articles(run, links, response.url)
 
-    def article_requests(self, links: list[Link], index_url: str) -> Iterator[scrapy.Request]:
-        """Requests for the links not seen before and not older than the source's max_age, up to the page limit."""
-        fresh, old = fresh_links(links, datetime.now(UTC), self.session.source.max_age_seconds)
-        if old:
+    def request_articles(self, run: SourceRun, links: list[Link], index_url: str) -> None:
+        """Request the links the session chooses: new or changed, young enough, maybe relevant, within the limit."""
+        choice = run.session.choose_links(links, datetime.now(UTC))
+        if choice.too_old:
             self.logger.info(
-                "source %s: %d links older than max_age not fetched (%s)", self.source_name, len(old), index_url
+                "source %s: %d links older than max_age not fetched (%s)", run.name, choice.too_old, index_url
             )
-        if self.session.source.prefilter and self.ruleset is not None:
-            relevant = [link for link in fresh if may_be_relevant(self.ruleset, link, self.source_name)]
-            if len(relevant) < len(fresh):
-                self.logger.info(
-                    "source %s: %d links whose index title and keywords match no rule not fetched",
-                    self.source_name,
-                    len(fresh) - len(relevant),
-                )
-            fresh = relevant
-        by_url = {link.url: link for link in fresh}
-        for start in range(0, len(fresh), LINK_BATCH):
-            batch = [
-                (link.url, canonicalize_url(link.url), link.published) for link in fresh[start : start + LINK_BATCH]
-            ]
-            for url in self.session.to_fetch(batch, datetime.now(UTC)):
-                if self.queued >= self.max_pages:
-                    self.logger.info("source %s: page limit %d reached", self.source_name, self.max_pages)
-                    self.incomplete_indexes.add(index_url)
-                    return
-                self.queued += 1
-                self.indexes_read.add(index_url)
-                link = by_url[url]
-                yield scrapy.Request(
-                    url,
-                    callback=self.parse_article,
-                    errback=self.article_failed,
-                    cb_kwargs={"hint_title": link.title, "hint_published": link.published},
-                    meta={"index_url": index_url},
-                )
+        if choice.irrelevant:
+            self.logger.info(
+                "source %s: %d links whose index title and keywords match no rule not fetched",
+                run.name,
+                choice.irrelevant,
+            )
+        if choice.page_limit:
+            self.logger.info("source %s: page limit %d reached", run.name, run.session.source.max_pages)
+            run.incomplete_indexes.add(index_url)
+        if choice.fetch:
+            run.indexes_read.add(index_url)
+        for link in choice.fetch:
+            self._schedule(
+                run,
+                link.url,
+                self.parse_article,
+                self.article_failed,
+                cb_kwargs={"hint_title": link.title, "hint_published": link.published},
+                meta={"index_url": index_url},
+            )
 
-    def parse_article(
-        self, response: Response, hint_title: str | None, hint_published: datetime | None
-    ) -> Iterator[Page]:
-        """Turn an HTML response into a Page for the pipeline; refuse anything else."""
-        self.session.fetched()
-        content_type = (response.headers.get(b"Content-Type") or b"").split(b";")[0].strip().lower()
-        if not isinstance(response, TextResponse) or (content_type and content_type not in HTML_TYPES):
-            self.session.error(
-                response.url, "content-type", f"not an HTML page ({content_type.decode('latin-1') or 'binary'})"
+    async def parse_article(self, response: Response, hint_title: str | None, hint_published: datetime | None) -> None:
+        """Hand an HTML response to the session, which analyses and stores it; refuse anything else."""
+        run: SourceRun = response.meta[RUN]
+        try:
+            if run.finished:
+                return
+            run.session.fetched()
+            content_type = (response.headers.get(b"Content-Type") or b"").split(b";")[0].strip().lower()
+            if not isinstance(response, TextResponse) or (content_type and content_type not in HTML_TYPES):
+                kind = content_type.decode("latin-1") or "binary"
+                run.session.error(response.url, "content-type", f"not an HTML page ({kind})")
+                return
+            page = Page(
+                source=run.name,
+                url=response.url,
+                html=response.text,
+                status=response.status,
+                fetched_at=datetime.now(UTC),
+                hint_title=hint_title,
+                hint_published=hint_published,
             )
-            return
-        yield Page(
-            source=self.source_name,
-            url=response.url,
-            html=response.text,
-            status=response.status,
-            fetched_at=datetime.now(UTC),
-            hint_title=hint_title,
-            hint_published=hint_published,
-        )
+            await run.session.process(page)
+        finally:
+            self._settle(run)
 
     def bytes_received(self, data: bytes, request: scrapy.Request) -> None:
         """Count a response's body as it arrives: a download cancelled at the size cap says nothing of its own."""
         request.meta[RECEIVED] = request.meta.get(RECEIVED, 0) + len(data)
 
     def request_dropped(self, request: scrapy.Request) -> None:
-        """The scheduler drops a URL it has already seen; after a redirect that means a loop."""
+        """The scheduler drops a URL the run has already requested; after a redirect that means a loop."""
+        run = request.meta.get(RUN)
+        if not isinstance(run, SourceRun) or run.finished:
+            return
         if request.meta.get("redirect_times"):
             urls = " -> ".join([*request.meta.get("redirect_urls", []), request.url])
-            self.session.error(request.url, "redirect", f"redirect loop: {urls}")
+            run.session.error(request.url, "redirect", f"redirect loop: {urls}")
+        self._settle(run)
 
     def index_failed(self, failure: Failure) -> None:
-        self._failed(failure, fatal=True)
+        run = _run_of(failure)
+        try:
+            if not run.finished:
+                self._failed(run, failure, fatal=True)
+        finally:
+            self._settle(run)
 
     def article_failed(self, failure: Failure) -> None:
-        request = getattr(failure, "request", None)
-        if request is not None and request.meta.get("index_url") and _transient(failure):
-            self.incomplete_indexes.add(request.meta["index_url"])  # worth another try next run
-        self._failed(failure, fatal=False)
+        run = _run_of(failure)
+        try:
+            if run.finished:
+                return
+            request = getattr(failure, "request", None)
+            if request is not None and request.meta.get("index_url") and _transient(failure):
+                run.incomplete_indexes.add(request.meta["index_url"])  # worth another try next run
+            self._failed(run, failure, fatal=False)
+        finally:
+            self._settle(run)
 
-    def _failed(self, failure: Failure, *, fatal: bool) -> None:
+    def _failed(self, run: SourceRun, failure: Failure, *, fatal: bool) -> None:
         request = getattr(failure, "request", None)
         url = request.url if request is not None else None
         if _check(failure, HttpError):
@@ -302,7 +430,7 @@ class NewsSpider(scrapy.Spider):
             retry_after = response.request.meta.get("retry_after") if response.request is not None else None
             if retry_after is not None:
                 message += f" (Retry-After {retry_after:.0f} s; not retried this run)"
-            self.session.error(response.url, "http", message, fatal=fatal)
+            run.session.error(response.url, "http", message, fatal=fatal)
             return
         ignored = _check(failure, IgnoreRequest)
         if ignored:
@@ -312,7 +440,7 @@ class NewsSpider(scrapy.Spider):
         else:
             assert failure.type is not None  # Twisted makes no Failure without an exception
             message = f"{failure.type.__name__}: {failure.getErrorMessage()}"
-        self.session.error(
+        run.session.error(
             url,
             "internal-address" if _check(failure, InternalAddressRefused) else _error_kind(message, ignored=ignored),
             message or "request ignored",
@@ -330,22 +458,70 @@ class NewsSpider(scrapy.Spider):
             )
         return f"download cancelled after {received} bytes of body, before the body ended"
 
+    def expire(self, run: SourceRun) -> None:
+        """The run's deadline passed: record it, end the run; what it did not fetch is fetched next run."""
+        run.deadline_call = None
+        if run.finished:
+            return
+        run.session.error(
+            None,
+            "deadline",
+            f"the run's deadline ({run.deadline or 0:.0f} s, crawl.run_deadline) passed before the crawl ended:"
+            " stopped; what it did not fetch is fetched next run",
+            fatal=True,
+        )
+        self.end(run, complete=False)
+
+    def stop_run(self, run: SourceRun, reason: str) -> None:
+        """End a run before its crawl is over (the monitor is stopping): recorded as failed, with ``reason``."""
+        if run.finished:
+            return
+        run.session.error(None, "stopped", f"{reason}: stopped; what it did not fetch is fetched next run", fatal=True)
+        self.end(run, complete=False)
+
+    def end(self, run: SourceRun, *, complete: bool = True) -> None:
+        """Close the run: its record, the indexes to read in full next time; then tell whoever started it."""
+        if run.finished:
+            return
+        if run.deadline_call is not None and run.deadline_call.active():
+            run.deadline_call.cancel()
+        if not complete:  # stopped early: articles still queued must be found again next run
+            run.incomplete_indexes |= run.indexes_read
+        self.crawler.signals.send_catch_log(run_finished, incomplete=frozenset(run.incomplete_indexes), spider=self)
+        run.summary = run.session.finish()
+        self.runs.discard(run)
+        if run.name == self.standalone_source:
+            self.summary = run.summary
+        if run.on_finished is not None:
+            run.on_finished(run)
+
+    def save_progress(self) -> None:
+        for run in list(self.runs):
+            run.session.save_progress()
+
+    def idle(self) -> None:
+        """An engine's spider waits for more runs; a standalone one closes when its run is done."""
+        if self.keep_open:
+            raise DontCloseSpider
+
     def closed(self, reason: str) -> None:
         if self.progress is not None and self.progress.running:
             self.progress.stop()
-        if reason == "closespider_timeout":
-            deadline = self.crawler.settings.getfloat("CLOSESPIDER_TIMEOUT")
-            self.session.error(
-                None,
-                "deadline",
-                f"the run's deadline ({deadline:.0f} s, crawl.run_deadline) passed before the crawl ended:"
-                " stopped; what it did not fetch is fetched next run",
-                fatal=True,
-            )
-        if reason != "finished":  # stopped early: articles still queued must be found again next run
-            self.incomplete_indexes |= self.indexes_read
-        self.summary = self.session.finish()
-        self.session.store.close()
+        for run in list(self.runs):
+            self.stop_run(run, f"the crawl closed ({reason})")
+        if self.standalone_source:
+            if self.analyser is not None:
+                self.analyser.close()
+            if self.store is not None:
+                self.store.close()
+
+
+def _run_of(failure: Failure) -> SourceRun:
+    """The run a failed request belongs to."""
+    request = getattr(failure, "request", None)
+    run = request.meta.get(RUN) if request is not None else None
+    assert isinstance(run, SourceRun), "every request the spider makes carries its run"
+    return run
 
 
 def _transient(failure: Failure) -> bool:

@@ -46,16 +46,23 @@ DOWNLOAD_DELAY = 0.5
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 0.5
 AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
-ITEM_PIPELINES = {"spiders.pipelines.StorePipeline": 300}
+# One spider crawls many source-runs: a URL is fetched once per run, not once per spider (spiders.news).
+DUPEFILTER_CLASS = "spiders.news.RunDupeFilter"
 DOWNLOADER_MIDDLEWARES = {
+    # a request still queued for a run that has ended (its deadline passed) is dropped unsent
+    "spiders.middlewares.EndedRunMiddleware": 10,
     # before robots.txt (100) is fetched for it: a request to an internal address is refused unsent
     "spiders.middlewares.NetworkPolicyMiddleware": 50,
     # Retry-After is read before RetryMiddleware (550) would retry a 429/503 at once
     "spiders.middlewares.RetryAfterMiddleware": 560,
+    # robots.txt read again once an hour: the crawl engine lives for days
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "spiders.middlewares.ExpiringRobotsTxtMiddleware": 100,
     # conditional GET for indexes only, never standing in for a failure (see spiders.middlewares)
     "scrapy.downloadermiddlewares.httpcache.HttpCacheMiddleware": None,
     "spiders.middlewares.IndexCacheMiddleware": 900,
 }
+MONITOR_ROBOTS_MAX_AGE = 3600.0  # seconds a host's robots.txt is trusted before it is fetched again
 MONITOR_RETRY_AFTER_ENABLED = True
 MONITOR_RETRY_AFTER_MAX = 120.0
 MONITOR_RETRY_BACKOFF = 2.0  # seconds before retrying a 429/503 that names no wait; doubled each retry
@@ -83,15 +90,17 @@ def from_config(config: Config) -> dict[str, Any]:
         "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrent_requests_per_domain,
         "DOWNLOAD_DELAY": crawl.download_delay_seconds,
         "AUTOTHROTTLE_START_DELAY": crawl.download_delay_seconds,
+        # AutoThrottle would add a delay of its own even where the operator asked for none.
+        "AUTOTHROTTLE_ENABLED": crawl.download_delay_seconds > 0,
+        "MONITOR_ALLOW_PRIVATE_NETWORKS": list(crawl.allow_private_networks),
         "RETRY_TIMES": crawl.retries,
         "MONITOR_RETRY_AFTER_MAX": crawl.max_retry_after_seconds,
     }
 
 
 def loaded_config(settings: BaseSettings) -> Config:
-    """The configuration ``spiders.crawl`` loaded for every spider, or, under ``scrapy crawl``, the file's."""
-    config = settings.get("MONITOR_LOADED_CONFIG")
-    return config if isinstance(config, Config) else load_config(settings.get("MONITOR_CONFIG"))
+    """The configuration of the ``MONITOR_CONFIG`` file, for a crawl the engine did not start (``scrapy crawl``)."""
+    return load_config(settings.get("MONITOR_CONFIG"))
 
 
 def httpcache_dir(db_path: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gzip
-import threading
+import queue
 import time
 from pathlib import Path
 
@@ -12,8 +12,8 @@ import pytest
 from monitor.config import load_config
 from monitor.demo import QUIET_PATH, SEED_PATH, load_stories
 from monitor.demo.sites import LocalSite, Route, Story
-from monitor.ops.scheduler import crawl_source
-from monitor.runs import run_crawl, run_once
+from monitor.models import SourceRunSummary
+from monitor.runs import EngineSupervisor, run_crawl, run_once
 from monitor.store import Store
 from tests.sitekit import config_text, write
 from tests.storekit import database
@@ -68,7 +68,12 @@ def test_scheduled_and_manual_runs_crawl_with_the_validated_configuration_not_th
     # An edit monitor serve refused (it keeps running the configuration it had): the crawls must too.
     path.write_text("sources: [this is: not valid\n", encoding="utf-8")
     db = str(tmp_path / "m.db")
-    crawl_source(config, db, config.source("ledger"), "WARNING", threading.Event())
+    finished: queue.Queue[SourceRunSummary] = queue.Queue()
+    engine = EngineSupervisor(config, db, on_finished=finished.put, on_busy=print, on_alerts=lambda: None)
+    engine.start()
+    assert engine.submit("ledger", 60)
+    assert finished.get(timeout=60).status == "ok"
+    engine.stop(5)
     with Store.open(db) as store:
         summary = run_once(config, store, ["herald"], send=False)
         runs = store.query("SELECT source, status, new_articles FROM runs ORDER BY source")

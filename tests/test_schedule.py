@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from monitor.config import Config, SourceSpec, parse_config
+from monitor.config import Config, parse_config
 from monitor.demo import start_sites
+from monitor.models import SourceRunSummary
 from monitor.ops.scheduler import Service
 from monitor.store import Store
 from monitor.timestamps import iso, utcnow
@@ -34,42 +35,76 @@ def two_sources(interval: str = "1s") -> Config:
 
 
 class Recorder:
-    """Stands in for the crawl job: records when each source ran, and how many ran at once."""
+    """Stands in for the crawl engine: runs each source handed to it for ``duration`` on a thread of its own.
+
+    It records when each source ran and how many of its runs overlapped; ``crash`` names a
+    source whose every run fails. The real engine has tests of its own (test_engine.py).
+    """
 
     def __init__(self, duration: float = 0.0, crash: str | None = None):
         self.duration = duration
         self.crash = crash
         self.starts: dict[str, list[float]] = {}
-        self.running: dict[str, int] = {}
+        self.running_now: dict[str, int] = {}
         self.max_running: dict[str, int] = {}
         self.aborted = 0
+        self.reloads: list[Config] = []
         self.lock = threading.Lock()
+        self.stop_now = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.service: Service | None = None
 
-    def __call__(
-        self, config: Config, db_path: str, source: SourceSpec, log_level: str, abort: threading.Event
-    ) -> None:
+    def __call__(self, service: Service) -> Recorder:  # the Service's engine factory
+        self.service = service
+        return self
+
+    def start(self) -> None:
+        pass
+
+    def running(self) -> set[str]:
         with self.lock:
-            self.starts.setdefault(source.name, []).append(time.monotonic())
-            self.running[source.name] = self.running.get(source.name, 0) + 1
-            self.max_running[source.name] = max(self.max_running.get(source.name, 0), self.running[source.name])
-        try:
-            if abort.wait(self.duration):
-                with self.lock:
-                    self.aborted += 1
-            if source.name == self.crash:
-                raise RuntimeError("crawl crashed")
-        finally:
+            return {name for name, count in self.running_now.items() if count}
+
+    def submit(self, source: str, deadline: float | None) -> bool:
+        with self.lock:
+            if self.running_now.get(source):
+                return False
+            self.starts.setdefault(source, []).append(time.monotonic())
+            self.running_now[source] = self.running_now.get(source, 0) + 1
+            self.max_running[source] = max(self.max_running.get(source, 0), self.running_now[source])
+        thread = threading.Thread(target=self._run, args=(source,))
+        self.threads.append(thread)
+        thread.start()
+        return True
+
+    def _run(self, source: str) -> None:
+        if self.stop_now.wait(self.duration):
             with self.lock:
-                self.running[source.name] -= 1
+                self.aborted += 1
+        with self.lock:
+            self.running_now[source] -= 1
+        assert self.service is not None
+        self.service.run_finished(SourceRunSummary(source=source, status="failed" if source == self.crash else "ok"))
+
+    def reload(self, config: Config) -> None:
+        self.reloads.append(config)
+
+    def stop(self, grace: float, abort: threading.Event | None = None) -> None:
+        deadline = time.monotonic() + grace
+        while self.running() and time.monotonic() < deadline and not (abort is not None and abort.is_set()):
+            time.sleep(0.05)
+        self.stop_now.set()
+        for thread in self.threads:
+            thread.join()
 
 
 def run_for(seconds: float, recorder: Recorder, config: Config, db: Path) -> Service:
     sends: list[float] = []
     service = Service(
-        config, str(db), send_interval=1, crawl=recorder, send=lambda *args: sends.append(1.0), grace_seconds=0.5
+        config, str(db), send_interval=1, engine=recorder, send=lambda *args: sends.append(1.0), grace_seconds=0.5
     )
     service.schedule()
-    service.scheduler.start()
+    service.start()
     time.sleep(seconds)
     service.stop()
     assert len(sends) >= seconds - 1, "alert delivery runs on its own interval"
@@ -109,10 +144,10 @@ def test_after_a_restart_the_schedule_resumes_and_an_overdue_source_runs_once(tm
                 (source, iso(now - ago), iso(now - ago)),
             )
     recorder = Recorder()
-    service = Service(two_sources("1h"), str(db), crawl=recorder, send=lambda *a: None)
+    service = Service(two_sources("1h"), str(db), engine=recorder, send=lambda *a: None)
     service.schedule(now)
     jobs = {job.id: job.next_run_time for job in service.scheduler.get_jobs()}
-    service.scheduler.start()
+    service.start()
     time.sleep(2.0)
     service.stop()
     assert jobs["crawl:a"] >= now + timedelta(minutes=58)
@@ -122,15 +157,15 @@ def test_after_a_restart_the_schedule_resumes_and_an_overdue_source_runs_once(tm
 def test_stop_gives_running_crawls_a_grace_period_then_stops_them(tmp_path: Path) -> None:
     recorder = Recorder(duration=30)
     service = Service(
-        two_sources("1h"), str(tmp_path / "m.db"), crawl=recorder, send=lambda *a: None, grace_seconds=0.5
+        two_sources("1h"), str(tmp_path / "m.db"), engine=recorder, send=lambda *a: None, grace_seconds=0.5
     )
     service.schedule()
-    service.scheduler.start()
+    service.start()
     time.sleep(3.0)  # the second source starts 2 s after the first (staggered)
     started = time.monotonic()
     service.stop()
     assert time.monotonic() - started < 3.0
-    assert service.abort.is_set() and recorder.aborted == 2
+    assert recorder.aborted == 2
 
 
 def test_reload_takes_a_valid_config_and_refuses_an_invalid_one(
@@ -139,12 +174,12 @@ def test_reload_takes_a_valid_config_and_refuses_an_invalid_one(
     path = tmp_path / "rules.yaml"
     path.write_text(config_text(sources_yaml("1h")), encoding="utf-8")
     service = Service(
-        parse_config(path.read_text(), str(path), {}), str(tmp_path / "m.db"), crawl=Recorder(), send=lambda *a: None
+        parse_config(path.read_text(), str(path), {}), str(tmp_path / "m.db"), engine=Recorder(), send=lambda *a: None
     )
     service.schedule()
     path.write_text(config_text(sources_yaml("1h", ("a", "b", "c"))), encoding="utf-8")
     assert service.reload() is True
-    assert {job.id for job in service.scheduler.get_jobs()} == {"crawl:a", "crawl:b", "crawl:c", "send"}
+    assert {job.id for job in service.scheduler.get_jobs()} == {"crawl:a", "crawl:b", "crawl:c"}
     path.write_text("sources: [\n", encoding="utf-8")
     assert service.reload() is False
     assert [s.name for s in service.config.sources] == ["a", "b", "c"]
@@ -245,7 +280,7 @@ def test_a_source_can_run_on_a_cron_expression_and_resumes_from_its_last_run(tmp
         conn.execute(
             "INSERT INTO runs (source, started_at, finished_at, status) VALUES ('nightly', ?, ?, 'ok')", (ran, ran)
         )
-    service = Service(config, str(db), crawl=Recorder(), send=lambda *a: None)
+    service = Service(config, str(db), engine=Recorder(), send=lambda *a: None)
     service.schedule(now)
     job = service.scheduler.get_job("crawl:nightly")
     assert job.next_run_time == (now + timedelta(days=1)).replace(hour=2, minute=30)
@@ -268,9 +303,11 @@ def test_a_bad_cron_source_is_refused(source: str, message: str) -> None:
 
 def test_a_second_signal_stops_running_crawls_without_waiting_for_the_grace_period(tmp_path: Path) -> None:
     recorder = Recorder(duration=60)
-    service = Service(two_sources("1h"), str(tmp_path / "m.db"), crawl=recorder, send=lambda *a: None, grace_seconds=60)
+    service = Service(
+        two_sources("1h"), str(tmp_path / "m.db"), engine=recorder, send=lambda *a: None, grace_seconds=60
+    )
     service.schedule()
-    service.scheduler.start()
+    service.start()
     time.sleep(1.0)
     threading.Timer(0.5, service.abort.set).start()  # what serve's handler does on the second SIGTERM
     started = time.monotonic()

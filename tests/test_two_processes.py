@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,8 +25,9 @@ import pytest
 
 from monitor.config import load_config
 from monitor.localserver import LocalServer, QuietHandler
-from monitor.ops.scheduler import crawl_source
+from monitor.ops.scheduler import Service
 from monitor.store import Store
+from monitor.timestamps import utcnow
 from tests.sitekit import config_text, write
 
 pytestmark = pytest.mark.slow
@@ -90,7 +92,11 @@ class GatedSite:
             f"  - name: {name}\n    type: rss\n    url: {self.server.base}/{name}/feed.xml\n    interval: 1h\n"
             for name in sources
         )
-        text = config_text(entries).replace("timeout: 5s", "timeout: 100s")
+        # Both sources are on one host, whose requests one engine keeps within one per-domain budget:
+        # room for both sources' gated pages, so a shut gate of one does not hold the other back.
+        text = config_text(entries, extra_crawl="  concurrent_requests_per_domain: 8\n").replace(
+            "timeout: 5s", "timeout: 100s"
+        )
         return write(folder / f"rules-{''.join(sources)}.yaml", text)
 
     def stop(self) -> None:
@@ -127,6 +133,12 @@ def start(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)  # its group: a crawl process may have outlived it
         process.wait()
+
+
+def parent_of(pid: int) -> int:
+    """The parent pid of a live process, from /proc."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 60.0) -> bool:
@@ -181,7 +193,9 @@ def test_a_second_serve_refuses_to_start_and_names_the_first_and_a_run_beside_it
         timeout=60,
     )
     assert beside.returncode == 0, beside.stdout + beside.stderr
-    assert f"skipped: another process (pid {first.pid}) is crawling it now" in beside.stdout
+    named = re.search(r"skipped: another process \(pid (\d+)\) is crawling it now", beside.stdout)
+    assert named is not None, beside.stdout
+    assert parent_of(int(named[1])) == first.pid  # serve's crawl engine holds the source
     assert beside.stdout.startswith("Crawled 0 source(s)")
     assert site.fetches("/a/feed.xml") == 1  # the run beside serve fetched nothing
     assert runs(db) == [("a", "running"), ("b", "running")]  # and nobody closed serve's live runs
@@ -215,7 +229,9 @@ def test_a_run_beside_another_run_crawls_only_the_sources_that_are_not_running(
     lines = second.stdout.splitlines()
     assert lines[0].startswith("Crawled 1 source(s)")
     assert any(line.split()[:2] == ["b", "ok"] for line in lines), second.stdout
-    assert f"  a                    skipped: another process (pid {first.pid}) is crawling it now" in lines
+    named = [re.fullmatch(r"  a +skipped: another process \(pid (\d+)\) is crawling it now", line) for line in lines]
+    [pid] = [int(match[1]) for match in named if match]
+    assert parent_of(pid) == first.pid  # the first `monitor run`'s engine holds the source
 
     site.gates["a"].set()
     assert finished(first, timeout=60) == 0
@@ -263,14 +279,14 @@ def test_a_serve_slot_that_comes_while_a_run_crawls_its_source_is_skipped_and_re
     assert wait_for(lambda: site.blocked("a")), (tmp_path / "run.log").read_text()
     assert runs(db) == [("a", "running")]
 
-    loaded = load_config(config)
-    slot = threading.Thread(
-        target=crawl_source, args=(loaded, str(db), loaded.source("a"), "WARNING", threading.Event()), daemon=True
-    )
-    slot.start()
-    slot.join(timeout=30)
-    assert not slot.is_alive(), "the scheduled crawl should have been skipped, not started"
-    assert runs(db) == [("a", "running"), ("a", "skipped")]
+    service = Service(load_config(config), str(db), grace_seconds=5)
+    service.schedule()
+    service.start()
+    try:
+        service.scheduler.modify_job("crawl:a", next_run_time=utcnow())  # its slot comes now
+        assert wait_for(lambda: runs(db) == [("a", "running"), ("a", "skipped")]), runs(db)
+    finally:
+        service.stop()
     assert site.fetches("/a/feed.xml") == 1
 
     site.gates["a"].set()

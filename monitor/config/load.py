@@ -123,6 +123,8 @@ def _crawl(check: Checker, root: CommentedMap) -> CrawlSpec:
             "max_index_depth",
             "max_indexes",
             "run_deadline",
+            "engine_max_runs",
+            "engine_max_memory_mb",
         },
     )
     if node is None:
@@ -153,7 +155,18 @@ def _crawl(check: Checker, root: CommentedMap) -> CrawlSpec:
         ),
         max_indexes=or_default(check.get(node, "max_indexes", "crawl", _at_least(check, 1)), defaults.max_indexes),
         run_deadline_seconds=_seconds(check.get(node, "run_deadline", "crawl", check.duration)),
+        engine_max_runs=or_default(
+            check.get(node, "engine_max_runs", "crawl", _at_least(check, 1)), defaults.engine_max_runs
+        ),
+        engine_max_memory_bytes=or_default(
+            _mebibytes(check.get(node, "engine_max_memory_mb", "crawl", _at_least(check, 0))),
+            defaults.engine_max_memory_bytes,
+        ),
     )
+
+
+def _mebibytes(value: int | None) -> int | None:
+    return None if value is None else value * 2**20
 
 
 def _user_agent(check: Checker) -> Callable[[Any, str, int], str | None]:

@@ -95,6 +95,8 @@ class CrawlSpec:
     max_index_depth: int = 3  # sitemap indexes nested deeper below a source's own sitemap are not followed
     max_indexes: int = 500  # feeds, sitemaps and listing pages read per source and run
     run_deadline_seconds: float | None = None  # a crawl is stopped after this long; None: see Config.run_deadline
+    engine_max_runs: int = 1000  # serve's crawl engine is replaced by a fresh one after this many runs
+    engine_max_memory_bytes: int = 1024 * 2**20  # ... or when it grows past this (0: no ceiling)
 
 
 @dataclass(frozen=True)
@@ -116,10 +118,6 @@ class Config:
     rules: tuple[RuleSpec, ...] = ()
     crawl: CrawlSpec = field(default_factory=CrawlSpec)
     alerts: AlertsSpec = field(default_factory=AlertsSpec)
-
-    def __deepcopy__(self, memo: dict[int, object]) -> Config:
-        # Immutable all the way down: Scrapy deep-copies settings per crawler, and 10,000 rules are large.
-        return self
 
     def source(self, name: str) -> SourceSpec:
         """The source called ``name``; KeyError if there is none."""

@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from monitor.config import Config, SourceSpec
 from monitor.errors import ExtractionError, MonitorError
+from monitor.extract import Link, canonicalize_url, fresh_links
 from monitor.ingest.analysis import Analysis, save_article
+from monitor.ingest.prefilter import may_be_relevant
 from monitor.ingest.workers import Analyser
 from monitor.models import Page, SourceRunSummary
 from monitor.store import Store, finish_run, last_seen, record_error, start_run
@@ -25,13 +28,32 @@ from monitor.store.runs import update_run_counts
 log = logging.getLogger("monitor.crawl")
 
 ANALYSIS_TIMEOUT_SECONDS = 120
+LINK_BATCH = 500  # links looked up in the store at a time: a 100,000-item feed stops at max_pages, not at its end
+
+
+@dataclass
+class LinkChoice:
+    """Which of an index's links to fetch this run, and why the others are not fetched."""
+
+    fetch: list[Link] = field(default_factory=list)
+    too_old: int = 0  # dated older than the source's max_age
+    irrelevant: int = 0  # the prefilter: their index title and keywords match no rule
+    page_limit: bool = False  # stopped at the source's max_pages: the index was not read in full
 
 
 class CrawlSession:
     """Bookkeeping for one source's run: start it, count what happens, record errors, finish it."""
 
-    def __init__(self, config: Config, source: SourceSpec, store: Store, analyser: Analyser):
+    def __init__(
+        self,
+        config: Config,
+        source: SourceSpec,
+        store: Store,
+        analyser: Analyser,
+        on_alerts: Callable[[int], None] | None = None,
+    ):
         self.config = config
+        self.on_alerts = on_alerts  # told how many alerts each committed article queued
         self.source = source
         self.store = store
         self.analyser = analyser
@@ -42,6 +64,7 @@ class CrawlSession:
         self.new_article_ages: list[float] = []  # seconds from publication to our fetch, new articles only
         self.run_id = start_run(store, source.name)
         self.finished = False
+        self.queued = 0  # article links chosen this run
         self.saved_counts = dict(self.counts)  # as the run record holds them
         self.chosen: set[str] = set()  # canonical URLs to_fetch gave out this run
 
@@ -79,6 +102,28 @@ class CrawlSession:
                 self.chosen.add(canonical)
         return wanted
 
+    def choose_links(self, links: Sequence[Link], now: datetime) -> LinkChoice:
+        """Of an index's ``links``, those to fetch: young enough, maybe relevant, not seen, within the page limit."""
+        source = self.source
+        fresh, old = fresh_links(list(links), now, source.max_age_seconds)
+        choice = LinkChoice(too_old=len(old))
+        if source.prefilter:
+            relevant = [link for link in fresh if may_be_relevant(self.analyser.ruleset, link, source.name)]
+            choice.irrelevant = len(fresh) - len(relevant)
+            fresh = relevant
+        by_url = {link.url: link for link in fresh}
+        for start in range(0, len(fresh), LINK_BATCH):
+            batch = [
+                (link.url, canonicalize_url(link.url), link.published) for link in fresh[start : start + LINK_BATCH]
+            ]
+            for url in self.to_fetch(batch, now):
+                if self.queued >= source.max_pages:
+                    choice.page_limit = True
+                    return choice
+                self.queued += 1
+                choice.fetch.append(by_url[url])
+        return choice
+
     def save_progress(self) -> None:
         """Write the counters so far to the run record, if they changed: a long crawl shows its progress."""
         if self.finished or self.counts == self.saved_counts:
@@ -109,8 +154,16 @@ class CrawlSession:
         except Exception as problem:
             self.error(page.url, "extract", f"{type(problem).__name__}: {problem}")
             return
+        if self.finished:  # the run ended (its deadline) while the page was analysed: the next run fetches it
+            return
         try:
-            outcome = save_article(self.store, analysis.article, analysis.verdict, self.config.alerts.destinations)
+            outcome = save_article(
+                self.store,
+                analysis.article,
+                analysis.verdict,
+                self.config.alerts.destinations,
+                fingerprint=analysis.fingerprint,
+            )
         except MonitorError as problem:
             self.error(page.url, "store", str(problem))
             return
@@ -120,6 +173,8 @@ class CrawlSession:
             fetched = page.fetched_at or datetime.now(UTC)
             self.new_article_ages.append((fetched - analysis.article.published).total_seconds())
         self.counts["alerts_queued"] += outcome.alerts_queued
+        if outcome.alerts_queued and self.on_alerts is not None:
+            self.on_alerts(outcome.alerts_queued)
         if outcome.status != "unchanged" or outcome.alerts_queued:  # -v: one line per article stored or alerted
             log.info(
                 "source %s: %s article %s scored %.2f, %d alert(s) queued",

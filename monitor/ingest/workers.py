@@ -1,7 +1,8 @@
 """Run ``analyse`` on every core: extraction costs about ten times what fetching does.
 
-Scrapy's callbacks run on one thread, so the crawl process hands pages to a pool
-of worker processes, each holding its own compiled rules, and awaits the result.
+Scrapy's callbacks run on one thread, so the crawl engine hands pages to a pool of
+worker processes, each holding its own compiled rules, and awaits the result. The
+pool lives as long as the engine: the rules are compiled once per worker, not per run.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from concurrent.futures.process import BrokenProcessPool
 from monitor.ingest.analysis import Analysis, analyse
 from monitor.models import Page
 from monitor.rules import RuleSet, RuleSpec, compile_rules
+
+WORKER_MAX_PAGES = 5000  # pages a worker analyses before a fresh one (compiling the rules again) replaces it
 
 # The worker process's own compiled rules, set once by ``_init_worker``.
 _worker_rules: RuleSet | None = None
@@ -64,11 +67,6 @@ class Analyser:
         """
         return compile_rules(self.rules)
 
-    def __deepcopy__(self, memo: dict[int, object]) -> Analyser:
-        # A handle to a process pool: Scrapy deep-copies settings per crawler, and every
-        # crawler of one process must share the same pool rather than start its own.
-        return self
-
     def submit(self, page: Page) -> Future[Analysis]:
         """Start analysing ``page``; the future raises ExtractionError for a page with no article."""
         if self.workers == 1:
@@ -102,11 +100,13 @@ class Analyser:
             # forkserver: children start from a clean, single-threaded server rather than
             # forking the crawl process with its reactor and thread pools.
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["monitor.ingest.analysis"])
+            context.set_forkserver_preload(["monitor.ingest.analysis", "datasketch"])
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=context,
                 initializer=_init_worker,
                 initargs=(self.rules, self.threshold, self.max_age_seconds),
+                # A worker lives for many runs now: replace it now and then, so a leak cannot grow for ever.
+                max_tasks_per_child=WORKER_MAX_PAGES,
             )
         return self._pool

@@ -1,17 +1,17 @@
-"""``monitor serve``: each source on its own interval, alert delivery on its own, for months.
+"""``monitor serve``: each source on its own interval, alerts sent as soon as they are owed, for months.
 
-APScheduler 3.x runs the jobs in a thread pool; each crawl job starts a crawl
-process (see ``monitor.runs.child``), so the scheduler's process never runs a Twisted
-reactor and a crawl that crashes or leaks takes only its own process with it.
-``max_instances=1`` keeps a source from running twice at once: a crawl slower
-than its interval makes APScheduler skip the next slot, and the skip is recorded.
-Across processes, ``serve`` holds the store's lock (a second ``serve`` refuses to
-start) and each crawl holds its source's lease (``monitor.processes``): a slot that
-comes while a ``monitor run`` crawls the source is skipped and recorded the same way,
-and only runs whose processes are all gone are ever closed as crashed.
-The schedule is derived from the ``runs`` table, so a restart resumes it: a source
-is due one interval after its last run, and a source overdue after downtime runs
-once (coalesced), not once per missed slot.
+APScheduler 3.x decides when each source is due; a due source-run goes to the crawl
+engine (``monitor.runs.supervisor``): one long-lived process that crawls many runs at
+once, restarted if it dies, replaced when worn or when the configuration changes, so
+the scheduler's process never runs a Twisted reactor and a crash or a leak in a crawl
+never takes it down. A source never runs twice at once: a slot that comes while its
+run is still in flight is skipped and recorded, and so is one that comes while another
+process (a ``monitor run``) holds the source's lease (``monitor.processes``). ``serve``
+holds the store's lock, so a second one refuses to start. Alerts are sent by a thread
+woken each time the engine commits an alert (and every ``--send-interval`` for
+retries and digests). The schedule is derived from the ``runs`` table, so a restart
+resumes it: a source is due one interval after its last run, and a source overdue
+after downtime runs once (coalesced), not once per missed slot.
 """
 
 from __future__ import annotations
@@ -19,79 +19,54 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, JobExecutionEvent, JobSubmissionEvent
+from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.alerts import deliver_due
 from monitor.config import Config, SourceSpec, load_config
-from monitor.errors import ConfigError, CrawlError, MonitorError
+from monitor.errors import ConfigError, MonitorError
+from monitor.models import SourceRunSummary
 from monitor.ops.liveness import HealthServer
 from monitor.ops.status import next_run
 from monitor.processes import SourceLeases, hold_store
-from monitor.runs import check_sources, run_crawl
+from monitor.runs import EngineSupervisor
 from monitor.store import Store, sync_sources
 from monitor.store.reports import last_runs
-from monitor.store.runs import close_left_open, fail_open_runs, record_skipped_run
+from monitor.store.runs import close_left_open, record_skipped_run
 from monitor.timestamps import utcnow
 
 log = logging.getLogger("monitor.serve")
 
 MAX_JITTER_SECONDS = 60
-CrawlJob = Callable[[Config, str, SourceSpec, str, threading.Event], None]
 
 
-def crawl_source(config: Config, db_path: str, source: SourceSpec, log_level: str, abort: threading.Event) -> None:
-    """One scheduled crawl of one source, unless another process is crawling it; records a crash, never raises it."""
-    with SourceLeases(db_path, [source.name]) as lease:
-        if not lease.held:
-            log.warning(
-                "crawl %s: another process (pid %s) is crawling it; this slot is skipped",
-                source.name,
-                lease.busy[source.name],
-            )
-            record_skip(db_path, source.name)
-            return
-        log.info("crawl %s: starting", source.name)
-        with Store.open(db_path) as store:
-            close_left_open(store, [source.name])
-        try:
-            report = run_crawl(
-                config.path,
-                db_path,
-                [source.name],
-                log_level=log_level,
-                abort=abort,
-                timeout=max(3600.0, source.interval_seconds * 4.0),
-                config=config,  # the running configuration, even if the file was edited since
-                hold=lease.fds,
-            )
-        except CrawlError as error:
-            log.error("crawl %s: %s", source.name, error)
-            with Store.open(db_path) as store:
-                fail_open_runs(store, [source.name], str(error))  # still leased: only this crawl's run
-                check_sources(store, config, utcnow(), [source.name])
-            return
-    with Store.open(db_path) as store:
-        check_sources(store, config, utcnow(), [source.name])
-    for summary in report.sources:
-        log.info(
-            "crawl %s: %s, %s pages, %s new articles, %s alerts queued, %s errors",
-            summary.source,
-            summary.status,
-            summary.pages,
-            summary.new_articles,
-            summary.alerts_queued,
-            summary.errors,
-        )
+class CrawlEngine(Protocol):
+    """What the service asks of whatever crawls its due source-runs (``EngineSupervisor``)."""
+
+    def start(self) -> None: ...
+    def submit(self, source: str, deadline: float | None) -> bool: ...
+    def running(self) -> set[str]: ...
+    def reload(self, config: Config) -> None: ...
+    def stop(self, grace: float, abort: threading.Event | None = None) -> None: ...
+
+
+def engine_supervisor(service: Service) -> CrawlEngine:
+    """The real engine: one crawl process, supervised, reporting to ``service``."""
+    return EngineSupervisor(
+        service.config,
+        service.db_path,
+        on_finished=service.run_finished,
+        on_busy=service.source_busy,
+        on_alerts=service.alerts_queued,
+        log_level=service.log_level,
+    )
 
 
 def send_alerts(config: Config, db_path: str) -> None:
@@ -110,7 +85,7 @@ def record_skip(db_path: str, source: str) -> None:
 
 
 class Service:
-    """The long-running monitor: a scheduler, its jobs, reloads, and a clean stop."""
+    """The long-running monitor: a scheduler, the crawl engine, the alert sender, reloads, and a clean stop."""
 
     def __init__(
         self,
@@ -120,7 +95,7 @@ class Service:
         send_interval: int = 30,
         log_level: str = "WARNING",
         grace_seconds: float = 60.0,
-        crawl: CrawlJob = crawl_source,
+        engine: Callable[[Service], CrawlEngine] = engine_supervisor,
         send: Callable[[Config, str], None] = send_alerts,
     ):
         self.config = config
@@ -128,23 +103,28 @@ class Service:
         self.send_interval = send_interval
         self.log_level = log_level
         self.grace_seconds = grace_seconds
-        self.crawl = crawl
         self.send = send
         self.stopping = threading.Event()  # no new work
         self.abort = threading.Event()  # running crawls must end now
         self.reload_requested = threading.Event()
-        self.running: set[str] = set()
-        self._lock = threading.Lock()
+        self.wake_sender = threading.Event()  # an alert was committed: send now, not at the next interval
+        self.engine = engine(self)
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
-            executors={"default": ThreadPoolExecutor(max_workers=max(2, len(config.sources) + 1))},
+            executors={"default": ThreadPoolExecutor(max_workers=2)},  # a job only hands the run to the engine
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
-        self.scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES)
         self.scheduler.add_listener(_on_error, EVENT_JOB_ERROR)
+        self._sender = threading.Thread(target=self._send_loop, name="alert-sender", daemon=True)
+
+    def start(self) -> None:
+        """Start the engine, the scheduler and the sender (after ``schedule``)."""
+        self.engine.start()
+        self.scheduler.start()
+        self._sender.start()
 
     def schedule(self, now: datetime | None = None) -> None:
-        """(Re)create every job from the configuration and the runs table."""
+        """(Re)create every crawl job from the configuration and the runs table."""
         start = now or utcnow()
         with Store.open(self.db_path) as store:
             sync_sources(store, self.config.sources)
@@ -167,36 +147,50 @@ class Service:
                 name=f"crawl {source.name}",
                 next_run_time=due,
             )
-        self.scheduler.add_job(
-            self._send_job,
-            IntervalTrigger(seconds=self.send_interval, start_date=start),
-            id="send",
-            name="send alerts",
-            next_run_time=start,
-        )
 
     def _crawl_job(self, source: SourceSpec) -> None:
         if self.stopping.is_set():
             return
-        with self._lock:
-            self.running.add(source.name)
+        if not self.engine.submit(source.name, self.config.run_deadline([source.name])):
+            if self.stopping.is_set():
+                return
+            log.warning("crawl:%s: still running from its last slot; this run is skipped", source.name)
+            self._record_skip(source.name)
+
+    def run_finished(self, summary: SourceRunSummary) -> None:
+        log.info(
+            "crawl %s: %s, %s pages, %s new articles, %s alerts queued, %s errors",
+            summary.source,
+            summary.status,
+            summary.pages,
+            summary.new_articles,
+            summary.alerts_queued,
+            summary.errors,
+        )
+
+    def source_busy(self, source: str, pid: int | None) -> None:
+        log.warning("crawl %s: another process (pid %s) is crawling it; this slot is skipped", source, pid)
+        self._record_skip(source)
+
+    def alerts_queued(self) -> None:
+        self.wake_sender.set()
+
+    def _record_skip(self, source: str) -> None:
         try:
-            self.crawl(self.config, self.db_path, source, self.log_level, self.abort)
-        finally:
-            with self._lock:
-                self.running.discard(source.name)
+            record_skip(self.db_path, source)
+        except MonitorError as error:
+            log.error("could not record a skipped run: %s", error)
 
-    def _send_job(self) -> None:
-        if not self.abort.is_set():
-            self.send(self.config, self.db_path)
-
-    def _on_skipped(self, event: JobSubmissionEvent) -> None:
-        log.warning("%s: still running from its last slot; this run is skipped", event.job_id)
-        if event.job_id.startswith("crawl:"):
+    def _send_loop(self) -> None:
+        while not self.abort.is_set():
             try:
-                record_skip(self.db_path, event.job_id.split(":", 1)[1])
-            except MonitorError as error:
-                log.error("could not record a skipped run: %s", error)
+                self.send(self.config, self.db_path)
+            except Exception as error:  # the sender must outlive one bad pass; the next one retries
+                log.error("sending alerts failed: %r", error)
+            if self.stopping.is_set():
+                return
+            self.wake_sender.wait(self.send_interval)
+            self.wake_sender.clear()
 
     def reload(self) -> bool:
         """Re-read the configuration; an invalid one is refused and the running one kept."""
@@ -206,6 +200,7 @@ class Service:
             log.error("reload refused, keeping the running configuration:\n%s", error)
             return False
         self.config = config
+        self.engine.reload(config)
         self.schedule()
         log.info("configuration reloaded: %d sources, %d rules", len(config.sources), len(config.rules))
         return True
@@ -213,14 +208,14 @@ class Service:
     def stop(self) -> None:
         """Stop taking new work; running crawls get ``grace_seconds`` to finish, then are stopped."""
         self.stopping.set()
-        self.scheduler.pause()
-        deadline = time.monotonic() + self.grace_seconds
-        while self.running and time.monotonic() < deadline and not self.abort.is_set():
-            time.sleep(0.2)
-        if self.running:
-            log.warning("grace period over: stopping %s", ", ".join(sorted(self.running)))
-            self.abort.set()
-        self.scheduler.shutdown(wait=True)
+        if self.scheduler.running:
+            self.scheduler.pause()
+        self.engine.stop(self.grace_seconds, self.abort)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        self.wake_sender.set()
+        if self._sender.is_alive():
+            self._sender.join(timeout=30)
 
     @property
     def alive(self) -> bool:
@@ -281,8 +276,9 @@ def _serve(
         log.warning("closed %d run(s) left open by a monitor that did not stop cleanly", closed)
     health = HealthServer(service, health_port).start() if health_port is not None else None
     service.schedule()
-    service.scheduler.start()
-    log.info("serving %d sources; alerts sent every %d s", len([s for s in config.sources if s.enabled]), send_interval)
+    service.start()
+    enabled = len([s for s in config.sources if s.enabled])
+    log.info("serving %d sources; alerts sent when queued, retried every %d s", enabled, send_interval)
     watched = Path(config.path)
     mtime = _mtime(watched)
     try:

@@ -1,41 +1,37 @@
-"""Start a crawl in its own process and read its report.
+"""One crawl of some sources, start to end: an engine started for it, every source sent, every report read.
 
-The core never imports Scrapy: it runs ``python -m spiders.crawl`` in a child
-process. A Twisted reactor cannot be restarted, so one process per crawl is what
-lets ``monitor serve`` crawl forever, and a crash or leak in one crawl dies with
-its process instead of taking the scheduler down.
+What ``monitor run`` (and the tests) use. ``monitor serve`` keeps its engine instead
+(``monitor.runs.supervisor``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import pickle
-import subprocess
-import sys
-import tempfile
+import queue
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from monitor.config import Config, CrawlSpec
-from monitor.errors import CrawlError
+from monitor.config import Config, load_config
 from monitor.models import RunCounter, SourceRunSummary
+from monitor.runs.engine import KILL_AFTER_SECONDS, EngineExited, EngineProcess, record_lost_runs
+from monitor.runs.protocol import RunFinished, SourceBusy
 
 log = logging.getLogger("monitor.crawl")
 
-# How long past its deadline (and its requests' timeout) a crawl may take to close its spiders before it is stopped.
+# How long past its deadline (and its requests' timeout) a crawl may take to close its runs before it is stopped.
 STOP_GRACE_SECONDS = 30.0
 
 
 @dataclass
 class CrawlReport:
-    """What a crawl did, per source."""
+    """What a crawl did, per source; the sources another process was crawling; why it crashed, if it did."""
 
     sources: list[SourceRunSummary] = field(default_factory=list)
+    busy: dict[str, int | None] = field(default_factory=dict)
+    crashed: str | None = None
 
     def total(self, key: RunCounter) -> int:
         """One counter summed over the sources."""
@@ -43,7 +39,7 @@ class CrawlReport:
 
     @classmethod
     def from_json(cls, text: str) -> CrawlReport:
-        """Parse the report file a crawl process writes (a JSON list of summaries); ValueError if it is not one."""
+        """Parse a JSON list of summaries; ValueError if it is not one."""
         entries = json.loads(text)
         if not isinstance(entries, list):
             raise ValueError(f"a crawl report is a list of source summaries, not {type(entries).__name__}")
@@ -59,82 +55,50 @@ def run_crawl(
     log_level: str = "WARNING",
     abort: threading.Event | None = None,
     config: Config | None = None,
-    hold: Sequence[int] = (),
 ) -> CrawlReport:
-    """Crawl ``sources`` (all enabled ones if empty) in a child process; CrawlError if it dies without a report.
+    """Crawl ``sources`` (all enabled ones if empty) in one engine process, each once, and report.
 
-    With ``config`` (the configuration the caller validated), the child runs that
-    configuration, handed over pickled on its stdin, instead of loading ``config_path``
-    again: it neither re-parses the YAML nor sees an edit made since, so ``monitor
-    serve`` keeps running its configuration when an edit is refused. The pickle holds
-    expanded secrets, so it goes through a pipe, never a file. Setting
-    ``abort`` stops the crawl: the child gets SIGTERM (Scrapy then closes its
-    spiders, which records the runs), and SIGKILL if it has not gone within 10 s.
-    ``timeout`` is the crawl's deadline: the child then closes its spiders itself, each
-    run recorded as failed with a ``deadline`` error and its counters, and is stopped
-    only if it is still there a grace period later (the requests under way may take
-    up to ``crawl.timeout`` to end).
-    ``hold`` are the file descriptors of the sources' leases (``monitor.processes``): the
-    crawl process inherits them, so the sources stay leased while it lives, even if this
-    process is killed first.
+    With ``config`` (the configuration the caller validated) the engine runs that,
+    handed over pickled on a pipe (it holds expanded secrets, so never a file), else
+    ``config_path`` is loaded. ``timeout`` is each run's deadline: a run still going
+    then is recorded as failed with a ``deadline`` error and its counters, and the
+    engine is killed if it is still there a grace period later. Setting ``abort``
+    stops the runs now (recorded as failed) and the engine. A source another process
+    is crawling is left alone and named in ``busy``. If the engine dies, the runs it
+    had in flight are recorded as failed and the report says why in ``crashed``.
     """
-    with tempfile.TemporaryDirectory(prefix="monitor-crawl-") as folder:  # private: mode 0700
-        report_path = Path(folder) / "report.json"
-        command = [
-            sys.executable,
-            "-m",
-            "spiders.crawl",
-            "--config",
-            config_path,
-            "--db",
-            db_path,
-            "--report",
-            str(report_path),
-            "--log-level",
-            log_level,
-        ]
-        for name in sources:
-            command += ["--source", name]
-        if config is not None:
-            command += ["--config-from-stdin"]
-        if timeout is not None:
-            command += ["--deadline", str(timeout)]
-        label = ", ".join(sources) or "all sources"
-        process = subprocess.Popen(command, stdin=subprocess.PIPE if config is not None else None, pass_fds=tuple(hold))
-        if config is not None and process.stdin is not None:
-            # A child that died at start breaks the pipe; its missing report says so below.
-            with process.stdin, contextlib.suppress(BrokenPipeError):
-                pickle.dump(config, process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-        grace = STOP_GRACE_SECONDS + (config.crawl if config is not None else CrawlSpec()).timeout_seconds
-        deadline = None if timeout is None else time.monotonic() + timeout + grace
+    config = config or load_config(config_path)
+    names = list(dict.fromkeys(sources)) or [s.name for s in config.sources if s.enabled]
+    events: queue.Queue[object] = queue.Queue()
+    engine = EngineProcess(config, db_path, lambda _, message: events.put(message), log_level=log_level)
+    for name in names:
+        engine.start_run(name, timeout)
+    engine.drain(None)  # exit once every run has ended
+    grace = STOP_GRACE_SECONDS + config.crawl.timeout_seconds
+    kill_at = None if timeout is None else time.monotonic() + timeout + grace
+    report = CrawlReport()
+    stopping = False
+    while True:
         try:
-            while True:
-                try:
-                    process.wait(timeout=0.5)
-                    break
-                except subprocess.TimeoutExpired:
-                    pass
-                if abort is not None and abort.is_set():
-                    _stop(process)
-                    raise CrawlError(f"crawl of {label} stopped: the monitor is shutting down")
-                if deadline is not None and time.monotonic() > deadline:
-                    _stop(process)
-                    raise CrawlError(
-                        f"crawl of {label} still running {grace:.0f} s after its {timeout:.0f} s deadline; stopped"
-                    )
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        if not report_path.exists():
-            raise CrawlError(f"crawl process exited with status {process.returncode} and no report")
-        return CrawlReport.from_json(report_path.read_text(encoding="utf-8"))
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+            message = events.get(timeout=0.5)
+        except queue.Empty:
+            if abort is not None and abort.is_set() and not stopping:
+                stopping = True
+                engine.drain(0.0, "the monitor is shutting down")
+                kill_at = time.monotonic() + KILL_AFTER_SECONDS
+            if kill_at is not None and time.monotonic() > kill_at:
+                log.error("crawl of %s still running past its deadline and grace period: killed", ", ".join(names))
+                engine.kill()
+                kill_at = None
+            continue
+        if isinstance(message, RunFinished):
+            report.sources.append(message.summary)
+        elif isinstance(message, SourceBusy):
+            report.busy[message.source] = message.pid
+        elif isinstance(message, EngineExited):
+            if message.lost:
+                report.crashed = f"the crawl engine exited with status {message.returncode} during the crawl"
+                log.error("%s: runs of %s lost", report.crashed, ", ".join(message.lost))
+                report.sources += record_lost_runs(config, db_path, message.lost, report.crashed)
+            break
+    return report

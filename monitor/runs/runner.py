@@ -8,16 +8,11 @@ from dataclasses import dataclass, field
 
 from monitor.alerts import DeliveryReport, deliver_due
 from monitor.config import Config
-from monitor.errors import CrawlError
-from monitor.models import SourceRunSummary
-from monitor.processes import SourceLeases
 from monitor.runs.child import CrawlReport, run_crawl
-from monitor.runs.source_health import check_sources
 from monitor.store import Store
 from monitor.store.destinations import paused_destinations
 from monitor.store.outbox import missed_alerts
 from monitor.store.reports import outbox_counts, outbox_totals
-from monitor.store.runs import close_left_open, fail_open_runs
 from monitor.timestamps import utcnow
 
 log = logging.getLogger("monitor.run")
@@ -95,36 +90,20 @@ class RunSummary:
 def run_once(
     config: Config, store: Store, sources: Sequence[str] = (), *, send: bool = True, log_level: str = "WARNING"
 ) -> RunSummary:
-    """Crawl ``sources`` (all enabled if empty) in a child process, then send due alerts.
+    """Crawl ``sources`` (all enabled if empty) in one engine process, then send due alerts.
 
     A source another process is crawling (``monitor serve``, another ``monitor run``) is skipped.
     """
     started = utcnow()
-    crashed: list[str] = []
+    names = list(sources) or [s.name for s in config.sources if s.enabled]
     report = CrawlReport()
-    with SourceLeases(store.path, list(sources) or [s.name for s in config.sources if s.enabled]) as leases:
-        names = leases.held
-        for name, pid in leases.busy.items():
-            log.info("source=%s skipped: another process (pid %s) is crawling it", name, pid)
-        if names:
-            close_left_open(store, names)
-            try:
-                report = run_crawl(
-                    config.path,
-                    store.path,
-                    names,
-                    timeout=config.run_deadline(names),
-                    log_level=log_level,
-                    config=config,
-                    hold=leases.fds,
-                )
-            except CrawlError as error:
-                log.error("%s", error)
-                fail_open_runs(store, names, str(error))  # still leased: only this crawl's runs
-                crashed.append(str(error))
-                report = CrawlReport(sources=[SourceRunSummary(source=n, status="failed", errors=1) for n in names])
-    if names:  # none: every source was another process's, which judges it
-        check_sources(store, config, utcnow(), names)
+    if names:
+        report = run_crawl(
+            config.path, store.path, names, timeout=config.run_deadline(names), log_level=log_level, config=config
+        )
+    for name, pid in report.busy.items():
+        log.info("source=%s skipped: another process (pid %s) is crawling it", name, pid)
+    crashed = [report.crashed] if report.crashed else []
     delivery = deliver_due(store, config.alerts.destinations, max_attempts=config.alerts.max_attempts) if send else None
     missed = {
         d.name: len(missed_alerts(store, d.name, config.rules, config.alerts.threshold, since=started))
@@ -139,4 +118,4 @@ def run_once(
     paused = {
         name: f"since {info['paused_at']}: {info['paused_reason']}" for name, info in paused_destinations(store).items()
     }
-    return RunSummary(report, delivery, crashed, outbox_counts(store), paused, missed, leases.busy)
+    return RunSummary(report, delivery, crashed, outbox_counts(store), paused, missed, report.busy)

@@ -1,0 +1,235 @@
+"""The crawl engine: one process, one Twisted reactor, one spider, crawling source-runs as they are asked for.
+
+``monitor serve`` and ``monitor run`` start it (``monitor.runs.engine``) and talk to it
+with ``monitor.runs.protocol``: on stdin a pickled ``Config``, then ``StartRun`` and
+``Drain`` messages; on the pipe ``--events-fd`` names, what became of each run. The
+spider, the extraction pool (whose workers compile the rules once) and the store's
+connection live as long as the process, so a source-run whose feed has not changed
+costs one conditional request and two small writes. A new configuration is a new
+engine: the supervisor starts one and drains this one. Usage::
+
+    python -m spiders.engine --db db/monitor.db --events-fd N [--log-level WARNING]
+
+Each run holds its source's lease (``monitor.processes``) from its start to its end,
+so no other process crawls the source meanwhile. When stdin ends (the monitor that
+started the engine is gone) the engine starts no more runs, lets those in flight end
+(their deadlines bound them) and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import IO, Any, cast
+
+from scrapy import signals
+from scrapy.crawler import Crawler, CrawlerProcess
+from scrapy.settings import Settings
+from scrapy.utils.defer import deferred_from_coro
+
+from monitor.config import Config
+from monitor.errors import MonitorError
+from monitor.ingest import Analyser
+from monitor.logs import configure_logging
+from monitor.models import SourceRunSummary
+from monitor.processes import SourceLeases
+from monitor.runs import check_sources
+from monitor.runs.protocol import AlertsQueued, Drain, EngineState, RunFinished, SourceBusy, StartRun, receive, send
+from monitor.store import Store
+from monitor.store.runs import close_left_open
+from monitor.timestamps import utcnow
+from spiders import settings as default_settings
+from spiders.news import NewsSpider, SourceRun
+from spiders.settings import from_config, httpcache_dir
+
+log = logging.getLogger("monitor.engine")
+
+
+class Engine:
+    """Starts the runs it is asked for on the spider, ends them, and says so on the events pipe."""
+
+    def __init__(self, config: Config, store: Store, crawler: Crawler, events: IO[bytes]):
+        self.config = config
+        self.store = store
+        self.crawler = crawler
+        self.events = events
+        self.spider: NewsSpider | None = None  # set once Scrapy has opened it
+        self.waiting: list[object] = []  # messages that came before the spider was open
+        self.leases: dict[str, SourceLeases] = {}  # the sources of the runs in flight
+        self.runs: dict[str, SourceRun] = {}
+        self.draining = False
+        self.finished = 0
+
+    def emit(self, message: object) -> None:
+        with contextlib.suppress(OSError, ValueError):  # the monitor is gone; stdin's end drains the engine
+            send(self.events, message)
+
+    def spider_opened(self, spider: NewsSpider) -> None:
+        self.spider = spider
+        waiting, self.waiting = self.waiting, []
+        for message in waiting:
+            self.command(message)
+
+    def command(self, message: object) -> None:
+        """Handle one message from the monitor (on the reactor's thread)."""
+        if self.spider is None:  # Scrapy has not opened the spider yet: in order, once it has
+            self.waiting.append(message)
+        elif isinstance(message, StartRun):
+            self.start(message)
+        elif isinstance(message, Drain):
+            self.drain(message.grace, message.reason)
+        else:
+            log.error("engine: unknown message %r ignored", message)
+
+    def start(self, message: StartRun) -> None:
+        name = message.source
+        assert self.spider is not None
+        if self.draining:
+            log.warning("engine: draining, run of %s not started", name)
+            self.emit(SourceBusy(name, os.getpid()))
+            return
+        if name in self.leases:
+            self.emit(SourceBusy(name, os.getpid()))
+            return
+        leases = SourceLeases(self.store.path, [name])
+        if not leases.held:
+            self.emit(SourceBusy(name, leases.busy.get(name)))
+            return
+        self.leases[name] = leases
+        try:
+            close_left_open(self.store, [name])
+            run = self.spider.start_run(name, message.deadline, self.run_ended, self.alerts_queued)
+        except (MonitorError, KeyError) as error:
+            log.error("engine: could not start a run of %s: %s", name, error)
+            self.leases.pop(name).release()
+            message_text = f"could not start: {error}"
+            self.emit(RunFinished(SourceRunSummary(source=name, status="failed", errors=1, message=message_text)))
+            return
+        if not run.finished:
+            self.runs[name] = run
+
+    def run_ended(self, run: SourceRun) -> None:
+        self.runs.pop(run.name, None)
+        try:
+            check_sources(self.store, self.config, utcnow(), [run.name])
+        except MonitorError as error:
+            log.error("engine: could not judge source %s: %s", run.name, error)
+        lease = self.leases.pop(run.name, None)
+        if lease is not None:
+            lease.release()
+        self.finished += 1
+        assert run.summary is not None
+        self.emit(RunFinished(run.summary))
+        self.emit(EngineState(_rss_bytes(), self.finished))
+        if self.draining and not self.leases:
+            self.stop()
+
+    def alerts_queued(self, count: int) -> None:
+        self.emit(AlertsQueued(count))
+
+    def drain(self, grace: float | None, reason: str) -> None:
+        """Start no more runs; stop those still going after ``grace`` seconds (None: let their deadlines end them)."""
+        self.draining = True
+        if not self.leases:
+            self.stop()
+            return
+        if grace is not None:
+            from twisted.internet import reactor
+
+            cast(Any, reactor).callLater(grace, self.stop_runs, reason)
+
+    def stop_runs(self, reason: str) -> None:
+        if self.spider is not None:
+            for run in list(self.runs.values()):
+                self.spider.stop_run(run, reason)
+
+    def stop(self) -> None:
+        """Close the spider (which ends the process) once Scrapy's engine runs: it may still be opening."""
+        if self.spider is not None:
+            self.spider.keep_open = False
+        from twisted.internet import reactor
+
+        engine = self.crawler.engine
+        if engine is not None and engine.running:
+            deferred_from_coro(self.crawler.stop_async())
+        else:
+            cast(Any, reactor).callLater(0.05, self.stop)
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m spiders.engine")
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--events-fd", type=int, required=True)
+    parser.add_argument("--log-level", default="WARNING")
+    args = parser.parse_args(argv)
+    commands = sys.stdin.buffer
+    config = receive(commands)
+    if not isinstance(config, Config):
+        print(f"engine: expected a pickled Config on stdin, got {type(config).__name__}", file=sys.stderr)
+        return 2
+    events = os.fdopen(args.events_fd, "wb")
+
+    settings = Settings()
+    settings.setmodule(default_settings, priority="project")
+    settings.setdict(from_config(config), priority="cmdline")
+    settings.set("LOG_LEVEL", args.log_level, priority="cmdline")
+    settings.set("MONITOR_DB", args.db, priority="cmdline")
+    settings.set("HTTPCACHE_DIR", httpcache_dir(args.db), priority="cmdline")
+    # The monitor's handler, not Scrapy's: its format, one line per event, and its detail per -v (monitor.logs).
+    settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")
+    configure_logging(args.log_level, os.environ.get("MONITOR_LOG_FORMAT", "text"))
+
+    store = Store.open(args.db)
+    analyser = Analyser(config.rules, config.alerts.threshold, config.crawl.workers, config.alerts.max_age_seconds)
+    process = CrawlerProcess(settings)
+    crawler = process.create_crawler(NewsSpider)
+    engine = Engine(config, store, crawler, events)
+    crawler.signals.connect(engine.spider_opened, signal=signals.spider_opened)
+    process.crawl(crawler, config=config, store=store, analyser=analyser)
+
+    from twisted.internet import reactor
+
+    def read_commands() -> None:
+        while (message := receive(commands)) is not None:
+            cast(Any, reactor).callFromThread(engine.command, message)
+        gone = Drain(grace=None, reason="the monitor that started the engine is gone")
+        cast(Any, reactor).callFromThread(engine.command, gone)
+
+    threading.Thread(target=read_commands, name="engine-commands", daemon=True).start()
+    # The monitor decides when runs stop: a Ctrl-C meant for it (sent to the whole process group) is
+    # not this process's to act on, and a SIGTERM (systemd's, to every process of the service) drains.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(
+        signal.SIGTERM,
+        lambda *_: cast(Any, reactor).callFromThread(engine.command, Drain(None, "the engine was sent SIGTERM")),
+    )
+    try:
+        process.start(install_signal_handlers=False)
+    finally:
+        analyser.close()
+        store.close()
+        events.close()
+    return 0
+
+
+if __name__ == "__main__":
+    status = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Exit now: the command reader may still be blocked on stdin, which the interpreter's
+    # shutdown would wait for, and the collector's last walk over every object costs ~0.5 s.
+    os._exit(status)
