@@ -26,9 +26,13 @@
   full: an answer byte-identical to the stored copy counts as unchanged too, and is
   stored, so the validators it carries are sent next time. Either way the spider sees
   the stored copy flagged ``cached`` and skips it.
-  A stored copy never stands in for a failure (a dead feed stays dead), and an index whose
-  articles were not all fetched (the page limit, a transient error) is forgotten at the end
-  of the run, so the next run reads it in full.
+  A stored copy never stands in for a failure (a dead feed stays dead). A new copy is
+  stored only when its run ends having read the index in full: an index whose articles
+  were not all fetched (the page limit, a transient error, a deadline) is forgotten, and
+  a run cut short by a dead engine stores nothing, so the next run reads it in full.
+* ``ExpiringRobotsTxtMiddleware``: Scrapy's robots.txt middleware, reading a host's
+  robots.txt again once it is an hour old, since the crawl engine lives for days.
+* ``EndedRunMiddleware``: drops, unsent, the requests still queued for a run that ended.
 """
 
 from __future__ import annotations
@@ -324,6 +328,7 @@ class IndexCacheMiddleware(HttpCacheMiddleware):
     """Scrapy's HTTP cache middleware that never hides a failure and forgets incompletely read indexes."""
 
     storage: Any
+    held: dict[int, list[tuple[Response, Request]]]
 
     def process_response(
         self, request: Request, response: Response, spider: Spider | None = None
@@ -342,11 +347,24 @@ class IndexCacheMiddleware(HttpCacheMiddleware):
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         middleware = super().from_crawler(crawler)
+        # Copies of the indexes each run read, stored only when the run ends having read them in full:
+        # a run cut short by a dead engine must not leave behind a copy that says "nothing new here".
+        middleware.held = {}
         crawler.signals.connect(middleware.forget_incomplete, signal=run_finished)
         return middleware
 
-    def forget_incomplete(self, incomplete: frozenset[str], spider: Spider) -> None:
+    def _cache_response(self, response: Response, request: Request) -> None:
+        run = request.meta.get(RUN)
+        if run is None:
+            super()._cache_response(response, request)
+            return
+        self.held.setdefault(id(run), []).append((response, request))
+
+    def forget_incomplete(self, incomplete: frozenset[str], spider: Spider, run: Any = None) -> None:
         """A run ended: the indexes it did not read in full are fetched unconditionally next run."""
+        for response, request in self.held.pop(id(run), []):
+            if request.url not in incomplete:
+                super()._cache_response(response, request)
         forget = getattr(self.storage, "forget", None)
         for url in sorted(incomplete):
             if forget is not None:

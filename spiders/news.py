@@ -487,7 +487,9 @@ class NewsSpider(scrapy.Spider):
             run.deadline_call.cancel()
         if not complete:  # stopped early: articles still queued must be found again next run
             run.incomplete_indexes |= run.indexes_read
-        self.crawler.signals.send_catch_log(run_finished, incomplete=frozenset(run.incomplete_indexes), spider=self)
+        self.crawler.signals.send_catch_log(
+            run_finished, incomplete=frozenset(run.incomplete_indexes), spider=self, run=run
+        )
         run.summary = run.session.finish()
         self.runs.discard(run)
         if run.name == self.standalone_source:

@@ -48,6 +48,10 @@ AUTOTHROTTLE_START_DELAY = 0.5
 AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
 # One spider crawls many source-runs: a URL is fetched once per run, not once per spider (spiders.news).
 DUPEFILTER_CLASS = "spiders.news.RunDupeFilter"
+# First in, first out: with runs arriving all the time, Scrapy's default (last in, first out) would
+# leave the oldest runs' requests at the bottom of the queue, unfetched, for as long as new ones come.
+SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
+SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
 DOWNLOADER_MIDDLEWARES = {
     # a request still queued for a run that has ended (its deadline passed) is dropped unsent
     "spiders.middlewares.EndedRunMiddleware": 10,

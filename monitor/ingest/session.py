@@ -138,8 +138,14 @@ class CrawlSession:
     async def process(self, page: Page) -> None:
         """Analyse ``page`` in the worker pool and save it; record (never raise) what goes wrong."""
         try:
-            future = self.analyser.submit(page)
-            analysis: Analysis = await asyncio.wait_for(asyncio.wrap_future(future), ANALYSIS_TIMEOUT_SECONDS)
+            try:
+                future = self.analyser.submit(page)
+                analysis: Analysis = await asyncio.wait_for(asyncio.wrap_future(future), ANALYSIS_TIMEOUT_SECONDS)
+            except BrokenProcessPool:
+                # A dead worker fails every page in the pool: once more on a fresh pool, so only its killer is lost.
+                self.analyser.discard_broken()
+                future = self.analyser.submit(page)
+                analysis = await asyncio.wait_for(asyncio.wrap_future(future), ANALYSIS_TIMEOUT_SECONDS)
         except ExtractionError as problem:
             self.error(page.url, "extract", str(problem))
             return
@@ -149,7 +155,7 @@ class CrawlSession:
             return
         except BrokenProcessPool:
             self.error(page.url, "extract", "an extraction worker died on this page")
-            self.analyser.restart()
+            self.analyser.discard_broken()
             return
         except Exception as problem:
             self.error(page.url, "extract", f"{type(problem).__name__}: {problem}")

@@ -26,8 +26,23 @@ _worker_threshold: float = 0.0
 _worker_max_age: int | None = None
 
 
-def _init_worker(rules: Sequence[RuleSpec], threshold: float, max_age_seconds: int | None) -> None:
+def _exit_with(owner: int) -> None:
+    """Exit when the process that owns the pool dies: a SIGKILLed engine must not leave its workers behind."""
+    import select
+
+    try:
+        watched = os.pidfd_open(owner)
+    except OSError:
+        return
+    select.select([watched], [], [])
+    os._exit(1)
+
+
+def _init_worker(rules: Sequence[RuleSpec], threshold: float, max_age_seconds: int | None, owner: int) -> None:
     global _worker_rules, _worker_threshold, _worker_max_age
+    import threading
+
+    threading.Thread(target=_exit_with, args=(owner,), daemon=True).start()
     _worker_rules = compile_rules(rules)
     _worker_threshold = threshold
     _worker_max_age = max_age_seconds
@@ -89,6 +104,11 @@ class Analyser:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = None
 
+    def discard_broken(self) -> None:
+        """Throw away the pool if a dead worker broke it (not a fresh one another page already started)."""
+        if self._pool is not None and getattr(self._pool, "_broken", False):
+            self.restart()
+
     def close(self) -> None:
         """Stop the worker processes."""
         if self._pool is not None:
@@ -105,7 +125,7 @@ class Analyser:
                 max_workers=self.workers,
                 mp_context=context,
                 initializer=_init_worker,
-                initargs=(self.rules, self.threshold, self.max_age_seconds),
+                initargs=(self.rules, self.threshold, self.max_age_seconds, os.getpid()),
                 # A worker lives for many runs now: replace it now and then, so a leak cannot grow for ever.
                 max_tasks_per_child=WORKER_MAX_PAGES,
             )

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
-from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, JobExecutionEvent, JobSubmissionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -111,10 +111,11 @@ class Service:
         self.engine = engine(self)
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
-            executors={"default": ThreadPoolExecutor(max_workers=2)},  # a job only hands the run to the engine
+            executors={"default": ThreadPoolExecutor(max_workers=4)},  # a job only hands the run to the engine
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self.scheduler.add_listener(_on_error, EVENT_JOB_ERROR)
+        self.scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES)
         self._sender = threading.Thread(target=self._send_loop, name="alert-sender", daemon=True)
 
     def start(self) -> None:
@@ -156,6 +157,12 @@ class Service:
                 return
             log.warning("crawl:%s: still running from its last slot; this run is skipped", source.name)
             self._record_skip(source.name)
+
+    def _on_skipped(self, event: JobSubmissionEvent) -> None:
+        # The job that hands this source to the engine is itself still busy (a store under load): a slot lost.
+        if event.job_id.startswith("crawl:"):
+            log.warning("%s: its last slot is still being handed over; this run is skipped", event.job_id)
+            self._record_skip(event.job_id.split(":", 1)[1])
 
     def run_finished(self, summary: SourceRunSummary) -> None:
         log.info(

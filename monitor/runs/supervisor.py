@@ -95,6 +95,7 @@ class EngineSupervisor:
 
     def _new_engine(self) -> EngineProcess:
         engine = EngineProcess(self.config, self.db_path, self._on_event, log_level=self.log_level)
+        engine.started = self.clock()
         log.info("engine %s: started", engine.pid)
         return engine
 
