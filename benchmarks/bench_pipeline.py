@@ -4,11 +4,11 @@ Serves N generated article pages (60-120 KB each, see ``sitegen.py``) behind an
 RSS feed, a sitemap and robots.txt on 127.0.0.1, then times, each in a fresh
 temporary store:
 
-* the full pipeline (``monitor.runs.child.run_crawl``: the crawl process that
+* the full pipeline (``monitor.runs.child.run_crawl``: the crawl engine that
   ``monitor run`` starts) with ``workers: 1`` and ``workers: 0`` (one per core);
-* a bare Scrapy crawl of the same feed and pages, same settings, no item pipeline;
+* a bare Scrapy crawl of the same feed and pages, same settings, doing nothing with them;
 * ``extract_article`` over the same N pages, serially, in one process;
-* the crawl process and the bare crawl with an empty feed: the fixed cost of starting them.
+* the crawl engine and the bare crawl with an empty feed: the fixed cost of starting them.
 
 Every run is a child process. Its CPU time and memory are sampled from /proc for
 the whole process tree every 50 ms, because the extraction workers are
@@ -316,8 +316,10 @@ def bare_crawl(settings_path: str, feed_url: str) -> None:
     settings = Settings()
     settings.setmodule(project_settings, priority="project")
     settings.setdict(json.loads(Path(settings_path).read_text(encoding="utf-8")), priority="cmdline")
-    # No item pipeline, and no spider modules: Scrapy would import spiders.news, and the monitor with it.
-    settings.setdict({"ITEM_PIPELINES": {}, "SPIDER_MODULES": [], "LOG_LEVEL": "WARNING"}, priority="cmdline")
+    # No spider modules: Scrapy would import spiders.news, and the monitor with it.
+    # Scrapy's own duplicate filter: the project's is per source-run, and lives in spiders.news.
+    bare = {"SPIDER_MODULES": [], "LOG_LEVEL": "WARNING", "DUPEFILTER_CLASS": "scrapy.dupefilters.RFPDupeFilter"}
+    settings.setdict(bare, priority="cmdline")
     process = CrawlerProcess(settings)
     process.crawl(BareSpider)
     process.start()
