@@ -318,7 +318,13 @@ def bare_crawl(settings_path: str, feed_url: str) -> None:
     settings.setdict(json.loads(Path(settings_path).read_text(encoding="utf-8")), priority="cmdline")
     # No spider modules: Scrapy would import spiders.news, and the monitor with it.
     # Scrapy's own duplicate filter: the project's is per source-run, and lives in spiders.news.
-    bare = {"SPIDER_MODULES": [], "LOG_LEVEL": "WARNING", "DUPEFILTER_CLASS": "scrapy.dupefilters.RFPDupeFilter"}
+    # The site is on loopback, which the monitor's crawl trusts as each source's own host.
+    bare = {
+        "SPIDER_MODULES": [],
+        "LOG_LEVEL": "WARNING",
+        "DUPEFILTER_CLASS": "scrapy.dupefilters.RFPDupeFilter",
+        "MONITOR_ALLOW_PRIVATE_NETWORKS": ["127.0.0.0/8"],
+    }
     settings.setdict(bare, priority="cmdline")
     process = CrawlerProcess(settings)
     process.crawl(BareSpider)

@@ -307,7 +307,8 @@ class NewsSpider(scrapy.Spider):
     def _read_index(self, run: SourceRun, response: Response, kind: str, depth: int) -> None:
         session = run.session
         session.fetched()
-        unchanged = "cached" in response.flags  # revalidated: read in full by an earlier run
+        # revalidated (a 304, or the same bytes): read in full by an earlier run of this store
+        unchanged = "cached" in response.flags and session.read_before
         if unchanged and kind != "sitemap":
             self.logger.info("source %s: %s unchanged, not read again", run.name, response.url)
             return

@@ -183,3 +183,17 @@ def test_an_unchanged_answer_in_full_is_stored_so_its_new_validators_are_sent_ne
     [feed] = site.since(mark)
     assert feed.headers.get("if-none-match") == '"harbour-1"' and feed.status == 304
     assert third["pages"] == 1 and third["errors"] == 0
+
+
+def test_a_new_store_beside_an_old_http_cache_reads_every_index_in_full(site: PlainSite, tmp_path: Path) -> None:
+    """The cache lives beside the store and may outlive it: its copies say nothing to a store that never read them."""
+    publish(site, 2)
+    cfg, db = config(tmp_path, site), tmp_path / "m.db"
+    assert crawl(cfg, tmp_path)["new_articles"] == 2
+    for leftover in tmp_path.glob("m.db*"):  # the store deleted, its folder's httpcache/ kept
+        if leftover.is_file():
+            leftover.unlink()
+    again = crawl(cfg, tmp_path)
+    assert again["new_articles"] == 2 and again["status"] == "ok"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0] == 2

@@ -23,7 +23,7 @@ from monitor.ingest.prefilter import may_be_relevant
 from monitor.ingest.workers import Analyser
 from monitor.models import Page, SourceRunSummary
 from monitor.store import Store, finish_run, last_seen, record_error, start_run
-from monitor.store.runs import update_run_counts
+from monitor.store.runs import has_finished_run, update_run_counts
 
 log = logging.getLogger("monitor.crawl")
 
@@ -62,6 +62,9 @@ class CrawlSession:
         )
         self.source_failed = False
         self.new_article_ages: list[float] = []  # seconds from publication to our fetch, new articles only
+        # A stored copy of an index says "unchanged since last read" only if this store read it before
+        # (the HTTP cache lives beside the store, and may outlive it).
+        self.read_before = has_finished_run(store, source.name)
         self.run_id = start_run(store, source.name)
         self.finished = False
         self.queued = 0  # article links chosen this run

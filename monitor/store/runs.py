@@ -122,3 +122,9 @@ def record_skipped_run(store: Store, source: str, now: datetime | None = None) -
             "INSERT INTO runs (source, started_at, finished_at, status) VALUES (?, ?, ?, 'skipped')",
             (source, moment, moment),
         )
+
+
+def has_finished_run(store: Store, source: str) -> bool:
+    """Whether ``source`` has a run that ended (ok or failed) in this store: whether anything of it was read before."""
+    row = store.query("SELECT 1 AS found FROM runs WHERE source = ? AND status IN ('ok', 'failed') LIMIT 1", (source,))
+    return bool(row)
