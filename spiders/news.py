@@ -384,7 +384,8 @@ class NewsSpider(scrapy.Spider):
                 hint_title=hint_title,
                 hint_published=hint_published,
             )
-            await run.session.process(page)
+            if await run.session.process(page) and response.meta.get("index_url"):
+                run.incomplete_indexes.add(response.meta["index_url"])  # lost to a dead worker: again next run
         finally:
             self._settle(run)
 

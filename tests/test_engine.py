@@ -165,11 +165,16 @@ def test_a_page_that_kills_its_worker_is_recorded_the_pool_replaced_and_later_pa
         assert (second.status, second.new_articles, second.errors) == ("ok", 1, 0)
         replaced = workers_of(engine.pid)
         assert killer.killed and replaced and not replaced & set(killer.killed)
-    assert query(db, "SELECT url, kind, message FROM run_errors") == [
-        {"url": f"{site.base}/w/slow.html", "kind": "extract", "message": "an extraction worker died on this page"}
-    ]
+        assert query(db, "SELECT url, kind, message FROM run_errors") == [
+            {"url": f"{site.base}/w/slow.html", "kind": "extract", "message": "an extraction worker died on this page"}
+        ]
+        stored = {r["fetched_url"] for r in query(db, "SELECT fetched_url FROM articles")}
+        assert stored == {f"{site.base}/w/later.html", f"{site.base}/v/next.html"}
+        # Its feed unchanged, the page lost to a dead worker is fetched again next run (workers no longer killed).
+        third = engine.run_to_end("w")
+        assert (third.status, third.new_articles) == ("ok", 1)
     stored = {r["fetched_url"] for r in query(db, "SELECT fetched_url FROM articles")}
-    assert stored == {f"{site.base}/w/later.html", f"{site.base}/v/next.html"}
+    assert f"{site.base}/w/slow.html" in stored
 
 
 def test_a_page_in_the_pool_beside_the_one_whose_worker_was_killed_is_stored_by_the_next_run(

@@ -316,3 +316,40 @@ def test_a_crawl_that_outlives_its_killed_serve_keeps_its_source_and_its_run_unt
     assert finished(after, timeout=60) == 0
     assert crashes(db) == []
     assert site.fetches("/a/feed.xml") == 1
+
+
+def test_ctrl_c_on_a_run_stops_its_crawl_engine_and_records_the_run(
+    site: GatedSite, start: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    """A terminal's Ctrl-C reaches the whole group; the engine leaves it to `monitor run`, which stops it."""
+    db = tmp_path / "m.db"
+    config = site.config(tmp_path, ("a",))
+    running = start(config, "run", "--no-send", log="run.log")
+    assert wait_for(lambda: site.blocked("a")), (tmp_path / "run.log").read_text()
+    engines = [pid for pid in children(running.pid) if "spiders.engine" in command_line(pid)]
+    assert len(engines) == 1
+    os.killpg(running.pid, signal.SIGINT)
+    assert finished(running, timeout=30) is not None
+    assert wait_for(lambda: not Path(f"/proc/{engines[0]}").exists(), timeout=15), "the engine outlived its run"
+    assert runs(db) == [("a", "failed")]  # recorded, not left running
+    with Store.open(db) as store:
+        assert [r["kind"] for r in store.query("SELECT kind FROM run_errors")] == ["stopped"]
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid``, from /proc."""
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(int(p.name)) == pid]
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return parent_of(pid)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""

@@ -138,33 +138,38 @@ class CrawlSession:
             return
         self.saved_counts = dict(self.counts)
 
-    async def process(self, page: Page) -> None:
-        """Analyse ``page`` in the worker pool and save it; record (never raise) what goes wrong."""
+    async def process(self, page: Page) -> bool:
+        """Analyse ``page`` in the worker pool and save it; record (never raise) what goes wrong.
+
+        True when the page was lost to something that may not happen again (a worker that
+        died, a timeout): its index should be read in full next run, so the page is fetched again.
+        """
         try:
             try:
                 future = self.analyser.submit(page)
                 analysis: Analysis = await asyncio.wait_for(asyncio.wrap_future(future), ANALYSIS_TIMEOUT_SECONDS)
             except BrokenProcessPool:
                 # A dead worker fails every page in the pool: once more on a fresh pool, so only its killer is lost.
+                log.warning("source %s: an extraction worker died; analysing %s again", self.source.name, page.url)
                 self.analyser.discard_broken()
                 future = self.analyser.submit(page)
                 analysis = await asyncio.wait_for(asyncio.wrap_future(future), ANALYSIS_TIMEOUT_SECONDS)
         except ExtractionError as problem:
             self.error(page.url, "extract", str(problem))
-            return
+            return False
         except TimeoutError:
             self.error(page.url, "extract", f"extraction took longer than {ANALYSIS_TIMEOUT_SECONDS} s")
             self.analyser.restart()
-            return
+            return True
         except BrokenProcessPool:
             self.error(page.url, "extract", "an extraction worker died on this page")
             self.analyser.discard_broken()
-            return
+            return True
         except Exception as problem:
             self.error(page.url, "extract", f"{type(problem).__name__}: {problem}")
-            return
+            return False
         if self.finished:  # the run ended (its deadline) while the page was analysed: the next run fetches it
-            return
+            return False
         try:
             outcome = save_article(
                 self.store,
@@ -175,7 +180,7 @@ class CrawlSession:
             )
         except MonitorError as problem:
             self.error(page.url, "store", str(problem))
-            return
+            return True
         self.counts[f"{outcome.status}_articles"] += 1
         self.counts["matches"] += outcome.matches
         if outcome.status == "new" and analysis.article.published is not None:
@@ -193,6 +198,7 @@ class CrawlSession:
                 analysis.verdict.score,
                 outcome.alerts_queued,
             )
+        return False
 
     def finish(self) -> SourceRunSummary:
         """Close the run record and return the run's summary."""

@@ -32,7 +32,9 @@ def _exit_with(owner: int) -> None:
 
     try:
         watched = os.pidfd_open(owner)
-    except OSError:
+    except ProcessLookupError:  # it died (and was reaped) before this worker even started
+        os._exit(1)
+    except OSError:  # no pidfd here (not Linux 5.3+): the worker outlives a killed engine
         return
     select.select([watched], [], [])
     os._exit(1)
@@ -42,10 +44,10 @@ def _init_worker(rules: Sequence[RuleSpec], threshold: float, max_age_seconds: i
     global _worker_rules, _worker_threshold, _worker_max_age
     import threading
 
-    threading.Thread(target=_exit_with, args=(owner,), daemon=True).start()
-    _worker_rules = compile_rules(rules)
+    _worker_rules = compile_rules(rules)  # first: compiling pauses the collector only while no other thread runs
     _worker_threshold = threshold
     _worker_max_age = max_age_seconds
+    threading.Thread(target=_exit_with, args=(owner,), daemon=True).start()
 
 
 def _analyse_in_worker(page: Page) -> Analysis:

@@ -77,6 +77,29 @@ def run_crawl(
     grace = STOP_GRACE_SECONDS + config.crawl.timeout_seconds
     kill_at = None if timeout is None else time.monotonic() + timeout + grace
     report = CrawlReport()
+    try:
+        exited = _collect(engine, events, report, names, kill_at, abort)
+    except KeyboardInterrupt:  # Ctrl-C: the engine ignores it (it is serve's to act on); stop it here
+        engine.drain(0.0, "interrupted")
+        if not engine.wait(KILL_AFTER_SECONDS):
+            engine.kill()
+        raise
+    if exited.lost:
+        report.crashed = f"the crawl engine exited with status {exited.returncode} during the crawl"
+        log.error("%s: runs of %s lost", report.crashed, ", ".join(exited.lost))
+        report.sources += record_lost_runs(config, db_path, exited.lost, report.crashed)
+    return report
+
+
+def _collect(
+    engine: EngineProcess,
+    events: queue.Queue[object],
+    report: CrawlReport,
+    names: Sequence[str],
+    kill_at: float | None,
+    abort: threading.Event | None,
+) -> EngineExited:
+    """Read the engine's events into ``report`` until it exits; stop it on ``abort``, kill it past ``kill_at``."""
     stopping = False
     while True:
         try:
@@ -96,9 +119,4 @@ def run_crawl(
         elif isinstance(message, SourceBusy):
             report.busy[message.source] = message.pid
         elif isinstance(message, EngineExited):
-            if message.lost:
-                report.crashed = f"the crawl engine exited with status {message.returncode} during the crawl"
-                log.error("%s: runs of %s lost", report.crashed, ", ".join(message.lost))
-                report.sources += record_lost_runs(config, db_path, message.lost, report.crashed)
-            break
-    return report
+            return message
