@@ -46,7 +46,7 @@ from monitor.extract import (
     sitemaps_from_robots,
 )
 from monitor.extract.discovery import DEFAULT_SITEMAP_PATH
-from monitor.ingest import Analyser, CrawlSession
+from monitor.ingest import Analyser, CrawlSession, SaveBatch
 from monitor.models import Page, SourceRunSummary
 from monitor.store import Store
 from monitor.store.runs import close_left_open
@@ -129,6 +129,7 @@ class NewsSpider(scrapy.Spider):
         self.standalone_source = source  # ``scrapy crawl news -a source=NAME``: that one run, then close
         self.keep_open = config is not None  # an engine's spider waits for runs until it is drained
         self.runs: set[SourceRun] = set()
+        self.saves = SaveBatch(store) if store is not None else None  # every run's saves, in shared transactions
         self.progress: task.LoopingCall | None = None
         self.summary: SourceRunSummary | None = None  # the standalone run's, when it ends
 
@@ -146,6 +147,7 @@ class NewsSpider(scrapy.Spider):
         if spider.config is None:  # scrapy crawl: the files the settings name
             spider.config = loaded_config(crawler.settings)
             spider.store = Store.open(crawler.settings.get("MONITOR_DB"))
+            spider.saves = SaveBatch(spider.store)
             c = spider.config
             spider.analyser = Analyser(c.rules, c.alerts.threshold, c.crawl.workers, c.alerts.max_age_seconds)
         crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
@@ -173,7 +175,8 @@ class NewsSpider(scrapy.Spider):
     ) -> SourceRun:
         """Open a run of ``source`` (its record, its session) and schedule its first requests."""
         assert self.config is not None and self.store is not None and self.analyser is not None
-        session = CrawlSession(self.config, self.config.source(source), self.store, self.analyser, on_alerts)
+        source_spec = self.config.source(source)
+        session = CrawlSession(self.config, source_spec, self.store, self.analyser, on_alerts, self.saves)
         run = SourceRun(session, on_finished)
         self.runs.add(run)
         if deadline:
@@ -511,6 +514,8 @@ class NewsSpider(scrapy.Spider):
     def closed(self, reason: str) -> None:
         if self.progress is not None and self.progress.running:
             self.progress.stop()
+        if self.saves is not None:
+            self.saves.flush()
         for run in list(self.runs):
             self.stop_run(run, f"the crawl closed ({reason})")
         if self.standalone_source:

@@ -6,8 +6,9 @@ run: counters, errors, pages to save) and ``may_be_relevant`` (the link prefilte
 """
 
 from monitor.ingest.analysis import Analysis, analyse, save_article
+from monitor.ingest.batch import SaveBatch
 from monitor.ingest.prefilter import may_be_relevant
 from monitor.ingest.session import CrawlSession
 from monitor.ingest.workers import Analyser
 
-__all__ = ["Analyser", "Analysis", "CrawlSession", "analyse", "may_be_relevant", "save_article"]
+__all__ = ["Analyser", "Analysis", "CrawlSession", "SaveBatch", "analyse", "may_be_relevant", "save_article"]

@@ -19,6 +19,7 @@ from monitor.config import Config, SourceSpec
 from monitor.errors import ExtractionError, MonitorError
 from monitor.extract import Link, canonicalize_url, fresh_links
 from monitor.ingest.analysis import Analysis, save_article
+from monitor.ingest.batch import SaveBatch
 from monitor.ingest.prefilter import may_be_relevant
 from monitor.ingest.workers import Analyser
 from monitor.models import Page, SourceRunSummary
@@ -51,8 +52,10 @@ class CrawlSession:
         store: Store,
         analyser: Analyser,
         on_alerts: Callable[[int], None] | None = None,
+        saves: SaveBatch | None = None,
     ):
         self.config = config
+        self.saves = saves or SaveBatch(store)  # the engine shares one among its runs
         self.on_alerts = on_alerts  # told how many alerts each committed article queued
         self.source = source
         self.store = store
@@ -171,12 +174,14 @@ class CrawlSession:
         if self.finished:  # the run ended (its deadline) while the page was analysed: the next run fetches it
             return False
         try:
-            outcome = save_article(
-                self.store,
-                analysis.article,
-                analysis.verdict,
-                self.config.alerts.destinations,
-                fingerprint=analysis.fingerprint,
+            outcome = await self.saves.save(
+                lambda: save_article(
+                    self.store,
+                    analysis.article,
+                    analysis.verdict,
+                    self.config.alerts.destinations,
+                    fingerprint=analysis.fingerprint,
+                )
             )
         except MonitorError as problem:
             self.error(page.url, "store", str(problem))

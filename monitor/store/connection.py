@@ -72,7 +72,21 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction, taken with BEGIN IMMEDIATE so it never fails half-way on a lock."""
+        """A write transaction, taken with BEGIN IMMEDIATE so it never fails half-way on a lock.
+
+        Inside another write (a batch of them, ``ingest.SaveBatch``) it is a savepoint: it
+        commits with the outer one, and rolls back alone if it fails.
+        """
+        if self.conn.in_transaction:
+            self.conn.execute("SAVEPOINT nested_write")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK TO nested_write")
+                self.conn.execute("RELEASE nested_write")
+                raise
+            self.conn.execute("RELEASE nested_write")
+            return
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as error:
