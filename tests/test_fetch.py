@@ -84,3 +84,19 @@ def test_a_wrong_status_an_oversized_page_and_a_refused_connection_are_fetch_err
             fetch_page(receiver.url("/big.html"), CrawlSpec(timeout_seconds=5, max_page_bytes=1000))
     with pytest.raises(FetchError, match=r": ConnectionError$"):
         fetch_page(f"http://127.0.0.1:{closed_port()}/page.html", CrawlSpec(timeout_seconds=5))
+
+
+@pytest.mark.parametrize("allowed", [(), ("127.0.0.0/8",)])
+def test_a_redirect_to_another_internal_host_is_refused_unless_allowed(allowed: tuple[str, ...]) -> None:
+    """The URL the operator gave may be internal; where its page redirects is a stranger's choice."""
+    with (
+        Receiver(default=Reply(200, b"<html><title>secret</title></html>", {"Content-Type": "text/html"})) as inside,
+        Receiver(Reply(redirect=inside.url("/admin").replace("127.0.0.1", "localhost"))) as first,
+    ):
+        crawl = CrawlSpec(timeout_seconds=5, allow_private_networks=allowed)
+        if allowed:
+            assert "secret" in fetch_page(first.url("/start.html"), crawl)[1]
+        else:
+            with pytest.raises(FetchError, match="refused"):
+                fetch_page(first.url("/start.html"), crawl)
+            assert inside.requests == []  # nothing was sent to it

@@ -7,20 +7,24 @@ from pathlib import Path
 from w3lib.encoding import html_to_unicode
 
 from monitor.config import CrawlSpec
-from monitor.deadlines import NETWORK_ERRORS, deadline, make_session
+from monitor.deadlines import NETWORK_ERRORS, deadline, guarded, make_session
 from monitor.errors import FetchError
 from monitor.extract.discovery import is_fetchable
+from monitor.netpolicy import AddressRefused, NetworkPolicy
 
 
 def fetch_page(url: str, crawl: CrawlSpec) -> tuple[str, str]:
     """GET ``url``; return (final URL, HTML text). FetchError on any failure, size or time overrun.
 
     ``crawl.timeout_seconds`` bounds the whole fetch, redirects, headers and body included.
+    As in a crawl, the URL's own host may be internal (the operator wrote it), but a redirect
+    to another internal address is refused unless ``crawl.allow_private_networks`` allows it.
     """
     if not is_fetchable(url):
         raise FetchError(f"{url}: only http:// and https:// URLs can be fetched")
     too_slow = f"{url}: took longer than {crawl.timeout_seconds} s; stopped"
-    with deadline(crawl.timeout_seconds) as limit:
+    policy = NetworkPolicy.of(crawl.allow_private_networks, url)
+    with deadline(crawl.timeout_seconds) as limit, guarded(policy):
         try:
             with (
                 make_session() as session,
@@ -43,6 +47,8 @@ def fetch_page(url: str, crawl: CrawlSpec) -> tuple[str, str]:
                         raise FetchError(too_slow)
                 content_type = response.headers.get("Content-Type", "")
                 final_url = response.url
+        except AddressRefused as refused:
+            raise FetchError(f"{url}: refused: {refused}") from None
         except NETWORK_ERRORS as error:
             raise FetchError(too_slow if limit.expired else f"{url}: {type(error).__name__}") from None
     return final_url, decode_html(bytes(body), content_type)
