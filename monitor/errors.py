@@ -42,10 +42,6 @@ class FetchError(MonitorError):
     """A single page or URL could not be fetched (used outside Scrapy, e.g. ``monitor score URL``)."""
 
 
-class CrawlError(MonitorError):
-    """The crawl process could not be started or died without a report."""
-
-
 class DemoStoreError(MonitorError):
     """``monitor demo`` was pointed at a file that is not a demo store: it refuses to replace it."""
 

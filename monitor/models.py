@@ -166,7 +166,7 @@ RunCounter = Literal[
 
 @dataclass(frozen=True, slots=True)
 class SourceRunSummary:
-    """One source's crawl as the crawl process reports it: its run, its status and its counters."""
+    """One source's run as the crawl engine reports it: its run, its status and its counters."""
 
     source: str
     status: str | None = None  # "ok" or "failed"; None if a report left it out
@@ -186,42 +186,6 @@ class SourceRunSummary:
         if name not in _SUMMARY_FIELDS:
             raise KeyError(name)
         return getattr(self, name)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict, the form the crawl process writes to its report."""
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: object) -> SourceRunSummary:
-        """Read one entry of a crawl report; missing fields take their defaults, unknown ones are ignored.
-
-        Raises ValueError if ``data`` is not an object naming its source.
-        """
-        if not isinstance(data, dict) or not isinstance(data.get("source"), str):
-            raise ValueError(f"not a source's crawl summary: {data!r}")
-
-        def optional_int(name: str) -> int | None:
-            value = data.get(name)
-            return None if value is None else int(value)
-
-        def counter(name: RunCounter) -> int:
-            return optional_int(name) or 0
-
-        status, message = data.get("status"), data.get("message")
-        return cls(
-            source=data["source"],
-            status=None if status is None else str(status),
-            run_id=optional_int("run_id"),
-            pages=counter("pages"),
-            new_articles=counter("new_articles"),
-            updated_articles=counter("updated_articles"),
-            unchanged_articles=counter("unchanged_articles"),
-            matches=counter("matches"),
-            alerts_queued=counter("alerts_queued"),
-            errors=counter("errors"),
-            median_age_seconds=optional_int("median_age_seconds"),
-            message=None if message is None else str(message),
-        )
 
 
 _SUMMARY_FIELDS = frozenset(f.name for f in fields(SourceRunSummary))

@@ -6,8 +6,8 @@ to start. Every crawl holds a lease on each source it crawls, so a ``monitor run
 and a source whose lease is free has no live crawl: a run of it still ``running`` was left
 by processes that are gone. Both are ``flock`` locks on files in ``<store>-locks/``: the
 kernel releases one when the last process holding it ends, however it ends, so no lock is
-ever stale. A crawl process inherits its sources' leases (``SourceLeases.fds``), so a crawl
-that outlives the process that started it keeps them until it ends too. A lock file holds
+ever stale. The crawl engine takes each source's lease for the length of its run, so a crawl
+that outlives the process that started it keeps its sources until it ends too. A lock file holds
 the pid of the process that took it last, to name it to whoever finds it taken.
 """
 
@@ -129,11 +129,6 @@ class SourceLeases:
         except BaseException:
             self.release()
             raise
-
-    @property
-    def fds(self) -> tuple[int, ...]:
-        """The held leases' file descriptors, for the crawl process to inherit."""
-        return tuple(lock.fd for lock in self._locks)
 
     def release(self) -> None:
         """Give every held lease back."""

@@ -61,9 +61,7 @@ class Engine:
         self.spider: NewsSpider | None = None  # set once Scrapy has opened it
         self.waiting: list[object] = []  # messages that came before the spider was open
         self.leases: dict[str, SourceLeases] = {}  # the sources of the runs in flight
-        self.runs: dict[str, SourceRun] = {}
         self.draining = False
-        self.finished = 0
 
     def emit(self, message: object) -> None:
         with contextlib.suppress(OSError, ValueError):  # the monitor is gone; stdin's end drains the engine
@@ -103,18 +101,15 @@ class Engine:
         self.leases[name] = leases
         try:
             close_left_open(self.store, [name])
-            run = self.spider.start_run(name, message.deadline, self.run_ended, self.alerts_queued)
+            self.spider.start_run(name, message.deadline, self.run_ended, self.alerts_queued)
         except (MonitorError, KeyError) as error:
             log.error("engine: could not start a run of %s: %s", name, error)
             self.leases.pop(name).release()
             message_text = f"could not start: {error}"
             self.emit(RunFinished(SourceRunSummary(source=name, status="failed", errors=1, message=message_text)))
             return
-        if not run.finished:
-            self.runs[name] = run
 
     def run_ended(self, run: SourceRun) -> None:
-        self.runs.pop(run.name, None)
         try:
             check_sources(self.store, self.config, utcnow(), [run.name])
         except MonitorError as error:
@@ -122,10 +117,9 @@ class Engine:
         lease = self.leases.pop(run.name, None)
         if lease is not None:
             lease.release()
-        self.finished += 1
         assert run.summary is not None
         self.emit(RunFinished(run.summary))
-        self.emit(EngineState(_rss_bytes(), self.finished))
+        self.emit(EngineState(_rss_bytes()))
         if self.draining and not self.leases:
             self.stop()
 
@@ -145,7 +139,7 @@ class Engine:
 
     def stop_runs(self, reason: str) -> None:
         if self.spider is not None:
-            for run in list(self.runs.values()):
+            for run in list(self.spider.runs):
                 self.spider.stop_run(run, reason)
 
     def stop(self) -> None:

@@ -6,7 +6,6 @@ What ``monitor run`` (and the tests) use. ``monitor serve`` keeps its engine ins
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -36,14 +35,6 @@ class CrawlReport:
     def total(self, key: RunCounter) -> int:
         """One counter summed over the sources."""
         return sum(int(getattr(source, key)) for source in self.sources)
-
-    @classmethod
-    def from_json(cls, text: str) -> CrawlReport:
-        """Parse a JSON list of summaries; ValueError if it is not one."""
-        entries = json.loads(text)
-        if not isinstance(entries, list):
-            raise ValueError(f"a crawl report is a list of source summaries, not {type(entries).__name__}")
-        return cls(sources=[SourceRunSummary.from_json(entry) for entry in entries])
 
 
 def run_crawl(

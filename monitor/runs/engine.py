@@ -60,7 +60,7 @@ class EngineProcess:
         self.config = config
         self.db_path = db_path
         self.on_event = on_event
-        self.in_flight: dict[str, float] = {}  # source -> when its run was asked for (monotonic)
+        self.in_flight: set[str] = set()  # the sources whose runs were asked for and have not ended
         self.runs_finished = 0
         self.rss_bytes = 0
         self.started = time.monotonic()
@@ -94,11 +94,11 @@ class EngineProcess:
         with self._lock:
             if self.draining or source in self.in_flight:
                 return False
-            self.in_flight[source] = time.monotonic()
+            self.in_flight.add(source)
         if self._send(StartRun(source, deadline)):
             return True
         with self._lock:
-            self.in_flight.pop(source, None)
+            self.in_flight.discard(source)
         return False
 
     def drain(self, grace: float | None, reason: str = "the monitor is stopping") -> None:
@@ -127,17 +127,17 @@ class EngineProcess:
         while (message := receive(self._events)) is not None:
             with self._lock:
                 if isinstance(message, RunFinished):
-                    self.in_flight.pop(message.summary.source, None)
+                    self.in_flight.discard(message.summary.source)
                     self.runs_finished += 1
                 elif isinstance(message, SourceBusy):
-                    self.in_flight.pop(message.source, None)
+                    self.in_flight.discard(message.source)
                 elif isinstance(message, EngineState):
                     self.rss_bytes = message.rss_bytes
             self._deliver(message)
         self._events.close()
         returncode = self.process.wait()
         with self._lock:
-            lost = tuple(self.in_flight)
+            lost = tuple(sorted(self.in_flight))
             self.in_flight.clear()
             self.draining = True
         with contextlib.suppress(OSError):

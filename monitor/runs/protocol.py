@@ -58,7 +58,6 @@ class EngineState:
     """The engine's own size, sent with each finished run, for recycling it past a memory ceiling."""
 
     rss_bytes: int
-    runs_finished: int
 
 
 Command = StartRun | Drain
