@@ -9,6 +9,12 @@ costs one conditional request and two small writes. A new configuration is a new
 engine: the supervisor starts one and drains this one. Usage::
 
     python -m spiders.engine --db db/monitor.db --events-fd N [--log-level WARNING]
+    python -m spiders.engine --cluster redis://HOST:PORT/DB --cache-dir DIR --events-fd N
+
+With ``--cluster`` the engine is a cluster worker's: it has no store; each run comes
+with the record its writer opened (``StartRun.claim``), and what the run finds goes to
+the writer through Redis (``monitor.cluster.ResultPublisher``), which also keeps the
+one-run-per-source promise and judges the sources.
 
 Each run holds its source's lease (``monitor.processes``) from its start to its end,
 so no other process crawls the source meanwhile. When stdin ends (the monitor that
@@ -23,6 +29,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from typing import IO, Any, cast
@@ -34,7 +41,7 @@ from scrapy.utils.defer import deferred_from_coro
 
 from monitor.config import Config
 from monitor.errors import MonitorError
-from monitor.ingest import Analyser
+from monitor.ingest import Analyser, RunLedger, StoreLedger
 from monitor.logs import configure_logging
 from monitor.models import SourceRunSummary
 from monitor.processes import SourceLeases
@@ -53,14 +60,14 @@ log = logging.getLogger("monitor.engine")
 class Engine:
     """Starts the runs it is asked for on the spider, ends them, and says so on the events pipe."""
 
-    def __init__(self, config: Config, store: Store, crawler: Crawler, events: IO[bytes]):
+    def __init__(self, config: Config, store: Store | None, crawler: Crawler, events: IO[bytes]):
         self.config = config
-        self.store = store
+        self.store = store  # None in a cluster worker: its writer keeps the records
         self.crawler = crawler
         self.events = events
         self.spider: NewsSpider | None = None  # set once Scrapy has opened it
         self.waiting: list[object] = []  # messages that came before the spider was open
-        self.leases: dict[str, SourceLeases] = {}  # the sources of the runs in flight
+        self.leases: dict[str, SourceLeases | None] = {}  # the sources of the runs in flight (and their leases)
         self.draining = False
 
     def emit(self, message: object) -> None:
@@ -94,24 +101,28 @@ class Engine:
         if name in self.leases:
             self.emit(SourceBusy(name, os.getpid()))
             return
-        leases = SourceLeases(self.store.path, [name])
-        if not leases.held:
+        leases = SourceLeases(self.store.path, [name]) if self.store is not None else None
+        if leases is not None and not leases.held:
             self.emit(SourceBusy(name, leases.busy.get(name)))
             return
         self.leases[name] = leases
         try:
-            close_left_open(self.store, [name])
-            self.spider.start_run(name, message.deadline, self.run_ended, self.alerts_queued)
+            if self.store is not None:
+                close_left_open(self.store, [name])
+            self.spider.start_run(name, message.deadline, self.run_ended, self.alerts_queued, message.claim)
         except (MonitorError, KeyError) as error:
             log.error("engine: could not start a run of %s: %s", name, error)
-            self.leases.pop(name).release()
+            lease = self.leases.pop(name)
+            if lease is not None:
+                lease.release()
             message_text = f"could not start: {error}"
             self.emit(RunFinished(SourceRunSummary(source=name, status="failed", errors=1, message=message_text)))
             return
 
     def run_ended(self, run: SourceRun) -> None:
         try:
-            check_sources(self.store, self.config, utcnow(), [run.name])
+            if self.store is not None:
+                check_sources(self.store, self.config, utcnow(), [run.name])
         except MonitorError as error:
             log.error("engine: could not judge source %s: %s", run.name, error)
         lease = self.leases.pop(run.name, None)
@@ -165,7 +176,10 @@ def _rss_bytes() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m spiders.engine")
-    parser.add_argument("--db", required=True)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--db")
+    where.add_argument("--cluster", help="a cluster worker's engine: the writer's Redis URL")
+    parser.add_argument("--cache-dir", help="the HTTP cache (default: beside the store)")
     parser.add_argument("--events-fd", type=int, required=True)
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
@@ -181,18 +195,29 @@ def main(argv: list[str] | None = None) -> int:
     settings.setdict(from_config(config), priority="cmdline")
     settings.set("LOG_LEVEL", args.log_level, priority="cmdline")
     settings.set("MONITOR_DB", args.db, priority="cmdline")
-    settings.set("HTTPCACHE_DIR", httpcache_dir(args.db), priority="cmdline")
+    settings.set("HTTPCACHE_DIR", args.cache_dir or httpcache_dir(args.db), priority="cmdline")
     # The monitor's handler, not Scrapy's: its format, one line per event, and its detail per -v (monitor.logs).
     settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")
     configure_logging(args.log_level, os.environ.get("MONITOR_LOG_FORMAT", "text"))
 
-    store = Store.open(args.db)
+    store: Store | None = None
+    ledger: RunLedger
+    if args.cluster:
+        from monitor.cluster import ResultPublisher
+
+        worker = os.environ.get("MONITOR_WORKER_NAME") or f"{socket.gethostname()}:{os.getpid()}"
+        ledger = ResultPublisher(args.cluster, worker)
+        settings.set("MONITOR_CLUSTER", args.cluster, priority="cmdline")
+        settings.set("MONITOR_WORKER_NAME", worker, priority="cmdline")
+    else:
+        store = Store.open(args.db)
+        ledger = StoreLedger(store)
     analyser = Analyser(config.rules, config.alerts.threshold, config.crawl.workers, config.alerts.max_age_seconds)
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(NewsSpider)
     engine = Engine(config, store, crawler, events)
     crawler.signals.connect(engine.spider_opened, signal=signals.spider_opened)
-    process.crawl(crawler, config=config, store=store, analyser=analyser)
+    process.crawl(crawler, config=config, ledger=ledger, analyser=analyser)
 
     from twisted.internet import reactor
 
@@ -214,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         process.start(install_signal_handlers=False)
     finally:
         analyser.close()
-        store.close()
+        ledger.flush()
+        if store is not None:
+            store.close()
         events.close()
     return 0
 

@@ -37,6 +37,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import time
@@ -46,6 +47,7 @@ from pathlib import Path
 from typing import Any, Self, cast
 from urllib.request import getproxies
 
+from redis.exceptions import RedisError
 from scrapy import Request, Spider
 from scrapy.core import downloader as scrapy_downloader
 from scrapy.crawler import Crawler
@@ -64,6 +66,7 @@ from twisted.internet.base import ReactorBase
 from twisted.internet.defer import Deferred
 from twisted.internet.error import DNSLookupError
 
+from monitor.cluster.bus import POLITE as POLITE_PREFIX
 from monitor.errors import MonitorError
 from monitor.netpolicy import Address, AddressRefused, NetworkPolicy, host_of, is_loopback_name, parse_ip
 from monitor.retryafter import retry_after_seconds
@@ -394,3 +397,47 @@ class ExpiringRobotsTxtMiddleware(RobotsTxtMiddleware):
         if netloc not in self._parsers:
             self._fetched[netloc] = now
         return await super().robot_parser(request)
+
+
+class ClusterPolitenessMiddleware:
+    """In a cluster, one download delay per host for all workers: a request waits for the host's token in Redis.
+
+    The token (``monitor:polite:HOST``) is taken with ``SET NX PX delay``, so across
+    every worker the host sees at most one request per ``DOWNLOAD_DELAY``; each worker's
+    own slot adds its usual delay and concurrency on top. While Redis is unreachable
+    requests go on under each worker's own delay: politeness degrades, the crawl does not stop.
+    """
+
+    def __init__(self, url: str, delay: float, worker: str):
+        import redis.asyncio
+
+        self.client = redis.asyncio.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self.delay_ms = max(1, int(delay * 1000))
+        self.worker = worker
+        self.unreachable = False
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ClusterPolitenessMiddleware:
+        url = crawler.settings.get("MONITOR_CLUSTER")
+        delay = crawler.settings.getfloat("DOWNLOAD_DELAY")
+        if not url or delay <= 0:
+            raise NotConfigured("one machine, or no download delay")
+        return cls(url, delay, crawler.settings.get("MONITOR_WORKER_NAME") or "worker")
+
+    async def process_request(self, request: Request) -> None:
+        host = host_of(request.url)
+        if host is None:
+            return
+        key = POLITE_PREFIX + host
+        try:
+            while not await self.client.set(key, self.worker, nx=True, px=self.delay_ms):
+                wait_ms = await self.client.pttl(key)
+                await asyncio.sleep(max(wait_ms, 5) / 1000)
+        except (OSError, RedisError) as error:
+            if not self.unreachable:
+                log.warning("cluster politeness: Redis unreachable (%s); each worker's own delay applies", error)
+            self.unreachable = True
+            return
+        if self.unreachable:
+            log.warning("cluster politeness: Redis is back")
+            self.unreachable = False

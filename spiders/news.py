@@ -46,7 +46,7 @@ from monitor.extract import (
     sitemaps_from_robots,
 )
 from monitor.extract.discovery import DEFAULT_SITEMAP_PATH
-from monitor.ingest import Analyser, CrawlSession, SaveBatch
+from monitor.ingest import Analyser, CrawlSession, RunClaim, RunLedger, StoreLedger
 from monitor.models import Page, SourceRunSummary
 from monitor.store import Store
 from monitor.store.runs import close_left_open
@@ -115,7 +115,7 @@ class NewsSpider(scrapy.Spider):
     def __init__(
         self,
         config: Config | None = None,
-        store: Store | None = None,
+        ledger: RunLedger | None = None,
         analyser: Analyser | None = None,
         source: str = "",
         **kwargs: Any,
@@ -124,12 +124,12 @@ class NewsSpider(scrapy.Spider):
         if config is None and not source:
             raise ValueError("pass the source to crawl: scrapy crawl news -a source=NAME")
         self.config = config
-        self.store = store
+        self.ledger = ledger  # the store's (StoreLedger), or a cluster's writer's
+        self.store: Store | None = None  # ``scrapy crawl``'s own store
         self.analyser = analyser
         self.standalone_source = source  # ``scrapy crawl news -a source=NAME``: that one run, then close
         self.keep_open = config is not None  # an engine's spider waits for runs until it is drained
         self.runs: set[SourceRun] = set()
-        self.saves = SaveBatch(store) if store is not None else None  # every run's saves, in shared transactions
         self.progress: task.LoopingCall | None = None
         self.summary: SourceRunSummary | None = None  # the standalone run's, when it ends
 
@@ -147,7 +147,7 @@ class NewsSpider(scrapy.Spider):
         if spider.config is None:  # scrapy crawl: the files the settings name
             spider.config = loaded_config(crawler.settings)
             spider.store = Store.open(crawler.settings.get("MONITOR_DB"))
-            spider.saves = SaveBatch(spider.store)
+            spider.ledger = StoreLedger(spider.store)
             c = spider.config
             spider.analyser = Analyser(c.rules, c.alerts.threshold, c.crawl.workers, c.alerts.max_age_seconds)
         crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
@@ -172,11 +172,12 @@ class NewsSpider(scrapy.Spider):
         deadline: float | None = None,
         on_finished: Callable[[SourceRun], None] | None = None,
         on_alerts: Callable[[int], None] | None = None,
+        claim: RunClaim | None = None,
     ) -> SourceRun:
-        """Open a run of ``source`` (its record, its session) and schedule its first requests."""
-        assert self.config is not None and self.store is not None and self.analyser is not None
+        """Open a run of ``source`` (or the one ``claim`` names: record, session); schedule its first requests."""
+        assert self.config is not None and self.ledger is not None and self.analyser is not None
         source_spec = self.config.source(source)
-        session = CrawlSession(self.config, source_spec, self.store, self.analyser, on_alerts, self.saves)
+        session = CrawlSession(self.config, source_spec, self.ledger, self.analyser, on_alerts, claim)
         run = SourceRun(session, on_finished)
         self.runs.add(run)
         if deadline:
@@ -514,8 +515,8 @@ class NewsSpider(scrapy.Spider):
     def closed(self, reason: str) -> None:
         if self.progress is not None and self.progress.running:
             self.progress.stop()
-        if self.saves is not None:
-            self.saves.flush()
+        if self.ledger is not None:
+            self.ledger.flush()
         for run in list(self.runs):
             self.stop_run(run, f"the crawl closed ({reason})")
         if self.standalone_source:

@@ -98,15 +98,32 @@ def run(state: State, sources: tuple[str, ...], no_send: bool) -> None:
 @click.option("--send-interval", default="30s", show_default=True, help="How often to deliver due alerts.")
 @click.option("--grace", default="60s", show_default=True, help="How long running crawls may take to finish on stop.")
 @click.option("--health-port", type=int, metavar="PORT", help="Serve GET /healthz on 127.0.0.1:PORT.")
+@click.option(
+    "--cluster",
+    metavar="redis://HOST:PORT/DB",
+    envvar="MONITOR_CLUSTER",
+    help="Publish runs to `monitor worker`s through this Redis and write what they find (env MONITOR_CLUSTER).",
+)
+@click.option(
+    "--worker-timeout",
+    default="30s",
+    show_default=True,
+    help="With --cluster: report a worker silent this long to the operator.",
+)
 @pass_state
-def serve(state: State, send_interval: str, grace: str, health_port: int | None) -> None:
+def serve(
+    state: State, send_interval: str, grace: str, health_port: int | None, cluster: str | None, worker_timeout: str
+) -> None:
     """Crawl each source on its own interval until SIGINT or SIGTERM; reload the config on SIGHUP.
 
     Refuses to start (exit 2) while another `monitor serve` runs on the same store.
+    With --cluster, workers on any machine crawl; this process stays the store's only
+    writer and the only sender of alerts (MONITOR_CLUSTER_KEY signs what they exchange).
 
     \b
     Example:
         monitor serve --health-port 8787
+        monitor serve --cluster redis://10.0.0.5:6379/0
     """
     from monitor.config import parse_duration
     from monitor.ops import serve as serve_forever
@@ -115,8 +132,9 @@ def serve(state: State, send_interval: str, grace: str, health_port: int | None)
     try:
         seconds = parse_duration(send_interval)
         grace_seconds = parse_duration(grace)
+        silent_seconds = parse_duration(worker_timeout)
     except DurationError as error:
-        raise UsageProblem(f"--send-interval/--grace {error}") from None
+        raise UsageProblem(f"--send-interval/--grace/--worker-timeout {error}") from None
     state.store().close()  # fail now, not at the first run, if the store is unusable
     if not logging.getLogger().isEnabledFor(logging.INFO):
         logging.getLogger().setLevel(logging.INFO)
@@ -128,6 +146,8 @@ def serve(state: State, send_interval: str, grace: str, health_port: int | None)
             log_level=crawl_log_level(state),
             grace_seconds=grace_seconds,
             health_port=health_port,
+            cluster=cluster,
+            worker_timeout=silent_seconds,
         )
     except AlreadyServing as error:
         raise UsageProblem(str(error)) from None

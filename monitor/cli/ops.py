@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import click
 
@@ -14,11 +15,16 @@ from monitor.config import since as since_or_date
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--cluster", metavar="redis://HOST:PORT/DB", envvar="MONITOR_CLUSTER", help="Show its workers and backlog too."
+)
 @pass_state
-def status(state: State, as_json: bool) -> None:
+def status(state: State, as_json: bool, cluster: str | None) -> None:
     """Per source: last run, next run and health; alerts per destination; the store's size.
 
-    A source whose last run failed is named, with the command that shows why.
+    A source whose last run failed is named, with the command that shows why. With
+    --cluster: each worker (host, pid, last heartbeat, pages a minute, configuration)
+    and what waits in the task and result streams.
 
     \b
     Example:
@@ -30,9 +36,13 @@ def status(state: State, as_json: bool) -> None:
     config = state.config()
     with state.store(create=False) as store:
         report = status_report(store, config)
+    if cluster:
+        report["cluster"] = _cluster_status(cluster)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
+    if cluster:
+        _echo_cluster(report["cluster"])
     click.echo(
         f"Store: {state.db_path}, {report['articles']} articles, {report['store_bytes'] / 1e6:.1f} MB; "
         f"last successful run {report['last_successful_run'] or 'never'}"
@@ -135,4 +145,94 @@ def browse(state: State, host: str, port: int) -> None:
         sys.exit(run_browser(state.db_path, metadata_path, host=host, port=port))
 
 
-COMMANDS = [status, prune, report, browse]
+def _cluster_status(url: str) -> dict[str, Any]:
+    import redis
+
+    from monitor.cluster import ClusterError, cluster_status
+
+    try:
+        return cluster_status(url)
+    except (ClusterError, redis.RedisError) as error:
+        raise UsageProblem(f"--cluster: {error}") from None
+
+
+def _echo_cluster(cluster: dict[str, Any]) -> None:
+    from monitor.output import write_rows
+
+    tasks, results = cluster["tasks"], cluster["results"]
+    click.echo(
+        f"Cluster: configuration {cluster['config_hash'] or 'not published'}; runs waiting {tasks['waiting']},"
+        f" running {tasks['in_progress']}; results waiting for the writer {results['entries']}"
+    )
+    if cluster["workers"]:
+        write_rows(cluster["workers"], "table", sys.stdout)
+    else:
+        click.echo("no worker has joined")
+    for worker in cluster["workers"]:
+        if not worker["alive"]:
+            click.echo(f"worker {worker['name']} is silent: no heartbeat for {worker['last_heartbeat_seconds_ago']} s")
+    click.echo()
+
+
+@click.command()
+@click.option(
+    "--cluster",
+    metavar="redis://HOST:PORT/DB",
+    envvar="MONITOR_CLUSTER",
+    required=True,
+    help="The Redis of `monitor serve --cluster` (env MONITOR_CLUSTER).",
+)
+@click.option("--name", help="This worker's name in status (default: HOST:PID).")
+@click.option("--slots", default=8, show_default=True, help="Source-runs crawled at once.")
+@click.option(
+    "--claim-after",
+    default="60s",
+    show_default=True,
+    help="Take over the runs of a worker silent this long.",
+)
+@click.option("--cache-dir", metavar="DIR", help="HTTP cache of indexes (default: ~/.cache/monitor/http).")
+@pass_state
+def worker(state: State, cluster: str, name: str | None, slots: int, claim_after: str, cache_dir: str | None) -> None:
+    """Crawl, extract and score the source-runs `monitor serve --cluster` publishes, until SIGINT or SIGTERM.
+
+    Runs on any machine that reaches the Redis; needs MONITOR_CLUSTER_KEY, the same as
+    the writer's. No store and no secrets of destinations here: results go to the writer.
+
+    \b
+    Example:
+        MONITOR_CLUSTER_KEY=... monitor worker --cluster redis://10.0.0.5:6379/0
+    """
+    import signal
+    import threading
+
+    from monitor.cli.common import crawl_log_level
+    from monitor.cluster import ClusterError, Worker
+    from monitor.config import parse_duration
+
+    try:
+        claim_seconds = parse_duration(claim_after)
+    except DurationError as error:
+        raise UsageProblem(f"--claim-after {error}") from None
+    stop = threading.Event()
+
+    def on_stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGTERM, on_stop)
+    try:
+        member = Worker(
+            cluster,
+            name=name,
+            slots=slots,
+            claim_after=claim_seconds,
+            cache_dir=cache_dir,
+            log_level=crawl_log_level(state),
+            stop=stop,
+        )
+    except ClusterError as error:
+        raise UsageProblem(str(error)) from None
+    member.run()
+
+
+COMMANDS = [status, prune, report, browse, worker]

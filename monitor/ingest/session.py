@@ -18,13 +18,11 @@ from datetime import UTC, datetime
 from monitor.config import Config, SourceSpec
 from monitor.errors import ExtractionError, MonitorError
 from monitor.extract import Link, canonicalize_url, fresh_links
-from monitor.ingest.analysis import Analysis, save_article
-from monitor.ingest.batch import SaveBatch
+from monitor.ingest.analysis import Analysis
+from monitor.ingest.ledger import RunClaim, RunLedger
 from monitor.ingest.prefilter import may_be_relevant
 from monitor.ingest.workers import Analyser
 from monitor.models import Page, SourceRunSummary
-from monitor.store import Store, finish_run, last_seen, record_error, start_run
-from monitor.store.runs import has_finished_run, update_run_counts
 
 log = logging.getLogger("monitor.crawl")
 
@@ -49,26 +47,27 @@ class CrawlSession:
         self,
         config: Config,
         source: SourceSpec,
-        store: Store,
+        ledger: RunLedger,
         analyser: Analyser,
         on_alerts: Callable[[int], None] | None = None,
-        saves: SaveBatch | None = None,
+        claim: RunClaim | None = None,
     ):
         self.config = config
-        self.saves = saves or SaveBatch(store)  # the engine shares one among its runs
+        self.ledger = ledger  # the store, or a cluster's writer (``claim`` then names the run it opened)
+        self.claim = claim
         self.on_alerts = on_alerts  # told how many alerts each committed article queued
         self.source = source
-        self.store = store
         self.analyser = analyser
         self.counts: dict[str, int] = dict.fromkeys(
             ("pages", "new_articles", "updated_articles", "unchanged_articles", "matches", "alerts_queued", "errors"), 0
         )
+        self.analysed = 0  # articles analysed and handed to the ledger
         self.source_failed = False
         self.new_article_ages: list[float] = []  # seconds from publication to our fetch, new articles only
         # A stored copy of an index says "unchanged since last read" only if this store read it before
         # (the HTTP cache lives beside the store, and may outlive it).
-        self.read_before = has_finished_run(store, source.name)
-        self.run_id = start_run(store, source.name)
+        self.read_before = claim.read_before if claim else ledger.read_before(source.name)
+        self.run_id = claim.run_id if claim else ledger.start_run(source.name)
         self.finished = False
         self.queued = 0  # article links chosen this run
         self.saved_counts = dict(self.counts)  # as the run record holds them
@@ -84,7 +83,7 @@ class CrawlSession:
         self.source_failed = self.source_failed or fatal
         log.warning("source %s: %s error at %s: %s", self.source.name, kind, url or "-", message)
         try:
-            record_error(self.store, self.run_id, self.source.name, url, kind, message)
+            self.ledger.record_error(self.run_id, self.source.name, url, kind, message)
         except MonitorError as problem:
             log.error("source %s: could not record an error: %s", self.source.name, problem)
 
@@ -97,7 +96,7 @@ class CrawlSession:
         or sitemap dates it (``lastmod``, ``updated``) after our last fetch; a date in the
         future is ignored.
         """
-        seen = last_seen(self.store, list(dict.fromkeys(url for link in links for url in link[:2])))
+        seen = self.ledger.last_seen(list(dict.fromkeys(url for link in links for url in link[:2])))
         wanted = []
         for url, canonical, dated in links:
             if canonical in self.chosen:
@@ -135,7 +134,7 @@ class CrawlSession:
         if self.finished or self.counts == self.saved_counts:
             return
         try:
-            update_run_counts(self.store, self.run_id, self.counts)
+            self.ledger.update_counts(self.run_id, self.counts)
         except MonitorError as problem:
             log.warning("source %s: could not write the run's progress: %s", self.source.name, problem)
             return
@@ -174,18 +173,13 @@ class CrawlSession:
         if self.finished:  # the run ended (its deadline) while the page was analysed: the next run fetches it
             return False
         try:
-            outcome = await self.saves.save(
-                lambda: save_article(
-                    self.store,
-                    analysis.article,
-                    analysis.verdict,
-                    self.config.alerts.destinations,
-                    fingerprint=analysis.fingerprint,
-                )
-            )
+            outcome = await self.ledger.save(self.run_id, self.source.name, analysis, self.config.alerts.destinations)
         except MonitorError as problem:
             self.error(page.url, "store", str(problem))
             return True
+        self.analysed += 1
+        if outcome is None:  # the cluster's writer saves it and counts what it was
+            return False
         self.counts[f"{outcome.status}_articles"] += 1
         self.counts["matches"] += outcome.matches
         if outcome.status == "new" and analysis.article.published is not None:
@@ -210,7 +204,8 @@ class CrawlSession:
         status = "failed" if self.source_failed else "ok"
         median_age = round(statistics.median(self.new_article_ages)) if self.new_article_ages else None
         if not self.finished:
-            finish_run(self.store, self.run_id, {**self.counts, "median_age_seconds": median_age}, status)
+            record = {**self.counts, "median_age_seconds": median_age}
+            self.ledger.finish_run(self.run_id, self.source.name, record, status, self.claim)
             self.finished = True
         counts = self.counts
         return SourceRunSummary(

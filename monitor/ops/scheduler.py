@@ -229,6 +229,23 @@ class Service:
         return bool(self.scheduler.running) and not self.stopping.is_set()
 
 
+def cluster_engine(url: str, worker_timeout: float = 30.0) -> Callable[[Service], CrawlEngine]:
+    """Workers crawl (``monitor worker``); this process publishes runs and writes what they find."""
+    from monitor.cluster import ClusterEngine
+
+    def make(service: Service) -> CrawlEngine:
+        return ClusterEngine(
+            service.config,
+            service.db_path,
+            url,
+            on_finished=service.run_finished,
+            on_alerts=service.alerts_queued,
+            worker_timeout=worker_timeout,
+        )
+
+    return make
+
+
 def serve(
     config: Config,
     db_path: str,
@@ -238,13 +255,17 @@ def serve(
     grace_seconds: float = 60.0,
     health_port: int | None = None,
     stop: threading.Event | None = None,
+    cluster: str | None = None,
+    worker_timeout: float = 30.0,
 ) -> None:
     """Run until SIGINT or SIGTERM (or ``stop`` is set); reload on SIGHUP or when the file changes.
 
+    With ``cluster`` (a Redis URL) the runs go to workers and this process is their writer.
     AlreadyServing if another ``monitor serve`` is running on the store.
     """
+    engine = cluster_engine(cluster, worker_timeout) if cluster else engine_supervisor
     with hold_store(db_path):
-        _serve(config, db_path, send_interval, log_level, grace_seconds, health_port, stop)
+        _serve(config, db_path, send_interval, log_level, grace_seconds, health_port, stop, engine)
 
 
 def _serve(
@@ -255,9 +276,12 @@ def _serve(
     grace_seconds: float,
     health_port: int | None,
     stop: threading.Event | None,
+    engine: Callable[[Service], CrawlEngine],
 ) -> None:
     stop = stop or threading.Event()
-    service = Service(config, db_path, send_interval=send_interval, log_level=log_level, grace_seconds=grace_seconds)
+    service = Service(
+        config, db_path, send_interval=send_interval, log_level=log_level, grace_seconds=grace_seconds, engine=engine
+    )
 
     def on_stop(signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from monitor.config import Config
 from monitor.errors import MonitorError
+from monitor.ingest import RunClaim
 from monitor.models import SourceRunSummary
 from monitor.processes import SourceLeases
 from monitor.runs.protocol import Drain, EngineState, RunFinished, SourceBusy, StartRun, receive, send
@@ -52,10 +53,13 @@ class EngineProcess:
     def __init__(
         self,
         config: Config,
-        db_path: str,
+        db_path: str | None,
         on_event: Callable[[EngineProcess, object], None],
         *,
         log_level: str = "WARNING",
+        cluster: str | None = None,
+        cache_dir: str | None = None,
+        env: dict[str, str] | None = None,
     ):
         self.config = config
         self.db_path = db_path
@@ -68,9 +72,14 @@ class EngineProcess:
         self._lock = threading.Lock()
         read_fd, write_fd = os.pipe()
         try:
-            command = [sys.executable, "-m", "spiders.engine", "--db", db_path, "--events-fd", str(write_fd)]
+            command = [sys.executable, "-m", "spiders.engine", "--events-fd", str(write_fd), "--log-level", log_level]
+            if cluster is not None:  # a cluster worker's engine: no store, results to the writer through Redis
+                command += ["--cluster", cluster, *(["--cache-dir", cache_dir] if cache_dir else [])]
+            else:
+                assert db_path is not None
+                command += ["--db", db_path]
             self.process = subprocess.Popen(
-                [*command, "--log-level", log_level], stdin=subprocess.PIPE, pass_fds=(write_fd,)
+                command, stdin=subprocess.PIPE, pass_fds=(write_fd,), env={**os.environ, **(env or {})}
             )
         finally:
             os.close(write_fd)
@@ -89,13 +98,13 @@ class EngineProcess:
         with self._lock:
             return set(self.in_flight)
 
-    def start_run(self, source: str, deadline: float | None) -> bool:
-        """Ask for a run of ``source``; False if the engine is draining, gone, or already running it."""
+    def start_run(self, source: str, deadline: float | None, claim: RunClaim | None = None) -> bool:
+        """Ask for a run of ``source`` (the one ``claim`` names); False if draining, gone, or running it already."""
         with self._lock:
             if self.draining or source in self.in_flight:
                 return False
             self.in_flight.add(source)
-        if self._send(StartRun(source, deadline)):
+        if self._send(StartRun(source, deadline, claim)):
             return True
         with self._lock:
             self.in_flight.discard(source)

@@ -12,15 +12,20 @@ import pickle
 from dataclasses import dataclass
 from typing import IO
 
+from monitor.ingest import RunClaim
 from monitor.models import SourceRunSummary
 
 
 @dataclass(frozen=True, slots=True)
 class StartRun:
-    """Crawl ``source`` once, finishing within ``deadline`` seconds (None: no deadline)."""
+    """Crawl ``source`` once, finishing within ``deadline`` seconds (None: no deadline).
+
+    ``claim``: the run a cluster's writer opened (a worker's engine has no store of its own).
+    """
 
     source: str
     deadline: float | None = None
+    claim: RunClaim | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -237,6 +237,16 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE alerts ADD COLUMN claimed_start TEXT;
         """,
     ),
+    (
+        9,
+        "cluster_cursor: the last entry of a cluster's result stream applied, committed with what it wrote",
+        """
+        CREATE TABLE cluster_cursor (
+            stream TEXT PRIMARY KEY,
+            last_id TEXT NOT NULL
+        );
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

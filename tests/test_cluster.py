@@ -1,0 +1,287 @@
+"""Scale-out on a real Redis: one writer (``monitor serve --cluster``) and ``monitor worker``s, all real processes.
+
+A real redis-server (``tests.rediskit``) on loopback, a many-feed site (``FeedSite``)
+and a webhook receiver. The promises: every article stored once and every alert sent
+once, whatever dies (a worker, the writer, Redis itself) and whenever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.enginekit import ALERTING, FeedSite, article_html, query, wait_for
+from tests.receivers import Receiver
+from tests.rediskit import RedisServer
+
+KEY = "test-cluster-key-0123456789"
+HOOK = "    - name: hook\n      type: webhook\n      url: ${CLUSTER_HOOK_URL}\n"
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def site() -> Iterator[FeedSite]:
+    with FeedSite() as served:
+        yield served
+
+
+class Rig:
+    """The writer and the workers of one test, as processes in sessions of their own (kill -9 takes the whole tree)."""
+
+    def __init__(self, tmp_path: Path, redis_url: str, config: str, hook_url: str):
+        self.tmp_path = tmp_path
+        self.redis_url = redis_url
+        self.config = config
+        self.db = tmp_path / "monitor.db"
+        self.env = {**os.environ, "MONITOR_CLUSTER_KEY": KEY, "CLUSTER_HOOK_URL": hook_url}
+        self.writer: subprocess.Popen[bytes] | None = None
+        self.workers: dict[str, subprocess.Popen[bytes]] = {}
+        self.logs: list[Path] = []
+
+    def _start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = self.tmp_path / f"{name}.log"
+        self.logs.append(log)
+        command = [sys.executable, "-m", "monitor", "--config", self.config, "--db", str(self.db), *args]
+        with log.open("ab") as out:
+            return subprocess.Popen(command, env=self.env, stdout=out, stderr=out, start_new_session=True)
+
+    def start_writer(self) -> None:
+        self.writer = self._start(
+            "writer",
+            "serve",
+            "--cluster",
+            self.redis_url,
+            "--send-interval",
+            "1s",
+            "--grace",
+            "2s",
+            "--worker-timeout",
+            "5s",
+        )
+
+    def start_worker(self, name: str) -> None:
+        cache = str(self.tmp_path / f"cache-{name}")
+        self.workers[name] = self._start(
+            name, "worker", "--cluster", self.redis_url, "--name", name, "--claim-after", "3s", "--cache-dir", cache
+        )
+
+    def kill(self, process: subprocess.Popen[bytes]) -> None:
+        """kill -9 the process and everything it started (its engine, its extraction workers)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+    def stop(self) -> None:
+        for process in [*self.workers.values(), *([self.writer] if self.writer else [])]:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in [*self.workers.values(), *([self.writer] if self.writer else [])]:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill(process)
+
+    def output(self) -> str:
+        return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}" for log in self.logs)
+
+    def articles(self) -> int:
+        if not self.db.exists():
+            return 0
+        return int(query(self.db, "SELECT COUNT(*) AS n FROM articles")[0]["n"])
+
+
+def publish(site: FeedSite, sources: int, pages: int, *, alerting_every: int = 10) -> tuple[list[str], int]:
+    """``sources`` feeds of ``pages`` articles each; every ``alerting_every``-th one alerts. Names, alerting count."""
+    names = [f"s{number}" for number in range(sources)]
+    alerting = 0
+    for number, name in enumerate(names):
+        articles = {}
+        for page in range(pages):
+            seed = number * 1000 + page
+            hot = seed % alerting_every == 0
+            alerting += hot
+            articles[str(page)] = article_html(f"{name} story {page}", seed, extra=ALERTING if hot else "")
+        site.publish(name, articles)
+    return names, alerting
+
+
+@pytest.fixture
+def rig(tmp_path: Path, redis_server: RedisServer, site: FeedSite) -> Iterator[tuple[Rig, Receiver, FeedSite]]:
+    with Receiver() as receiver:
+        yield_rig: Rig | None = None
+        try:
+
+            def make(config: str) -> Rig:
+                nonlocal yield_rig
+                yield_rig = Rig(tmp_path, redis_server.url, config, receiver.url("/hook"))
+                return yield_rig
+
+            yield make, receiver, site  # type: ignore[misc]
+        finally:
+            if yield_rig is not None:
+                yield_rig.stop()
+
+
+def _config(site: FeedSite, tmp_path: Path, names: list[str], interval: str = "1h") -> str:
+    return site.config(tmp_path, dict.fromkeys(names, interval), destinations=HOOK)
+
+
+def _alerts(receiver: Receiver) -> list[str]:
+    return [json.loads(request.body)["story"]["outlets"][0]["url"] for request in receiver.requests]
+
+
+def test_three_workers_store_every_article_once_and_alert_once(rig, tmp_path: Path) -> None:
+    make, receiver, site = rig
+    names, alerting = publish(site, sources=10, pages=30)
+    cluster = make(_config(site, tmp_path, names))
+    cluster.start_writer()
+    for name in ("w1", "w2", "w3"):
+        cluster.start_worker(name)
+    assert wait_for(lambda: cluster.articles() == 300, timeout=240), cluster.output()
+    assert wait_for(lambda: len(receiver.requests) >= alerting, timeout=60), cluster.output()
+    time.sleep(2)  # a duplicate would come now
+    urls = _alerts(receiver)
+    assert len(urls) == alerting == len(set(urls))
+    rows = query(cluster.db, "SELECT COUNT(*) AS n, COUNT(DISTINCT url) AS d FROM articles")[0]
+    assert rows["n"] == rows["d"] == 300
+    # every run closed ok, counted by the writer, and run by the workers (not by the writer itself)
+    finished = query(cluster.db, "SELECT source, status, new_articles FROM runs WHERE status != 'running'")
+    assert sorted(r["source"] for r in finished) == sorted(names)
+    assert all(r["status"] == "ok" and r["new_articles"] == 30 for r in finished), finished
+    joined = re.findall(r"worker (\S+): joined", "".join(log.read_text() for log in tmp_path.glob("w*.log")))
+    assert sorted(joined) == ["w1", "w2", "w3"]
+
+
+def _story_alerts(receiver: Receiver) -> list[str]:
+    """The story alerts received (operator notices left out), by their article's URL."""
+    bodies = [json.loads(request.body) for request in receiver.requests]
+    return [body["story"]["outlets"][0]["url"] for body in bodies if "story" in body]
+
+
+def _notices(receiver: Receiver) -> list[dict[str, object]]:
+    bodies = [json.loads(request.body) for request in receiver.requests]
+    return [body for body in bodies if "story" not in body]
+
+
+def _settled(cluster: Rig, receiver: Receiver, articles: int, alerting: int, timeout: float = 240) -> list[str]:
+    """Wait for every article and alert; then a moment more, for a duplicate to show; the alerts' URLs."""
+    assert wait_for(lambda: cluster.articles() == articles, timeout=timeout), cluster.output()
+    assert wait_for(lambda: len(_story_alerts(receiver)) >= alerting, timeout=60), cluster.output()
+    time.sleep(2)
+    rows = query(cluster.db, "SELECT COUNT(*) AS n, COUNT(DISTINCT url) AS d FROM articles")[0]
+    assert rows["n"] == rows["d"] == articles
+    return _story_alerts(receiver)
+
+
+def test_workers_killed_mid_batch_lose_nothing_and_alert_once(rig, tmp_path: Path) -> None:
+    make, receiver, site = rig
+    names, alerting = publish(site, sources=8, pages=40)
+    cluster = make(_config(site, tmp_path, names))
+    cluster.start_writer()
+    live = ["w1", "w2", "w3"]
+    for name in live:
+        cluster.start_worker(name)
+    pick = random.Random(16)
+    killed = []
+
+    def joined(name: str) -> bool:
+        return "joined the cluster" in (tmp_path / f"{name}.log").read_text()
+
+    for number in range(10):
+        time.sleep(pick.uniform(0.5, 2.0))
+        assert wait_for(lambda: any(joined(name) for name in live), timeout=30), cluster.output()
+        victim = pick.choice([name for name in live if joined(name)])  # one that took work
+        cluster.kill(cluster.workers[victim])
+        killed.append(victim)
+        live.remove(victim)
+        replacement = f"w{4 + number}"
+        cluster.start_worker(replacement)  # a new machine takes its place
+        live.append(replacement)
+    assert cluster.articles() < 320, "the kills came after the crawl: the test proves nothing"
+    urls = _settled(cluster, receiver, 320, alerting)
+    assert len(urls) == alerting == len(set(urls))
+    log = "".join(path.read_text() for path in tmp_path.glob("w*.log"))
+    assert "claimed" in log  # the killed workers' tasks were taken over, not waited out
+    # each killed worker is reported once to the operator, through the alert path
+    assert wait_for(lambda: len(_notices(receiver)) >= len(killed), timeout=30), cluster.output()
+    time.sleep(6)  # past another --worker-timeout: a second notice would come now
+    reported = [str(notice["source"]) for notice in _notices(receiver)]
+    assert sorted(reported) == sorted(f"cluster worker {name}" for name in killed)
+
+
+def test_writer_killed_mid_batch_completes_it_on_restart(rig, tmp_path: Path) -> None:
+    make, receiver, site = rig
+    names, alerting = publish(site, sources=8, pages=40)
+    cluster = make(_config(site, tmp_path, names))
+    cluster.start_writer()
+    for name in ("w1", "w2"):
+        cluster.start_worker(name)
+    assert wait_for(lambda: cluster.articles() >= 40, timeout=120), cluster.output()
+    assert cluster.writer is not None
+    cluster.kill(cluster.writer)
+    stored = cluster.articles()
+    assert stored < 320, "the writer was killed after the crawl: the test proves nothing"
+    time.sleep(2)  # the workers go on; their results wait in Redis
+    cluster.start_writer()
+    urls = _settled(cluster, receiver, 320, alerting)
+    assert len(urls) == alerting == len(set(urls))
+    alerts = query(cluster.db, "SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS d FROM alerts WHERE kind = 'alert'")[0]
+    assert alerts["n"] == alerts["d"] == alerting
+
+
+def test_redis_restarted_mid_crawl_loses_nothing(rig, tmp_path: Path, redis_server: RedisServer) -> None:
+    make, receiver, site = rig
+    names, alerting = publish(site, sources=8, pages=40)
+    cluster = make(_config(site, tmp_path, names))
+    cluster.start_writer()
+    for name in ("w1", "w2"):
+        cluster.start_worker(name)
+    assert wait_for(lambda: cluster.articles() >= 40, timeout=120), cluster.output()
+    redis_server.restart(down_for=2.0)
+    assert cluster.articles() < 320, "Redis restarted after the crawl: the test proves nothing"
+    urls = _settled(cluster, receiver, 320, alerting)
+    assert len(urls) == alerting == len(set(urls))
+    writer_log = (tmp_path / "writer.log").read_text()
+    assert writer_log.count("Redis unreachable") >= 1 and "Redis is back" in writer_log
+
+
+def test_a_worker_with_a_stale_configuration_reloads(rig, tmp_path: Path) -> None:
+    make, _, site = rig
+    names, _ = publish(site, sources=2, pages=3)
+    config = _config(site, tmp_path, names, interval="2s")
+    cluster = make(config)
+    cluster.start_writer()
+    cluster.start_worker("w1")
+    assert wait_for(lambda: cluster.articles() == 6, timeout=120), cluster.output()
+    # A new rule, and a new article that only it matches.
+    text = Path(config).read_text()
+    Path(config).write_text(text + "  - name: ferries\n    terms: [lighthouse keeper]\n")
+    site.publish(
+        "s0",
+        {
+            **{str(p): article_html(f"s0 story {p}", p) for p in range(3)},
+            "new": article_html("Lighthouse keeper", 99, extra="lighthouse keeper " * 5),
+        },
+    )
+    assert wait_for(
+        lambda: query(cluster.db, "SELECT COUNT(*) AS n FROM matches WHERE rule = 'ferries'")[0]["n"] == 1, timeout=60
+    ), cluster.output()
+    log = (tmp_path / "w1.log").read_text()
+    assert re.search(r"worker w1: configuration \w+ replaces \w+", log), log
