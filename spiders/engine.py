@@ -209,6 +209,11 @@ def main(argv: list[str] | None = None) -> int:
         ledger = ResultPublisher(args.cluster, worker)
         settings.set("MONITOR_CLUSTER", args.cluster, priority="cmdline")
         settings.set("MONITOR_WORKER_NAME", worker, priority="cmdline")
+        # The delay is the cluster's, per host across workers (ClusterPolitenessMiddleware), taken just before
+        # a request is queued for download: a local delay (or AutoThrottle's) after it would reorder hosts' turns.
+        settings.set("MONITOR_CLUSTER_DELAY", settings.getfloat("DOWNLOAD_DELAY"), priority="cmdline")
+        settings.set("DOWNLOAD_DELAY", 0, priority="cmdline")
+        settings.set("AUTOTHROTTLE_ENABLED", False, priority="cmdline")
     else:
         store = Store.open(args.db)
         ledger = StoreLedger(store)

@@ -403,9 +403,12 @@ class ClusterPolitenessMiddleware:
     """In a cluster, one download delay per host for all workers: a request waits for the host's token in Redis.
 
     The token (``monitor:polite:HOST``) is taken with ``SET NX PX delay``, so across
-    every worker the host sees at most one request per ``DOWNLOAD_DELAY``; each worker's
-    own slot adds its usual delay and concurrency on top. While Redis is unreachable
-    requests go on under each worker's own delay: politeness degrades, the crawl does not stop.
+    every worker the host sees at most one request per ``crawl.download_delay``
+    (``MONITOR_CLUSTER_DELAY``; a worker's engine sets its own slot delay to 0, so nothing
+    reorders requests after their turn; each worker's per-host concurrency still applies).
+    While Redis is unreachable each worker spaces its own requests to a host by the
+    delay instead (logged once): the crawl does not stop, politeness degrades to one
+    machine's.
     """
 
     def __init__(self, url: str, delay: float, worker: str):
@@ -415,11 +418,12 @@ class ClusterPolitenessMiddleware:
         self.delay_ms = max(1, int(delay * 1000))
         self.worker = worker
         self.unreachable = False
+        self.local_turns: dict[str, float] = {}  # host -> when its next request may go, while Redis is down
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ClusterPolitenessMiddleware:
         url = crawler.settings.get("MONITOR_CLUSTER")
-        delay = crawler.settings.getfloat("DOWNLOAD_DELAY")
+        delay = crawler.settings.getfloat("MONITOR_CLUSTER_DELAY")
         if not url or delay <= 0:
             raise NotConfigured("one machine, or no download delay")
         return cls(url, delay, crawler.settings.get("MONITOR_WORKER_NAME") or "worker")
@@ -435,8 +439,12 @@ class ClusterPolitenessMiddleware:
                 await asyncio.sleep(max(wait_ms, 5) / 1000)
         except (OSError, RedisError) as error:
             if not self.unreachable:
-                log.warning("cluster politeness: Redis unreachable (%s); each worker's own delay applies", error)
+                log.warning("cluster politeness: Redis unreachable (%s); this worker's own delay applies", error)
             self.unreachable = True
+            now = time.monotonic()
+            turn = max(now, self.local_turns.get(host, now))
+            self.local_turns[host] = turn + self.delay_ms / 1000
+            await asyncio.sleep(turn - now)
             return
         if self.unreachable:
             log.warning("cluster politeness: Redis is back")

@@ -8,6 +8,7 @@ once, whatever dies (a worker, the writer, Redis itself) and whenever.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -165,6 +166,23 @@ def test_three_workers_store_every_article_once_and_alert_once(rig, tmp_path: Pa
     finished = query(cluster.db, "SELECT source, status, new_articles FROM runs WHERE status != 'running'")
     assert sorted(r["source"] for r in finished) == sorted(names)
     assert all(r["status"] == "ok" and r["new_articles"] == 30 for r in finished), finished
+    # status shows the workers and the streams' backlog
+    shown = subprocess.run(
+        [sys.executable, "-m", "monitor", "--config", cluster.config, "--db", str(cluster.db), "status", "--json"],
+        env={**cluster.env, "MONITOR_CLUSTER": cluster.redis_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    status = json.loads(shown.stdout)["cluster"]
+    assert sorted(worker["name"] for worker in status["workers"]) == ["w1", "w2", "w3"]
+    assert all(
+        w["alive"] and w["pid"] and w["host"] and w["config_hash"] == status["config_hash"] for w in status["workers"]
+    )
+    assert sum(worker["pages_per_minute"] for worker in status["workers"]) >= 300
+    assert status["tasks"] == {"entries": 0, "in_progress": 0, "waiting": 0}
+    assert status["results"]["entries"] == 0
     joined = re.findall(r"worker (\S+): joined", "".join(log.read_text() for log in tmp_path.glob("w*.log")))
     assert sorted(joined) == ["w1", "w2", "w3"]
 
@@ -285,3 +303,23 @@ def test_a_worker_with_a_stale_configuration_reloads(rig, tmp_path: Path) -> Non
     ), cluster.output()
     log = (tmp_path / "w1.log").read_text()
     assert re.search(r"worker w1: configuration \w+ replaces \w+", log), log
+
+
+def test_workers_share_one_download_delay_per_host(rig, tmp_path: Path) -> None:
+    make, _, site = rig
+    names, _ = publish(site, sources=4, pages=3)
+    config = site.config(tmp_path, dict.fromkeys(names, "1h"), download_delay="0.4")
+    cluster = make(config)
+    for name in ("w1", "w2"):
+        cluster.start_worker(name)
+    assert wait_for(lambda: "joined" in (tmp_path / "w2.log").read_text(), timeout=30)
+    cluster.start_writer()
+    assert wait_for(lambda: cluster.articles() == 12, timeout=120), cluster.output()
+    arrivals = sorted(hit.at for hit in site.hits)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+    # 4 feeds, 12 pages and each worker's robots.txt, to one host from two machines: never two within the delay
+    robots = [hit for hit in site.hits if hit.path == "/robots.txt"]
+    assert len(arrivals) == 16 + len(robots) and len(robots) <= 2
+    assert min(gaps) >= 0.35, [round(gap, 3) for gap in gaps]
+    ran_on = re.findall(r"worker (w\d): joined", "".join(p.read_text() for p in tmp_path.glob("w*.log")))
+    assert sorted(ran_on) == ["w1", "w2"]

@@ -86,6 +86,7 @@ class Worker:
         self.retiring: list[EngineProcess] = []
         self.finished: deque[tuple[float, int]] = deque()  # (when, pages) of runs in the last minute
         self._lock = threading.Lock()
+        self.waiting_for_config = False
 
     def run(self) -> None:
         """Take and run tasks until ``stop`` is set; then let the runs in flight finish and leave."""
@@ -138,9 +139,12 @@ class Worker:
         except ClusterError as error:
             if self.stop.is_set():
                 raise
-            log.warning("worker %s: %s; waiting", self.name, error)
+            if not self.waiting_for_config:  # once, not every second
+                log.warning("worker %s: %s; waiting", self.name, error)
+            self.waiting_for_config = True
             self.stop.wait(1.0)
             return False
+        self.waiting_for_config = False
         return True
 
     def _claim(self, count: int) -> list[tuple[bytes, dict[bytes, bytes]]]:
