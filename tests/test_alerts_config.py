@@ -118,3 +118,93 @@ def test_each_mistake_is_reported_with_file_line_and_field(entry: str, expected:
 def test_a_digest_destination_without_a_schedule_is_hourly() -> None:
     config = parse_config(alerts("- name: d\n  type: webhook\n  url: ${URL}\n  mode: digest\n"), "rules.yaml", ENV)
     assert config.alerts.destinations[0].digest_every_seconds is None  # monitor.alerts.digest.DEFAULT_EVERY
+
+
+MAIL_ENV = {
+    "SMTP": "smtp://monitor%40example.org:pw@smtp.example.org:587",
+    "PLAIN_LOGIN": "smtp+plain://u:pw@relay.example.org",
+    "LOCAL_LOGIN": "smtp+plain://u:pw@127.0.0.1:2525",
+    "HOOK": "https://hooks.test/in",
+    "APPRISE": "ntfys://ntfy.example.org/alerts",
+    "APPRISE_HTTP": "https://ntfy.example.org/alerts",
+}
+
+
+def test_email_and_apprise_destinations_are_read() -> None:
+    text = alerts(
+        """\
+        - name: mail
+          type: email
+          url: ${SMTP}
+          from: "Monitor <monitor@example.org>"
+          to: [desk@example.org, "Analyst <analyst@example.org>", desk@example.org]
+          reply_to: tips@example.org
+          mode: digest
+          digest_at: "08:00"
+        - name: relay
+          type: email
+          url: ${LOCAL_LOGIN}
+          from: monitor@example.org
+          to: desk@example.org
+        - name: push
+          type: apprise
+          url: ${APPRISE}
+        """
+    )
+    mail, relay, push = parse_config(text, "rules.yaml", MAIL_ENV).alerts.destinations
+    assert (mail.mail_from, mail.mail_to, mail.reply_to, mail.mode) == (
+        "Monitor <monitor@example.org>", ("desk@example.org", "Analyst <analyst@example.org>"),
+        ("tips@example.org",), "digest",
+    )  # fmt: skip
+    assert (relay.mail_to, relay.messages_per_second) == (("desk@example.org",), None)
+    assert (push.type, push.messages_per_second, push.mail_to) == ("apprise", 1.0, ())
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("type: email\nurl: ${SMTP}\nto: d@example.org", "rules.yaml:5: alerts.destinations[0].from: is required"),
+        ("type: email\nurl: ${SMTP}\nfrom: d@example.org", "rules.yaml:5: alerts.destinations[0].to: is required"),
+        (
+            "type: email\nurl: ${SMTP}\nfrom: [a@example.org, b@example.org]\nto: d@example.org",
+            "rules.yaml:8: alerts.destinations[0].from: must be one address like",
+        ),
+        (
+            "type: email\nurl: ${SMTP}\nfrom: m@example.org\nto: [d@example.org, not an address]",
+            "rules.yaml:9: alerts.destinations[0].to: must be addresses like desk@example.org",
+        ),
+        (
+            "type: email\nurl: ${SMTP}\nfrom: m@example.org\nto: 'a@example.org, b@example.org'",
+            "rules.yaml:9: alerts.destinations[0].to: must be addresses",
+        ),
+        (
+            "type: email\nurl: ${SMTP}\nfrom: m@example.org\nto: d@example.org\nreply_to: []",
+            "rules.yaml:10: alerts.destinations[0].reply_to: must list at least one address",
+        ),
+        (
+            "type: email\nurl: ${HOOK}\nfrom: m@example.org\nto: d@example.org",
+            "rules.yaml:7: alerts.destinations[0].url: must expand to smtp://[USER:PASSWORD@]HOST[:PORT] (STARTTLS)",
+        ),
+        (
+            "type: email\nurl: ${PLAIN_LOGIN}\nfrom: m@example.org\nto: d@example.org",
+            "rules.yaml:7: alerts.destinations[0].url: smtp+plain:// would send the password in clear text",
+        ),
+        (
+            "type: email\nurl: ${SMTP}\nfrom: m@example.org\nto: d@example.org\nsecret: ${SMTP}",
+            "rules.yaml:10: alerts.destinations[0].secret: email destinations take no secret",
+        ),
+        ("type: slack\nurl: ${HOOK}\nto: d@example.org", "rules.yaml:8: alerts.destinations[0].to: only for email"),
+        ("type: apprise\nurl: ${APPRISE}\nfrom: m@example.org", "rules.yaml:8: alerts.destinations[0].from: only for"),
+        (
+            "type: apprise\nurl: ${APPRISE_HTTP}",
+            "rules.yaml:7: alerts.destinations[0].url: is not an Apprise URL it can use (https://…",
+        ),
+    ],
+)
+def test_each_email_or_apprise_mistake_is_reported_with_file_line_and_field(entry: str, expected: str) -> None:
+    text = alerts("- name: d\n" + textwrap.indent(entry, "  ") + "\n")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "rules.yaml", MAIL_ENV)
+    found = [str(p) for p in caught.value.problems]
+    assert any(p.startswith(expected) for p in found), found
+    assert "pw@" not in " ".join(found)

@@ -1,8 +1,10 @@
 """Alerts: the events the outbox carries, how each destination renders them, and how they are delivered.
 
 ``events`` (the versioned payloads), ``facts`` (what a message shows), ``slack``,
-``discord``, ``teams`` and ``webhook`` (one renderer each; ``render`` picks one),
-``transport`` (one POST under one deadline), ``policy`` (what a failure means),
+``discord``, ``teams``, ``webhook`` and ``mail`` (one renderer each; ``render`` picks
+one; Apprise destinations get the email's plain text), ``transport`` (one POST under
+one deadline), ``smtp`` (one email handed to its server, likewise), ``apprise`` (one
+notification through Apprise), ``policy`` (what a failure means),
 ``digest`` (windows and digests), ``pause`` (paused destinations and their notices),
 ``delivery`` (``deliver_due``, the sender), ``redact`` (keeping URLs and secrets out
 of logs). The outbox rows themselves live in the store (``monitor.store.outbox``);

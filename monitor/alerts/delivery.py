@@ -3,7 +3,8 @@
 One ``deliver_due`` call routes new alerts (immediate or digest, see ``digest``),
 makes the digests whose window has ended, then claims due messages in small
 batches, oldest first, and makes one attempt at each under a hard deadline
-(``transport.post``). ``policy.judge`` says what a failure means: retry later
+(``transport.post``; ``smtp.send_mail`` for email, ``apprise.notify`` for Apprise).
+``policy.judge`` says what a failure means: retry later
 (the message stays at the head of its destination's queue, so the destination
 gets one request per retry interval, not one per alert, and gets its messages in
 order once it answers again), dead-letter it, or also pause the destination and
@@ -36,12 +37,14 @@ from pathlib import Path
 
 import requests
 
+from monitor.alerts.apprise import notify
 from monitor.alerts.digest import prepare_digests
 from monitor.alerts.events import sample_event
 from monitor.alerts.pause import pause_destination
 from monitor.alerts.policy import judge, retry_delay
 from monitor.alerts.redact import protect_logs, sensitive_parts
-from monitor.alerts.render import render
+from monitor.alerts.render import Mail, Note, Outgoing, render
+from monitor.alerts.smtp import send_mail
 from monitor.alerts.transport import HttpResult, post
 from monitor.config import DESTINATION_TYPES, DestinationSpec
 from monitor.deadlines import make_session, use_deadlines
@@ -196,14 +199,7 @@ class _Sender:
             log.info("alert=%s destination=%s outcome=skipped (no longer claimed)", alert.id, alert.destination)
             return
         alert = replace(alert, attempts=attempts)
-        result = post(
-            self.session,
-            outgoing.url,
-            outgoing.body,
-            outgoing.headers,
-            destination.timeout_seconds,
-            network_policy(destination),
-        )
+        result = attempt(self.session, destination, outgoing)
         self.last_send[destination.name] = self.clock()
         self.record(alert, destination, result, limit)
 
@@ -219,12 +215,12 @@ class _Sender:
         """Mark the message delivered, to retry or dead (pausing its destination if need be), and log it."""
         moment = self.now()
         status = result.status
-        if result.error is None and status is not None and 200 <= status < 300:
-            mark_delivered(self.store, alert.id, status, moment)
+        if result.delivered:
+            mark_delivered(self.store, alert.id, status, moment)  # Apprise gives no status: NULL
             self.counts["sent"] += 1
             log.info(
                 "alert=%s destination=%s attempt=%d status=%s outcome=delivered (%.2f s)",
-                alert.id, destination.name, alert.attempts, status, result.seconds,
+                alert.id, destination.name, alert.attempts, status or "-", result.seconds,
             )  # fmt: skip
             return
         failure = judge(destination.type, result, moment, self.secrets)
@@ -316,6 +312,17 @@ def _start_time(pid: int) -> str | None:
     return f"{boot} {fields[18]}"  # field 22, starttime
 
 
+def attempt(session: requests.Session, destination: DestinationSpec, outgoing: Outgoing | Mail | Note) -> HttpResult:
+    """One attempt at sending ``outgoing`` to ``destination``: a POST, an email or an Apprise notification."""
+    policy = network_policy(destination)
+    timeout = destination.timeout_seconds
+    if isinstance(outgoing, Mail):
+        return send_mail(outgoing.server, outgoing.message, outgoing.recipients, timeout, policy)
+    if isinstance(outgoing, Note):
+        return notify(outgoing.url, outgoing.title, outgoing.body, timeout, policy)
+    return post(session, outgoing.url, outgoing.body, outgoing.headers, timeout, policy)
+
+
 def network_policy(destination: DestinationSpec) -> NetworkPolicy:
     """Where ``destination`` may be reached: public addresses, its own URL's, and the allowed internal networks."""
     return NetworkPolicy.of(destination.allow_private_networks, destination.url)
@@ -353,18 +360,11 @@ def send_sample(
     http = session if session is not None else make_session()
     use_deadlines(http)
     try:
-        result = post(
-            http,
-            outgoing.url,
-            outgoing.body,
-            outgoing.headers,
-            destination.timeout_seconds,
-            network_policy(destination),
-        )
+        result = attempt(http, destination, outgoing)
     finally:
         if session is None:
             http.close()
-    if result.error is None and result.status is not None and 200 <= result.status < 300:
+    if result.delivered:
         return SampleOutcome(True, result.status, result.seconds)
     failure = judge(destination.type, result, moment, secrets)
     return SampleOutcome(False, result.status, result.seconds, failure.error, failure.endpoint)

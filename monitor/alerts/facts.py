@@ -227,7 +227,8 @@ def notice_lines(event: dict[str, Any]) -> tuple[str, list[str]]:
     status = event.get("status")
     reason = text(event.get("reason")) or "permanent failures"
     lines = [
-        f"Why: {reason}" + (f" (HTTP {status})" if isinstance(status, int) else ""),
+        # An email destination's reason names its SMTP reply code already.
+        f"Why: {reason}" + (f" (HTTP {status})" if isinstance(status, int) and f"SMTP {status}" not in reason else ""),
         f"Since: {published(event.get('paused_at'))}",
         f"Waiting: {int(number(event.get('pending')))} alert(s), kept until it is resumed",
         f"To resume: monitor alerts resume {name}",

@@ -9,6 +9,13 @@ gone, archived, unauthorised) also pause the destination; an answer about the
 *message* (400 ``invalid_payload``) does not. A destination whose host resolves only
 to internal addresses that are not allowed was not contacted: that is permanent and
 about the endpoint, so it is paused too.
+
+Email reads SMTP reply codes: a 4xx (421, 451, 452, 454) is temporary, like a refused
+connection or a timeout; a 5xx is permanent. A 5xx to the login (535) or before any
+recipient (the greeting, EHLO, ``MAIL FROM``) refuses every message: it also pauses
+the destination. One to a recipient (550) or to the message (554) dead-letters only
+that message. Apprise reports success or failure, nothing more: every failure of it
+is temporary.
 """
 
 from __future__ import annotations
@@ -34,6 +41,9 @@ SLACK_ENDPOINT = frozenset(
 )
 SLACK_PERMANENT = SLACK_ENDPOINT | {"invalid_payload", "invalid_blocks", "too_many_attachments"}
 ERROR_BODY_CHARS = 500  # of a failed answer's body, kept in last_error
+SMTP_AUTH_CODES = frozenset({530, 534, 535, 538})  # the login is refused, or needed and not given
+# A 5xx at these steps refuses every message, not this one: the server, the TLS setup, the login or the sender.
+SMTP_ENDPOINT_STAGES = frozenset({"connect", "helo", "tls", "login", "mail"})
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,8 @@ def judge(kind: str, result: HttpResult, now: datetime, secrets: list[str]) -> F
         return Failure(scrub(result.error or "refused: internal address", secrets), True, True, None)
     if result.error is not None or result.status is None:
         return Failure(scrub(result.error or "no answer", secrets), False, False, None)
+    if kind == "email":
+        return _judge_smtp(result.status, result.stage, scrub(result.body, secrets)[:ERROR_BODY_CHARS])
     status = result.status
     body = scrub(result.body, secrets)[:ERROR_BODY_CHARS]
     word = body.strip()
@@ -83,3 +95,11 @@ def judge(kind: str, result: HttpResult, now: datetime, secrets: list[str]) -> F
     else:
         error = body or f"HTTP {status} with an empty body"
     return Failure(error, permanent, endpoint and permanent, retry_after)
+
+
+def _judge_smtp(status: int, stage: str, answer: str) -> Failure:
+    """An SMTP reply: 4xx is temporary; 5xx permanent, and about the endpoint at login or before the recipients."""
+    error = f"SMTP {status} at {stage or 'send'}: {answer or 'no text'}"
+    if status < 500:
+        return Failure(error, False, False, None)
+    return Failure(error, True, status in SMTP_AUTH_CODES or stage in SMTP_ENDPOINT_STAGES, None)

@@ -16,10 +16,15 @@ from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
 
 REDACTED = "…redacted"
+TOKEN_CHARS = 8  # a path part or query value of a non-http URL this long may be a token
 
 
 def redact_url(url: str) -> str:
-    """``url`` with only its scheme, host and port kept: ``https://hooks.slack.com/…redacted``."""
+    """``url`` with only its scheme, host and port kept: ``https://hooks.slack.com/…redacted``.
+
+    Outside http(s) (Apprise's ``tgram://TOKEN/CHAT``, ``ntfy://TOPIC``), the "host" is often a
+    token: it is kept only when it reads as a server (a dotted name, an IP address, localhost).
+    """
     try:
         parts = urlsplit(url.strip())
         host = parts.hostname
@@ -28,6 +33,8 @@ def redact_url(url: str) -> str:
         return REDACTED
     if not parts.scheme or not host:
         return REDACTED
+    if parts.scheme not in ("http", "https") and not reads_as_server(host):
+        return f"{parts.scheme}://{REDACTED}"
     if ":" in host:  # an IPv6 literal
         host = f"[{host}]"
     netloc = host if port is None else f"{host}:{port}"
@@ -58,7 +65,29 @@ def sensitive_parts(url: str, secret: str | None = None) -> list[str]:
         parts.append(secret)
         if secret.startswith("whsec_") and len(secret) > len("whsec_"):
             parts.append(secret[len("whsec_") :])
+    if url and "://" in url and not url.lower().startswith(("http://", "https://")):
+        parts.extend(_token_parts(url))
     return parts
+
+
+def _token_parts(url: str) -> list[str]:
+    """The parts of a non-http URL (Apprise's, SMTP's) that may be tokens: its login and host, long path parts."""
+    netloc, _, rest = url.split("://", 1)[1].partition("/")
+    login, _, host = netloc.rpartition("@")
+    found = [netloc] if login else []
+    found += [piece for piece in login.split(":") if len(piece) >= TOKEN_CHARS]
+    if not reads_as_server(host.rsplit(":", 1)[0] if host.count(":") == 1 else host):
+        found.append(host)
+    path, _, query = rest.partition("?")
+    found += [piece for piece in path.split("/") if len(piece) >= TOKEN_CHARS]
+    found += [value for pair in query.split("&") for value in pair.split("=")[1:] if len(value) >= TOKEN_CHARS]
+    return [unquote(piece) for piece in found] + found
+
+
+def reads_as_server(host: str) -> bool:
+    """Whether ``host`` reads as a server, not a token: a dotted name, an IP address or localhost."""
+    name = host.strip("[]").lower()
+    return "." in name or ":" in name or name == "localhost"
 
 
 def basic_credentials(username: str, password: str) -> list[str]:
@@ -114,7 +143,8 @@ class SecretFilter(logging.Filter):
 
 
 _FILTER = SecretFilter()
-_FILTERED_LOGGERS = ("urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry", "requests")
+# Apprise logs the URLs it posts to and the ones it cannot parse.
+_FILTERED_LOGGERS = ("urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry", "requests", "apprise")
 _installed = False
 _install_lock = threading.Lock()
 

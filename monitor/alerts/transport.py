@@ -25,7 +25,12 @@ READ_LIMIT = 16 * 1024  # bytes of an answer read at most
 
 @dataclass(frozen=True)
 class HttpResult:
-    """The answer to one POST, or why there was none (``error`` set, ``status`` maybe None)."""
+    """The answer to one attempt, or why there was none (``error`` set, ``status`` maybe None).
+
+    For a POST, ``status`` is the HTTP status; for an email (``smtp``), the SMTP reply
+    code, with ``stage`` the step it answered. Either way only a 2xx is a delivery.
+    Apprise (``apprise``) gives no code: it says ``accepted`` or gives an ``error``.
+    """
 
     status: int | None
     body: str = ""
@@ -33,6 +38,15 @@ class HttpResult:
     error: str | None = None
     seconds: float = 0.0
     refused: bool = False  # the destination's address is internal and not allowed: nothing was sent
+    stage: str = ""  # email: the SMTP step the answer came at (connect, helo, tls, login, mail, rcpt, data)
+    accepted: bool = False  # a channel without status codes (Apprise) reported success
+
+    @property
+    def delivered(self) -> bool:
+        """Whether the destination took the message: a 2xx answer, or a reported success."""
+        if self.error is not None:
+            return False
+        return self.accepted or (self.status is not None and 200 <= self.status < 300)
 
 
 def post(

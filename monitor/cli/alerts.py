@@ -162,13 +162,23 @@ def test(state: State, destination: str) -> None:
     spec = _destination(state, destination)
     outcome = send_sample(spec)
     where = f"{spec.name} ({spec.type}, {redact_url(spec.url)})"
+    protocol = "SMTP" if spec.type == "email" else "HTTP"
     if outcome.delivered:
-        click.echo(f"test alert delivered to {where}: HTTP {outcome.status} in {outcome.seconds:.2f} s")
+        answer = f"{protocol} {outcome.status}" if outcome.status is not None else "accepted"
+        recipients = f" for {', '.join(spec.mail_to)}" if spec.type == "email" else ""
+        click.echo(f"test alert delivered to {where}{recipients}: {answer} in {outcome.seconds:.2f} s")
     else:
-        status = f"HTTP {outcome.status}" if outcome.status is not None else "no answer"
+        status = f"{protocol} {outcome.status}" if outcome.status is not None else "no answer"
         click.echo(f"test alert NOT delivered to {where}: {status}: {outcome.error}")
         if outcome.permanent:
-            click.echo("  this answer is permanent: the URL is wrong, revoked or archived; in a send it pauses")
+            what = (
+                "the login, server or sender is refused"
+                if spec.type == "email"
+                else "the URL is wrong, revoked or archived"
+            )
+            click.echo(f"  this answer is permanent: {what}; in a send it pauses")
+        elif spec.type == "apprise":
+            click.echo("  Apprise reports only success or failure: in a send, a failure is retried on the schedule")
     try:
         with state.store(create=False) as store:
             paused = paused_destinations(store).get(spec.name)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import re
 import zoneinfo
+from email.utils import formataddr, getaddresses, parseaddr
 from typing import Any
+from urllib.parse import urlsplit
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
@@ -18,7 +21,8 @@ from monitor.config.checker import (
     value_line,
 )
 from monitor.config.durations import parse_time_of_day
-from monitor.config.model import DELIVERY_MODES, DESTINATION_TYPES, AlertsSpec, DestinationSpec
+from monitor.config.model import DELIVERY_MODES, DESTINATION_TYPES, EMAIL_SCHEMES, AlertsSpec, DestinationSpec
+from monitor.netpolicy import is_loopback_name, parse_ip
 
 SECRET_PREFIX = "whsec_"  # Standard Webhooks secrets: whsec_<base64>
 
@@ -35,8 +39,13 @@ DESTINATION_KEYS = {
     "timezone",
     "immediate_limit",
     "max_attempts",
+    "from",
+    "to",
+    "reply_to",
 }
+EMAIL_KEYS = ("from", "to", "reply_to")
 MIN_DIGEST_EVERY = 60
+_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
 def parse_alerts(check: Checker, root: CommentedMap) -> AlertsSpec:
@@ -84,12 +93,32 @@ def _destination(check: Checker, entry: CommentedMap, field: str) -> Destination
     zone = check.get(entry, "timezone", field, lambda v, f, line: _zone(check, v, f, line))
     immediate_limit = check.get(entry, "immediate_limit", field, check.integer)
     max_attempts = check.get(entry, "max_attempts", field, check.integer)
+    mail_from = check.get(entry, "from", field, lambda v, f, line: _addresses(check, v, f, line, single=True))
+    mail_to = check.get(entry, "to", field, lambda v, f, line: _addresses(check, v, f, line, single=False))
+    reply_to = check.get(entry, "reply_to", field, lambda v, f, line: _addresses(check, v, f, line, single=False))
 
     def fail(key: str, message: str) -> None:
         check.fail(value_line(entry, key), f"{field}.{key}", message)
 
-    if url and not re.match(r"^https?://[^\s/]+", url):
-        fail("url", "must expand to an http:// or https:// URL")
+    if kind == "email":
+        if url:
+            problem = smtp_url_problem(url)
+            if problem:
+                fail("url", problem)
+        for key in ("from", "to"):
+            if key not in entry:
+                check.fail(node_line(entry), f"{field}.{key}", "is required for email destinations")
+    else:
+        for key in EMAIL_KEYS:
+            if key in entry and kind in DESTINATION_TYPES:
+                fail(key, "only for email destinations")
+        if kind == "apprise":
+            if url:
+                problem = apprise_url_problem(url)
+                if problem:
+                    fail("url", problem)
+        elif url and not re.match(r"^https?://[^\s/]+", url):
+            fail("url", "must expand to an http:// or https:// URL")
     if secret is not None and kind in DESTINATION_TYPES and kind != "webhook":
         fail("secret", f"{kind} destinations take no secret (only webhook destinations are signed)")
     elif secret:
@@ -125,6 +154,9 @@ def _destination(check: Checker, entry: CommentedMap, field: str) -> Destination
         timezone=zone or "UTC",
         immediate_limit=3 if immediate_limit is None else immediate_limit,
         max_attempts=max_attempts or None,
+        mail_from=(mail_from or ("",))[0],
+        mail_to=mail_to or (),
+        reply_to=reply_to or (),
     )
 
 
@@ -156,6 +188,82 @@ def _zone(check: Checker, value: Any, field: str, line: int) -> str | None:
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             pass
     check.fail(line, field, f"must be a time zone like UTC or Europe/Berlin, not {value!r}")
+    return None
+
+
+def _addresses(check: Checker, value: Any, field: str, line: int, *, single: bool) -> tuple[str, ...] | None:
+    """``from`` (one address), ``to`` and ``reply_to`` (one or a list): ``desk@example.org`` or ``Desk <desk@…>``."""
+    if single and isinstance(value, CommentedSeq):
+        check.fail(line, field, "must be one address like monitor@example.org or 'Monitor <monitor@example.org>'")
+        return None
+    items = list(value) if isinstance(value, CommentedSeq) else [value]
+    if not items:
+        check.fail(line, field, "must list at least one address")
+        return None
+    found: list[str] = []
+    for item in items:
+        text = check.string(item, field, line)
+        if text is None:
+            return None
+        address = mail_address(text)
+        if address is None:
+            what = "one address" if single else "addresses"
+            check.fail(line, field, f"must be {what} like desk@example.org or 'Desk <desk@example.org>', not {text!r}")
+            return None
+        found.append(address)
+    return tuple(dict.fromkeys(found))
+
+
+def mail_address(text: str) -> str | None:
+    """``text`` as one well-formed mail address (``Name <local@domain>`` or ``local@domain``), or None."""
+    if any(char in text for char in "\r\n\0") or len(getaddresses([text])) != 1:
+        return None
+    name, address = parseaddr(text)
+    if not _ADDRESS.fullmatch(address) or "," in address:
+        return None
+    return formataddr((name, address)) if name else address
+
+
+def smtp_url_problem(url: str) -> str | None:
+    """What is wrong with an email destination's URL (``smtp://USER:PASSWORD@HOST:PORT``), or None."""
+    try:
+        parts = urlsplit(url)
+        host, port, user, password = parts.hostname, parts.port, parts.username, parts.password
+    except ValueError:
+        return "must expand to a URL like smtp://USER:PASSWORD@smtp.example.org:587"
+    if parts.scheme not in EMAIL_SCHEMES or not host:
+        return (
+            "must expand to smtp://[USER:PASSWORD@]HOST[:PORT] (STARTTLS), smtps://… (TLS) or smtp+plain://… (no TLS)"
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return "must name only the server and the login: no path, query or fragment"
+    if port == 0:
+        return "has port 0"
+    if (user is None) != (password is None) or (user == "" and password):
+        return "gives a login without a password, or a password without a login (USER:PASSWORD@)"
+    address = parse_ip(host)
+    loopback = is_loopback_name(host) or (address is not None and address.is_loopback)
+    if parts.scheme == "smtp+plain" and password is not None and not loopback:
+        return "smtp+plain:// would send the password in clear text: use smtp:// (STARTTLS) or smtps:// (TLS)"
+    return None
+
+
+def apprise_url_problem(url: str) -> str | None:
+    """What is wrong with an apprise destination's URL (one Apprise can use, not http(s)), or None."""
+    if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", url):
+        return "must expand to an Apprise URL like tgram://TOKEN/CHAT or ntfys://ntfy.example.org/topic"
+    import apprise  # here, not at the top: it loads its ~100 services, only for configurations that use it
+
+    quiet = logging.getLogger("apprise")
+    muted = quiet.disabled
+    quiet.disabled = True  # Apprise logs the URL it cannot parse, and the URL is a credential
+    try:
+        plugin = apprise.Apprise.instantiate(url, asset=apprise.AppriseAsset(storage_mode="memory"))
+    finally:
+        quiet.disabled = muted
+    if plugin is None:
+        scheme = url.split("://", 1)[0]
+        return f"is not an Apprise URL it can use ({scheme}://…: unknown service, or a malformed URL)"
     return None
 
 

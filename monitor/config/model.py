@@ -13,11 +13,20 @@ from typing import Any
 from monitor.rules import RuleSpec
 
 SOURCE_TYPES = ("rss", "atom", "sitemap", "listing", "site")
-DESTINATION_TYPES = ("slack", "webhook", "discord", "teams")
+DESTINATION_TYPES = ("slack", "webhook", "discord", "teams", "email", "apprise")
+EMAIL_SCHEMES = ("smtp", "smtps", "smtp+plain")  # STARTTLS, implicit TLS, clear text (loopback or no login)
 DELIVERY_MODES = ("immediate", "digest", "both")
 # Messages a second per destination when rules.yaml sets no rate_limit (None: unpaced). Slack
 # documents one a second per webhook, Teams about four; Discord allows 30 a minute per channel.
-DEFAULT_RATE_LIMITS: dict[str, float | None] = {"slack": 1.0, "discord": 0.5, "teams": 4.0, "webhook": None}
+# Apprise reaches chat and push services whose limits differ: one a second suits the strictest (Telegram).
+DEFAULT_RATE_LIMITS: dict[str, float | None] = {
+    "slack": 1.0,
+    "discord": 0.5,
+    "teams": 4.0,
+    "webhook": None,
+    "email": None,
+    "apprise": 1.0,
+}
 # The shortest default deadline of a crawl (Config.run_deadline): a slow but healthy first crawl is not cut short.
 MIN_DEFAULT_RUN_DEADLINE = 3600.0
 
@@ -54,8 +63,8 @@ class DestinationSpec:
 
     name: str
     type: str  # one of DESTINATION_TYPES
-    url: str
-    secret: str | None = None  # webhook signing key (Standard Webhooks, "whsec_...")
+    url: str = field(repr=False)  # a credential: kept out of reprs, hence out of tracebacks and logs
+    secret: str | None = field(default=None, repr=False)  # webhook signing key (Standard Webhooks, "whsec_...")
     timeout_seconds: float = 15.0
     line: int = 0
     rate_limit: float | None = None  # messages a second; None: the type's default (DEFAULT_RATE_LIMITS)
@@ -66,6 +75,9 @@ class DestinationSpec:
     immediate_limit: int = 3  # mode "both": alerts sent at once per digest window; the rest wait for the digest
     max_attempts: int | None = None  # None: alerts.max_attempts
     allow_private_networks: tuple[str, ...] = ()  # crawl.allow_private_networks, which alerts obey too
+    mail_from: str = ""  # email: the From address ("Monitor <monitor@example.org>")
+    mail_to: tuple[str, ...] = ()  # email: the recipients
+    reply_to: tuple[str, ...] = ()  # email: Reply-To, if any
 
     @property
     def enabled(self) -> bool:

@@ -307,8 +307,8 @@ def release(store: Store, alert_ids: Sequence[str]) -> int:
     return changed
 
 
-def mark_delivered(store: Store, alert_id: str, status_code: int, now: datetime) -> bool:
-    """Record a delivery (a 2xx answer); False if there is no such message."""
+def mark_delivered(store: Store, alert_id: str, status_code: int | None, now: datetime) -> bool:
+    """Record a delivery (a 2xx answer, an SMTP 250; None from Apprise); False if there is no such message."""
     with store.write() as conn:
         cursor = conn.execute(
             "UPDATE alerts SET status = 'delivered', claimed_until = NULL, last_status = ?, last_error = NULL,"
