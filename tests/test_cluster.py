@@ -244,7 +244,8 @@ def test_workers_killed_mid_batch_lose_nothing_and_alert_once(rig, tmp_path: Pat
     assert sorted(reported) == sorted(f"cluster worker {name}" for name in killed)
 
 
-def test_writer_killed_mid_batch_completes_it_on_restart(rig, tmp_path: Path) -> None:
+def _crawling(rig, tmp_path: Path) -> tuple[Rig, Receiver, int]:  # type: ignore[no-untyped-def]
+    """A writer and two workers well into a crawl of 320 articles; the rig, the receiver, the alerts owed."""
     make, receiver, site = rig
     names, alerting = publish(site, sources=8, pages=40)
     cluster = make(_config(site, tmp_path, names))
@@ -252,6 +253,11 @@ def test_writer_killed_mid_batch_completes_it_on_restart(rig, tmp_path: Path) ->
     for name in ("w1", "w2"):
         cluster.start_worker(name)
     assert wait_for(lambda: cluster.articles() >= 40, timeout=120), cluster.output()
+    return cluster, receiver, alerting
+
+
+def test_writer_killed_mid_batch_completes_it_on_restart(rig, tmp_path: Path) -> None:
+    cluster, receiver, alerting = _crawling(rig, tmp_path)
     assert cluster.writer is not None
     cluster.kill(cluster.writer)
     stored = cluster.articles()
@@ -265,13 +271,7 @@ def test_writer_killed_mid_batch_completes_it_on_restart(rig, tmp_path: Path) ->
 
 
 def test_redis_restarted_mid_crawl_loses_nothing(rig, tmp_path: Path, redis_server: RedisServer) -> None:
-    make, receiver, site = rig
-    names, alerting = publish(site, sources=8, pages=40)
-    cluster = make(_config(site, tmp_path, names))
-    cluster.start_writer()
-    for name in ("w1", "w2"):
-        cluster.start_worker(name)
-    assert wait_for(lambda: cluster.articles() >= 40, timeout=120), cluster.output()
+    cluster, receiver, alerting = _crawling(rig, tmp_path)
     redis_server.restart(down_for=2.0)
     assert cluster.articles() < 320, "Redis restarted after the crawl: the test proves nothing"
     urls = _settled(cluster, receiver, 320, alerting)

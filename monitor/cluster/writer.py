@@ -274,19 +274,20 @@ class ClusterEngine:
         self.stopping.set()
         for thread in self._threads:
             thread.join(10)
-        self._store.close()
+        with self._lock:
+            self._store.close()
 
     def _give_up(self, source: str, run_id: int, reason: str) -> None:
-        with self._lock:
+        log.error("cluster: run %d of %s failed: %s", run_id, source, reason)
+        with self._lock:  # the scheduler's threads share this connection (submit)
             if self.in_flight.get(source, (None,))[0] == run_id:
                 del self.in_flight[source]
-        log.error("cluster: run %d of %s failed: %s", run_id, source, reason)
-        try:
-            record_error(self._store, run_id, source, None, "cluster", reason)
-            finish_run(self._store, run_id, {"errors": 1}, "failed")
-            check_sources(self._store, self.config, utcnow(), [source])
-        except MonitorError as error:
-            log.error("cluster: could not record run %d of %s as failed: %s", run_id, source, error)
+            try:
+                record_error(self._store, run_id, source, None, "cluster", reason)
+                finish_run(self._store, run_id, {"errors": 1}, "failed")
+                check_sources(self._store, self.config, utcnow(), [source])
+            except MonitorError as error:
+                log.error("cluster: could not record run %d of %s as failed: %s", run_id, source, error)
         self.on_finished(SourceRunSummary(source=source, run_id=run_id, status="failed", errors=1, message=reason))
 
     # The writer thread: read the result stream, apply, acknowledge.
