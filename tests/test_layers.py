@@ -38,6 +38,7 @@ LAYERS: list[set[str]] = [
         "processes",
         "netpolicy",
     },
+    {"charts"},  # pure drawing: plain data in, SVG or PNG out; the report and email digests use it
     {"rules"},
     {"config"},
     {"extract"},

@@ -99,15 +99,26 @@ def prune(state: State, older_than: str, no_vacuum: bool) -> None:
 @click.option("--until", metavar="WHEN", help="End: a duration ago or a date (default: now).")
 @click.option("--markdown", is_flag=True, help="Markdown instead of plain text.")
 @click.option("--json", "as_json", is_flag=True, help="The report's data as JSON.")
+@click.option(
+    "--html",
+    "html_path",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the report with its charts to FILE: one HTML file that opens offline.",
+)
 @pass_state
-def report(state: State, since: str, until: str | None, markdown: bool, as_json: bool) -> None:
+def report(state: State, since: str, until: str | None, markdown: bool, as_json: bool, html_path: str | None) -> None:
     """A readable summary of a period: matches per rule and source, top stories, alert delivery.
+
+    With --html, a self-contained HTML page with charts (matches per rule per day, the stories
+    carried by the most outlets, sources by articles and failures, alert delivery latency).
 
     \b
     Example:
         monitor report --since 7d --markdown > week.md
+        monitor report --since 7d --html week.html
     """
-    from monitor.ops import build_report, render_report
+    from monitor.ops import build_report, render_report, write_html_report
 
     state.config()
     try:
@@ -116,6 +127,15 @@ def report(state: State, since: str, until: str | None, markdown: bool, as_json:
         raise UsageProblem(f"--since/--until {error}") from None
     with state.store(create=False) as store:
         data = build_report(store, start, end)
+    if html_path:
+        from pathlib import Path
+
+        try:
+            write_html_report(data, Path(html_path))
+        except OSError as error:
+            raise click.ClickException(f"{html_path}: cannot write the report: {error.strerror or error}") from None
+        click.echo(f"Wrote the report with its charts to {html_path}", err=True)
+        return
     click.echo(json.dumps(data, indent=2) if as_json else render_report(data, markdown=markdown), nl=as_json)
 
 

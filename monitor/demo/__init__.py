@@ -2,7 +2,8 @@
 
 Two local news sites (one with an RSS feed, one with a sitemap) and a local alert
 receiver start on 127.0.0.1; a real crawl runs against them; alerts are delivered
-to the receiver; the demo prints what arrived, what stayed quiet, and a search.
+to the receiver; the demo prints what arrived, what stayed quiet, and a search, and
+writes the period's HTML report with its charts beside the store.
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ from monitor.alerts import SignatureError, verify
 from monitor.config import load_config
 from monitor.demo.receiver import Receiver
 from monitor.demo.sites import LocalSite, Story
-from monitor.errors import DemoStoreError, StoreError
+from monitor.errors import DemoStoreError, MonitorError, StoreError
+from monitor.ops import build_report, write_html_report
 from monitor.output import write_rows
 from monitor.runs import run_once
 from monitor.store import Store, sync_sources
 from monitor.store.canned import shell_example
 from monitor.store.queries import search
 from monitor.store.reports import last_runs, unalerted_articles
+from monitor.timestamps import utcnow
 
 SEED_PATH = "/world/nato-offers-arms-talks.html"
 QUIET_PATH = "/lifestyle/savar-rose-village.html"
@@ -84,6 +87,11 @@ def run_demo(db_path: Path, out: TextIO, *, keep_serving: bool = False) -> int:
     finally:
         ledger.stop()
         herald.stop()
+
+
+def demo_report_path(db_path: Path) -> Path:
+    """Where the demo writes its HTML report: ``demo-report.html`` beside ``demo.db``."""
+    return db_path.with_name(db_path.stem + "-report.html")
 
 
 def demo_mark(db_path: Path) -> Path:
@@ -147,11 +155,19 @@ def _run(db_path: Path, ledger: LocalSite, herald: LocalSite, out: TextIO, *, ke
         out.write(f"  The Harbour Herald  {herald.base}/sitemap.xml  (sitemap)\n")
         out.write(f"  alert receiver      {receiver.base}  (Slack-style and signed webhook)\n\n")
         out.flush()
+        started = utcnow()
+        report_path = demo_report_path(db_path)
         with Store.open(db_path) as store:
             sync_sources(store, config.sources)
             summary = run_once(config, store)
             out.write(summary.render() + "\n\n")
             ok = _show_results(store, receiver, secret, ledger.base, out)
+            try:
+                write_html_report(build_report(store, started), report_path)
+            except OSError as error:
+                why = error.strerror or error
+                raise MonitorError(f"{report_path}: cannot write the demo's report: {why}") from error
+        out.write(f"\nThe report, with its charts, is {report_path} (one HTML file: open it in a browser).\n")
         out.write(
             f"\nThe store is {db_path}. Try:\n"
             f"  monitor --db {db_path} search 'sanctions OR \"armed conflict\"'\n"

@@ -1,9 +1,9 @@
-"""``monitor browse``: the store in Datasette, with descriptions, full-text search and canned queries.
+"""``monitor browse``: the store in Datasette, with descriptions, full-text search, canned queries and charts.
 
 Datasette is the web UI of the sqlite-utils ecosystem. We give it metadata (what
-each table and column means, the FTS table behind ``articles``) and canned queries
-for the questions people ask; it opens the file read-only and listens on
-127.0.0.1 unless told otherwise.
+each table and column means, the FTS table behind ``articles``), canned queries
+for the questions people ask, and a plugin with the report's charts (``/-/charts``);
+it opens the file read-only and listens on 127.0.0.1 unless told otherwise.
 """
 
 from __future__ import annotations
@@ -104,13 +104,30 @@ TABLES: dict[str, dict[str, Any]] = {
 }
 
 
+# Datasette loads every module of this folder as a plugin: the charts page (CHARTS_PATH).
+PLUGINS_DIR = Path(__file__).resolve().parent / "datasette_plugins"
+CHARTS_PATH = "/-/charts"
+CHARTS_LINK = (
+    f'<a href="{CHARTS_PATH}">Charts</a> of the last week: matches per rule per day, the stories carried by the most'
+    " outlets, sources by articles and by failures, alert delivery latency."
+)
+
+
 def metadata(db_path: str) -> dict[str, Any]:
-    """Datasette metadata for the store at ``db_path``."""
+    """Datasette metadata for the store at ``db_path``, and the charts plugin's configuration."""
     name = Path(db_path).stem
+    about = "Articles the monitor caught, the rules they matched and the alerts they raised."
     return {
         "title": "monitor",
-        "description": "Articles the monitor caught, the rules they matched and the alerts they raised.",
-        "databases": {name: {"tables": TABLES, "queries": canned_queries()}},
+        "description_html": f"{about} {CHARTS_LINK}",
+        "databases": {
+            name: {
+                "description_html": f"The monitor's store. {CHARTS_LINK}",
+                "tables": TABLES,
+                "queries": canned_queries(),
+            }
+        },
+        "plugins": {"monitor-charts": {"database": name}},
     }
 
 
@@ -131,6 +148,8 @@ def browse_command(db_path: str, metadata_path: str, *, host: str = "127.0.0.1",
         "--setting",
         "sql_time_limit_ms",
         "5000",
+        "--plugins-dir",
+        str(PLUGINS_DIR),
     ]
 
 

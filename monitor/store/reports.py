@@ -95,10 +95,11 @@ def period_articles(store: Store, since: datetime, until: datetime) -> dict[str,
 
 def period_rules(store: Store, since: datetime, until: datetime) -> list[dict[str, Any]]:
     """Per rule matching in [since, until): matches, average score, articles alerted; busiest first."""
+    # EXISTS, not a join: an article alerted to two destinations is still one match (a rule matches an article once).
     return store.query(
         "SELECT m.rule, COUNT(*) AS matches, ROUND(AVG(m.score), 2) AS avg_score,"
-        " COUNT(DISTINCT al.article_id) AS alerted_articles"
-        " FROM matches m LEFT JOIN alerts al ON al.article_id = m.article_id"
+        " SUM(EXISTS (SELECT 1 FROM alerts al WHERE al.article_id = m.article_id)) AS alerted_articles"
+        " FROM matches m"
         " WHERE m.matched_at >= :since AND m.matched_at < :until GROUP BY m.rule ORDER BY matches DESC, m.rule",
         _period(since, until),
     )
@@ -137,6 +138,65 @@ def period_delivery(store: Store, since: datetime, until: datetime) -> list[dict
         " ORDER BY destination, status",
         _period(since, until),
     )
+
+
+def period_rule_days(store: Store, since: datetime, until: datetime) -> list[dict[str, Any]]:
+    """Matches recorded in [since, until) per UTC day and rule: day (YYYY-MM-DD), rule, matches; by day, then rule."""
+    return store.query(
+        "SELECT substr(matched_at, 1, 10) AS day, rule, COUNT(*) AS matches FROM matches"
+        " WHERE matched_at >= :since AND matched_at < :until GROUP BY day, rule ORDER BY day, rule",
+        _period(since, until),
+    )
+
+
+def period_story_reach(store: Store, since: datetime, until: datetime, limit: int) -> list[dict[str, Any]]:
+    """The ``limit`` matched stories with an article first seen in [since, until) carried by the most outlets.
+
+    A story's outlets are the distinct sources of all its articles; ties go to the newer story.
+    """
+    return store.query(
+        "SELECT s.id, s.title, COUNT(DISTINCT a.source) AS outlets, group_concat(DISTINCT a.source) AS sources,"
+        " MAX(a.score) AS score, s.first_seen FROM stories s JOIN articles a ON a.story_id = s.id"
+        " WHERE s.id IN (SELECT story_id FROM articles WHERE first_seen >= :since AND first_seen < :until)"
+        " GROUP BY s.id HAVING MAX(a.score) > 0 ORDER BY outlets DESC, s.first_seen DESC, s.id LIMIT :top",
+        {**_period(since, until), "top": limit},
+    )
+
+
+# Delivery latency buckets: (upper bound in seconds, exclusive, or None for the last; label).
+LATENCY_BUCKETS: tuple[tuple[int | None, str], ...] = (
+    (10, "< 10 s"),
+    (60, "10 s – 1 min"),
+    (300, "1 – 5 min"),
+    (3600, "5 min – 1 h"),
+    (86400, "1 h – 1 day"),
+    (None, "≥ 1 day"),
+)
+
+
+def period_delivery_latency(store: Store, since: datetime, until: datetime) -> list[dict[str, Any]]:
+    """Alerts created in [since, until) and delivered, per destination and LATENCY_BUCKETS label.
+
+    Latency runs from queueing the alert to its delivery, or to its digest's delivery for a
+    digested one. Rows: destination, bucket (the label), alerts; by destination, then bucket order.
+    """
+    cases = " ".join(
+        f"WHEN seconds < {bound} THEN {index}" for index, (bound, _) in enumerate(LATENCY_BUCKETS) if bound is not None
+    )
+    rows = store.query(
+        f"SELECT destination, CASE {cases} ELSE {len(LATENCY_BUCKETS) - 1} END AS bucket, COUNT(*) AS alerts"
+        " FROM (SELECT al.destination,"
+        "   ROUND((julianday(COALESCE(al.delivered_at, d.delivered_at)) - julianday(al.created_at)) * 86400) AS seconds"
+        "   FROM alerts al LEFT JOIN alerts d ON d.id = al.digest_id AND d.status = 'delivered'"
+        "   WHERE al.kind = 'alert' AND al.created_at >= :since AND al.created_at < :until"
+        "   AND COALESCE(al.delivered_at, d.delivered_at) IS NOT NULL)"
+        " GROUP BY destination, bucket ORDER BY destination, bucket",
+        _period(since, until),
+    )
+    return [
+        {"destination": row["destination"], "bucket": LATENCY_BUCKETS[row["bucket"]][1], "alerts": row["alerts"]}
+        for row in rows
+    ]
 
 
 def rule_match_scores(store: Store, rule: str) -> dict[int, float]:
