@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from monitor.alerts import DeliveryReport, deliver_due, send_sample
+from monitor.alerts.mail import digest_chart_data
 from monitor.cli.common import EXIT_ERROR
 from monitor.config import DestinationSpec, parse_config
 from monitor.ingest import save_article
@@ -140,6 +141,31 @@ def test_a_digest_window_is_one_message_listing_its_stories_with_a_stable_messag
         assert f'<a href="https://news.example/world/nato-{index}">NATO summit {index}</a>' in html
     assert [row(store, alert_id)["status"] for alert_id in ids] == ["digested"] * 3
     assert row(store, digest["id"])["status"] == "delivered"
+
+
+def test_a_digest_email_shows_charts_of_its_stories_as_inline_images(store: Store) -> None:
+    with MailServer() as server:
+        destination = email(server.url(), mode="digest", digest_every_seconds=3600)
+        queue(store, [destination], count=3, start=T0 + timedelta(minutes=1))
+        deliver_due(store, [destination], now=T0 + timedelta(minutes=5))
+        assert deliver_due(store, [destination], now=T0 + timedelta(hours=1)) == DeliveryReport(sent=1, digests=1)
+        [received] = server.messages
+    message = received.message
+    body = message.get_body(("html",))
+    assert isinstance(body, EmailMessage)
+    html = str(body.get_content())
+    images = [part for part in message.walk() if part.get_content_type() == "image/png"]
+    assert len(images) == 2  # matches per rule per day; the stories by outlets
+    for image in images:
+        assert image.get_content().startswith(b"\x89PNG\r\n")
+        assert f'src="cid:{str(image["Content-ID"]).strip("<>")}"' in html
+    # what they draw: each alert's rules on its day, each story with its outlets
+    [digest] = store.query("SELECT payload FROM alerts WHERE kind = 'digest'")
+    event = json.loads(digest["payload"])
+    data = digest_chart_data(event)
+    assert sum(row.matches for row in data.rule_days) == sum(len(alert["rules"]) for alert in event["alerts"]) > 0
+    assert [story.title for story in data.stories] == [f"NATO summit {n}" for n in range(3)]
+    assert all(story.outlets == 1 for story in data.stories) and data.days
 
 
 @pytest.fixture

@@ -3,7 +3,9 @@
 An alert shows its headline, the outlet(s) that carried the story, when it was
 published, its score, and why it matched (each rule with the words that hit, and
 the sentence they hit in), then the links. A digest lists its window's stories the
-same way, one after another; an operator notice is its headline and lines. The
+same way, one after another, under two charts of its stories (matches per rule per
+day, the stories carried by the most outlets; PNG images inside the message, since
+mail clients show no SVG and fetch nothing); an operator notice is its headline and lines. The
 plain part is also what an Apprise destination gets. In the HTML part every string
 from the event is escaped (a scraped headline is text, never markup) and the only
 links are validated http(s) URLs. The ``Message-ID`` is the outbox id's, so a
@@ -13,9 +15,10 @@ re-send after a crash is recognisably the same message.
 from __future__ import annotations
 
 import html
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -34,6 +37,7 @@ from monitor.alerts.facts import (
     text,
     window_text,
 )
+from monitor.charts import CHARTS, ChartData, RuleDay, StoryReach, render_png
 from monitor.timestamps import utcnow
 
 SUBJECT_PREFIX = "[monitor]"
@@ -58,13 +62,18 @@ class Outlet:
     published: str
 
 
+DIGEST_CHARTS = ("matches-per-rule-per-day", "stories-by-outlets")  # what a digest's own alerts can show
+MAX_CHART_DAYS = 62
+
+
 @dataclass(frozen=True)
 class MailText:
-    """What a message says, as a subject line, plain text and an HTML document."""
+    """What a message says, as a subject line, plain text and an HTML document (and its charts, by content id)."""
 
     subject: str
     plain: str
     html: str
+    images: tuple[tuple[str, bytes], ...] = field(default=())  # (content id without <>, PNG)
 
 
 def cut(value: str, limit: int) -> str:
@@ -134,7 +143,61 @@ def _digest(event: dict[str, Any]) -> MailText:
         plain.append("")
         parts.append("<hr>" + _story_html(facts, found, heading="h3"))
     subject = f"{SUBJECT_PREFIX} {headline}, {window}"
-    return MailText(subject, "\n".join(plain).rstrip() + "\n", _document(headline, "".join(parts)))
+    images = _digest_charts(event) if items else ()
+    titles = {kind.name: kind.title for kind in CHARTS}
+    figures = "".join(
+        f'<p><img src="cid:{cid}" alt="{esc(titles[name])}" width="640" style="max-width:100%;height:auto"></p>'
+        for name, (cid, _) in zip(DIGEST_CHARTS, images, strict=False)
+    )
+    parts.insert(1, figures)
+    return MailText(subject, "\n".join(plain).rstrip() + "\n", _document(headline, "".join(parts)), images)
+
+
+def digest_chart_data(event: dict[str, Any]) -> ChartData:
+    """What a digest's charts draw: its alerts' rules per day (published, else the window's start), their reach."""
+    window = mapping(event.get("window"))
+    start, end = _day(window.get("start")), _day(window.get("end"), before=True)
+    per_day: Counter[tuple[str, str]] = Counter()
+    stories = []
+    for item in event.get("alerts") or []:
+        if not isinstance(item, dict):
+            continue
+        facts = alert_facts(item)
+        day = _day(mapping(item.get("article")).get("published")) or start or ""
+        per_day.update((day, rule.rule) for rule in facts.rules)
+        found = outlets(item, facts)
+        sources = ", ".join(sorted({outlet.source for outlet in found if outlet.source}))
+        stories.append(StoryReach(cut(facts.title, TITLE_CHARS), len(found), sources))
+    return ChartData(
+        days=_days(start, end),
+        rule_days=tuple(RuleDay(day, rule, count) for (day, rule), count in sorted(per_day.items()) if day),
+        stories=tuple(stories),
+    )
+
+
+def _digest_charts(event: dict[str, Any]) -> tuple[tuple[str, bytes], ...]:
+    data = digest_chart_data(event)
+    return tuple((f"{name}@monitor.invalid", render_png(name, data)) for name in DIGEST_CHARTS)
+
+
+def _day(value: object, *, before: bool = False) -> str | None:
+    """The UTC day of an ISO time (``before``: of the instant just before it, for a window's open end)."""
+    try:
+        moment = datetime.fromisoformat(text(value))
+    except ValueError:
+        return None
+    if moment.utcoffset() is not None:
+        moment = moment.astimezone(UTC)
+    return (moment - timedelta(microseconds=1 if before else 0)).date().isoformat()
+
+
+def _days(start: str | None, end: str | None) -> tuple[str, ...]:
+    """Every day from ``start`` to ``end`` (a window of a day or less is one day); none if either is unknown."""
+    if start is None or end is None:
+        return ()
+    first, last = datetime.fromisoformat(start), datetime.fromisoformat(end)
+    count = min(MAX_CHART_DAYS, (last - first).days + 1)
+    return tuple((first + timedelta(days=n)).date().isoformat() for n in range(max(1, count)))
 
 
 def _story_plain(facts: AlertFacts, found: Sequence[Outlet]) -> list[str]:
@@ -245,4 +308,9 @@ def build_message(
     message["X-Monitor-Id"] = outbox_id
     message.set_content(content.plain)
     message.add_alternative(content.html, subtype="html")
+    if content.images:
+        html_part = message.get_body(("html",))
+        assert isinstance(html_part, EmailMessage)
+        for cid, png in content.images:
+            html_part.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>", disposition="inline")
     return message
