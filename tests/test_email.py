@@ -26,6 +26,7 @@ import pytest
 
 from monitor.alerts import DeliveryReport, deliver_due, send_sample
 from monitor.alerts.mail import digest_chart_data
+from monitor.alerts.smtp import SmtpServer
 from monitor.cli.common import EXIT_ERROR
 from monitor.config import DestinationSpec, parse_config
 from monitor.ingest import save_article
@@ -419,3 +420,9 @@ def test_an_operator_notice_arrives_by_email_when_another_destination_is_paused(
     assert received.message["Subject"] == "[monitor] Alert destination paused: hook"
     plain = parts(received.message)["text/plain"]
     assert "Why: permanent failure: gone (HTTP 410)" in plain and "To resume: monitor alerts resume hook" in plain
+
+
+def test_an_smtp_servers_password_is_not_in_its_repr() -> None:
+    server = SmtpServer.from_url("smtps://monitor%40example.org:s3cret-pass@smtp.example.org")
+    assert server.password == "s3cret-pass" and server.port == 465
+    assert "s3cret-pass" not in repr(server)

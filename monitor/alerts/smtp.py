@@ -28,7 +28,7 @@ import socket
 import ssl
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Any
@@ -52,7 +52,7 @@ class SmtpServer:
     host: str
     port: int
     user: str | None
-    password: str | None
+    password: str | None = field(repr=False)  # never in a log line or a traceback
 
     @classmethod
     def from_url(cls, url: str) -> SmtpServer:
