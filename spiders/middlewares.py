@@ -424,8 +424,8 @@ class ClusterPolitenessMiddleware:
     def from_crawler(cls, crawler: Crawler) -> ClusterPolitenessMiddleware:
         url = crawler.settings.get("MONITOR_CLUSTER")
         delay = crawler.settings.getfloat("MONITOR_CLUSTER_DELAY")
-        if not url or delay <= 0:
-            raise NotConfigured("one machine, or no download delay")
+        if not url or delay <= 0:  # one machine, or no delay; no message, or Scrapy warns of it on every crawl
+            raise NotConfigured
         return cls(url, delay, crawler.settings.get("MONITOR_WORKER_NAME") or "worker")
 
     async def process_request(self, request: Request) -> None:
