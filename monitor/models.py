@@ -42,8 +42,14 @@ class Article:
     authors: list[str] = field(default_factory=list)
     language: str | None = None
     source: str = ""
-    # Which signal gave ``published``: json-ld, meta, index (feed or sitemap), url or text.
+    # Which signal gave ``published``: json-ld, meta, index (feed or sitemap), url, text, dateline or page.
     published_from: str | None = None
+    # When the page says it was last modified; never taken as ``published``.
+    updated: datetime | None = None
+    # News agencies the byline credits ("Reuters"); ``authors`` holds only people.
+    organisations: list[str] = field(default_factory=list)
+    # Why ``text`` is empty when the page had a title or a date but no body ("no article text found").
+    text_missing: str | None = None
 
     @property
     def content_hash(self) -> str:
@@ -58,6 +64,7 @@ class Article:
         """A JSON-ready dict (dates as ISO 8601)."""
         data = asdict(self)
         data["published"] = self.published.isoformat() if self.published else None
+        data["updated"] = self.updated.isoformat() if self.updated else None
         return data
 
 

@@ -229,7 +229,7 @@ def test_the_store_groups_stories_from_given_fingerprints_without_computing_a_si
         "with Store.open(sys.argv[1]) as store:\n"
         "    outcomes = []\n"
         "    for item in given:\n"
-        "        data = {**item['article'], 'published': datetime.fromisoformat(item['article']['published'])}\n"
+        "        data = {**item['article'], **{k: datetime.fromisoformat(item['article'][k]) if item['article'][k] else None for k in ('published', 'updated')}}\n"
         "        marks = Fingerprint(item['hash'], bytes.fromhex(item['signature']), tuple(item['bands']))\n"
         "        outcome = write_article(store, Article(**data), Verdict(0.0, 3.0, ()), (), {}, marks)\n"
         "        outcomes.append(outcome.story_id)\n"

@@ -47,9 +47,12 @@ def build_event(alert_id: str, article: Article, article_id: int, verdict: Verdi
             "title": article.title,
             "source": article.source,
             "published": published,
+            "updated": article.updated.isoformat() if article.updated else None,
             "authors": list(article.authors),
+            "organisations": list(article.organisations),
             "language": article.language,
             "excerpt": excerpt,
+            "text_missing": article.text_missing,
         },
         # One story per article for now: the same wire story across outlets is grouped later, and
         # then only ``outlets`` grows. ``key`` is the outbox's story key.

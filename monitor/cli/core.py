@@ -195,8 +195,12 @@ def score(state: State, target: str, page_url: str | None, as_json: bool, explai
         result = {
             "title": article.title,
             "published": article.published.isoformat() if article.published else None,
+            "published_from": article.published_from,
+            "updated": article.updated.isoformat() if article.updated else None,
             "canonical_url": article.canonical_url,
             "authors": article.authors,
+            "organisations": article.organisations,
+            "text_missing": article.text_missing,
             "language": article.language,
             "score": verdict.score,
             "threshold": verdict.threshold,
@@ -216,8 +220,14 @@ def score(state: State, target: str, page_url: str | None, as_json: bool, explai
     click.echo(f"  {article.canonical_url}")
     click.echo(
         f"  published {article.published.isoformat() if article.published else 'unknown'}"
-        f"  authors {', '.join(article.authors) or 'unknown'}  language {article.language or '?'}"
+        f"  authors {', '.join(article.authors) or 'unknown'}"
+        + (f"  agencies {', '.join(article.organisations)}" if article.organisations else "")
+        + f"  language {article.language or '?'}"
     )
+    if article.updated is not None:
+        click.echo(f"  updated {article.updated.isoformat()}")
+    if article.text_missing:
+        click.echo(f"  no body text: {article.text_missing} (the title is scored)")
     if explain:
         for line in explain_verdict(verdict, enabled):
             click.echo(f"  {line}" if line.startswith("score") else line)

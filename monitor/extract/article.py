@@ -7,10 +7,15 @@ its output against what else the page says:
   what the page's paragraphs (or its JSON-LD ``articleBody``) hold, a second, fuller
   pass is tried; a full JSON-LD ``articleBody`` then vouches for the text line by line
   (``_with_article_body``);
-* the title is the candidate (JSON-LD headline, og:title, <title>, trafilatura's) that
-  the page's <h1> confirms, site name cut off (``monitor.extract.pagemeta``);
-* the publication time is reconciled from JSON-LD, <meta>, the feed or sitemap, the URL
-  and the visible text, and the signal that won is kept (``monitor.extract.published``);
+* the fuller pass is taken only when what it adds is prose, not links and repeated lines;
+* a page with a title or a date but no body is still an article: empty text, ``text_missing``;
+* the title is the headline the page shows when a title tag agrees with it, else the
+  candidate (JSON-LD headline, og:title, <title>, trafilatura's) that the page confirms,
+  site and section names cut off (``monitor.extract.pagemeta``);
+* the publication and update times are reconciled from JSON-LD, <meta>, the feed or sitemap,
+  the URL and the article's own visible datelines, and the signal that won is kept
+  (``monitor.extract.published``);
+* the authors are the people the byline names, agencies kept apart (``monitor.extract.bylines``);
 * the canonical URL is ``rel=canonical`` when it stays on the site, tracking parameters removed.
 
 Nothing here touches the network: trafilatura parses the string it is given, and
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections import Counter
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
@@ -30,19 +36,32 @@ from w3lib.url import canonicalize_url as w3lib_canonicalize_url
 from w3lib.url import url_query_cleaner
 
 from monitor.errors import ExtractionError
-from monitor.extract.pagemeta import article_body, article_headline, jsonld_objects, meta_titles, resolve_title
-from monitor.extract.published import published
+from monitor.extract.bylines import byline_text, jsonld_authors, merge, people
+from monitor.extract.pagemeta import (
+    article_body,
+    article_container,
+    article_headline,
+    headline_element,
+    jsonld_objects,
+    meta_titles,
+    resolve_title,
+)
+from monitor.extract.published import page_dates
 from monitor.models import Article
 
 # Query parameters that only say where a click came from, never which page it is.
 TRACKING_PARAMS = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid", "ref", "ocid", "cmpid"})
 TRACKING_PREFIXES = ("utm_",)
+# The reason an article is kept with an empty body: the page had a title or a date but no text.
+NO_TEXT = "no article text found"
 # A text shorter than this share of another reading of the page is taken to be cut short.
 RESCUE_RATIO = 0.5
 # Below this many characters a precise extraction is always checked against a fuller one.
 SHORT_TEXT_CHARS = 500
 # A fuller pass counts only if one of its lines has this many words (menus and link lists do not).
 PROSE_WORDS = 12
+# The fuller pass is refused when more than this share of what it adds is link text or repeated lines.
+LINK_DENSITY = 0.5
 # JSON-LD articleBody vouches line by line only when it holds this share of the text's 4-grams.
 COVERAGE = 0.7
 GRAM = 4
@@ -94,7 +113,11 @@ def extract_article(
     hint_published: datetime | None = None,
     source: str = "",
 ) -> Article:
-    """Extract the main text and metadata of one article page; ExtractionError if there is none."""
+    """Extract the main text and metadata of one article page.
+
+    A page with a title or a date but no body text is an article with empty ``text`` and
+    ``text_missing`` saying why; ExtractionError only for what is not a document at all.
+    """
     if not looks_like_html(html):
         raise ExtractionError(f"not HTML (binary, control characters or no markup): {url}")
     # Imported here: trafilatura takes 0.13 s to import, and the CLI and the store load this
@@ -106,24 +129,36 @@ def extract_article(
         raise ExtractionError(f"HTML could not be parsed into a document: {url}")
     jsonld = jsonld_objects(tree)
     meta = trafilatura.extract_metadata(tree, default_url=url, extensive=False)
+    headline = headline_element(tree)
+    container = article_container(tree, headline)
     title = (
-        resolve_title(tree, meta.title, [article_headline(jsonld), *meta_titles(tree)], meta.sitename)
+        resolve_title(tree, meta.title, [article_headline(jsonld), *meta_titles(tree)], meta.sitename, url)
         or (hint_title or "").strip()
     )
     text = _drop_leading_title(_body_text(tree, url, article_body(jsonld)), title)
-    if not text:
-        raise ExtractionError(f"no article text found: {url}")
-    when, signal = published(tree, url, jsonld, meta.date, hint_published)
+    dates = page_dates(tree, url, jsonld, container, headline, meta.date, hint_published)
+    if not text and not title and dates.published is None:
+        raise ExtractionError(f"no article text, title or date found: {url}")
+    # An organisation the JSON-LD names as author counts only when no source names a person.
+    authors, organisations = merge(
+        jsonld_authors(jsonld),
+        people(meta.author),
+        people(byline_text(container, headline)),
+        jsonld_authors(jsonld, organisations=True),
+    )
     return Article(
         url=url,
         canonical_url=canonicalize_url(_canonical_link(tree, url)),
         title=title,
         text=text,
-        published=when,
-        authors=[name.strip() for name in (meta.author or "").split(";") if name.strip()],
+        published=dates.published,
+        authors=authors,
         language=_language(tree, meta.language),
         source=source,
-        published_from=signal,
+        published_from=dates.published_from,
+        updated=dates.updated,
+        organisations=organisations,
+        text_missing=None if text else NO_TEXT,
     )
 
 
@@ -133,7 +168,7 @@ def _body_text(tree: Any, url: str, ld_body: str) -> str:
     if len(text) < max(SHORT_TEXT_CHARS, RESCUE_RATIO * max(_paragraph_chars(tree), len(ld_body))):
         # favor_precision sometimes drops most of a real article (or all of it): ask again without it
         fuller = _trafilatura_text(tree, url, precise=False)
-        if len(text) < RESCUE_RATIO * len(fuller) and _has_prose(fuller):
+        if len(text) < RESCUE_RATIO * len(fuller) and _has_prose(fuller) and _adds_prose(text, fuller, tree):
             text = fuller
     return _with_article_body(text, ld_body) if ld_body else text
 
@@ -154,6 +189,25 @@ def _trafilatura_text(tree: Any, url: str, *, precise: bool) -> str:
         with_metadata=False,
     )
     return (document.text or "").strip() if isinstance(document, Document) else ""
+
+
+def _adds_prose(text: str, fuller: str, tree: Any) -> bool:
+    """True when what the fuller pass adds to ``text`` is article prose, not navigation.
+
+    An added line is navigation when it is the text of one of the page's links or repeats within
+    the pass (menus, "Top stories" lists); at most ``LINK_DENSITY`` of what is added may be.
+    """
+    kept = set(text.splitlines())
+    counts = Counter(fuller.splitlines())
+    anchors = {" ".join(str(a.text_content()).split()).casefold() for a in tree.iter("a")}
+    added = navigation = 0
+    for line in fuller.splitlines():
+        if line in kept:
+            continue
+        added += len(line)
+        if counts[line] > 1 or " ".join(line.split()).casefold() in anchors:
+            navigation += len(line)
+    return added > 0 and navigation <= LINK_DENSITY * added
 
 
 def _has_prose(text: str) -> bool:

@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import lxml.etree
 import lxml.html
@@ -21,8 +22,22 @@ _CDATA = re.compile(r"^\s*(?://\s*)?<!\[CDATA\[|(?://\s*)?\]\]>\s*$")
 _MARKUP = re.compile(r"</?[a-zA-Z][^>]*>")
 _BLOCK_EDGE = re.compile(r"</?(?:p|br|h[1-6]|li|div|blockquote|tr|section)\b[^>]*>", re.IGNORECASE)
 _TITLE_SEPARATORS = (" | ", " - ", " – ", " — ", " :: ", " · ", " // ")
+_QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "«": '"', "»": '"', "\u00a0": " "})
 _SEPARATOR_CHARS = "|-–—:·/_»"
 _MIN_HEADLINE_CHARS = 10
+_HEADING_XPATH = "//h1 | //*[@itemprop='headline'] | //h2[contains(@class, 'headline') or contains(@class, 'title')]"
+# Title parts, split at the separators sites join their name with: " | ", " - ", " » ", ": "…
+_TITLE_SPLIT = re.compile(r"(\s+(?:[|\-–—»«·•/~]|::|//)\s+|\s*\|\s*|:\s+)")
+_WORDS = re.compile(r"\w+")
+_AGREEMENT = 0.6
+_MIN_TITLE_WORDS = 2
+_MAX_SITE_WORDS = 6
+_MIN_SITE_KEY = 4
+_MAX_HEADINGS = 5
+_ASIDE = re.compile(r"comment|sidebar|related|promo|newsletter", re.IGNORECASE)
+# What a site appends to its name in titles: "FullStack Blog", "Example News".
+_SITE_SUFFIXES = frozenset({"blog", "news", "online", "magazine", "mag", "media", "com", "org", "net", "official"})
+_HOST_NOISE = frozenset({"www", "m", "amp", "mobile", "news", "blog", "en", "us", "uk"})
 
 
 def jsonld_objects(tree: Any) -> list[dict[str, Any]]:
@@ -79,29 +94,63 @@ def plain_text(value: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def resolve_title(tree: Any, extracted: str | None, others: list[str | None], sitename: str | None) -> str:
-    """The headline: the extractor's title unless the page contradicts it, the site name cut off.
+def resolve_title(
+    tree: Any, extracted: str | None, others: list[str | None], sitename: str | None, url: str = ""
+) -> str:
+    """The headline: the page's own heading when a title tag agrees with it, else the confirmed title, site name cut.
 
-    An <h1> that is the title less a " | Site" part is the headline. An extracted title that
-    no <h1> confirms and no other candidate (JSON-LD headline, og:title, twitter:title,
-    <title>) repeats is a stray heading (a teaser's, a promotion's): then the first of the
-    others that an <h1> confirms wins.
+    The <h1> (or a heading marked as the headline) wins when the extractor's title, the JSON-LD
+    headline, og:title, twitter:title or <title> share most of its words: they name the same
+    story, and the heading is what readers see. Otherwise an extracted title that no heading
+    confirms and no other candidate repeats is a stray heading (a teaser's, a promotion's): then
+    the first of the others that a heading confirms wins. The site's name (og:site_name, or
+    the host's) is cut however it is joined, but never when what remains is a fragment.
     """
-    headings = _headings(tree, sitename)
+    sites = _site_keys(sitename, url)
+    headings = _headings(tree, sitename, sites)
     title = " ".join((extracted or "").split())
     candidates = [" ".join(c.split()) for c in others if c and c.strip()]
+    everything = [title, *candidates] if title else candidates
+    for heading in headings:
+        if any(_agrees(heading, strip_site(c, sites)) for c in everything):
+            return strip_site(heading, sites)
     if title:
-        confirmed = next((h for h in headings if _confirms(h, title)), None)
-        if confirmed is not None:
-            return confirmed
         norm = _norm(clean_title(title, sitename))
         if any(_norm(clean_title(c, sitename)) == norm for c in candidates):
-            return clean_title(title, sitename)
+            return strip_site(clean_title(title, sitename), sites)
     for candidate in candidates:
         confirmed = next((h for h in headings if _confirms(h, candidate)), None)
         if confirmed is not None:
             return confirmed
-    return clean_title(title or (candidates[0] if candidates else ""), sitename)
+    return strip_site(clean_title(title or (candidates[0] if candidates else ""), sitename), sites)
+
+
+def strip_site(title: str, sites: set[str]) -> str:
+    """``title`` without a leading or trailing part that is the site's name (and a section beside it).
+
+    Parts are split at " | ", " - ", " – ", " — ", " » ", " · ", " :: ", " // " and a colon; what
+    remains must keep at least two words, else the title is returned as it is.
+    """
+    if not sites:
+        return title
+    parts = _TITLE_SPLIT.split(title)
+    texts, separators = parts[0::2], parts[1::2]
+    if len(texts) < 2:
+        return title
+    start, end = 0, len(texts)
+    if _is_site(texts[0], sites, exact=True):
+        start = 1
+        while start < end - 1 and _is_section(texts[start]):
+            start += 1
+    if end - start > 1 and _is_site(texts[end - 1], sites):
+        end -= 1
+        while end - 1 > start and _is_section(texts[end - 1]):
+            end -= 1
+    if (start, end) == (0, len(texts)):
+        return title
+    kept = texts[start:end]
+    rest = kept[0] + "".join(sep + text for sep, text in zip(separators[start : end - 1], kept[1:], strict=True))
+    return rest.strip() if len(rest.split()) >= _MIN_TITLE_WORDS else title
 
 
 def meta_titles(tree: Any) -> list[str | None]:
@@ -129,14 +178,90 @@ def clean_title(title: str | None, sitename: str | None) -> str:
     return title
 
 
-def _headings(tree: Any, sitename: str | None) -> list[str]:
+def _headings(tree: Any, sitename: str | None, sites: set[str] | None = None) -> list[str]:
+    """The page's <h1>s, and headings marked as the headline, outside page furniture and not the site's name."""
     site = _norm(sitename or "")
     headings = []
-    for element in tree.iter("h1"):
+    for element in tree.xpath(_HEADING_XPATH):
         text = " ".join(element.text_content().split())
-        if len(text) >= _MIN_HEADLINE_CHARS and _norm(text) != site:
+        if len(text) < _MIN_HEADLINE_CHARS or _norm(text) == site or text in headings:
+            continue
+        if sites and _is_site(text, sites):  # the blog's or the site's name in an <h1>
+            continue
+        if not any(_is_aside(a) for a in _ancestors(element)):
             headings.append(text)
-    return headings[:5]
+        if len(headings) >= _MAX_HEADINGS:
+            break
+    return headings
+
+
+def _ancestors(element: Any) -> Iterator[Any]:
+    """The element's ancestors below <body>: <body> and <html> classes describe the page, not a part of it."""
+    for ancestor in element.iterancestors():
+        if ancestor.tag in ("body", "html"):
+            return
+        yield ancestor
+
+
+def _is_aside(element: Any) -> bool:
+    """True for what holds a promotion's or a comment thread's heading: <aside>, <nav>, <footer>, comments."""
+    if element.tag in ("aside", "nav", "footer"):
+        return True
+    return _ASIDE.search(f"{element.get('class') or ''} {element.get('id') or ''}") is not None
+
+
+def _agrees(heading: str, title: str) -> bool:
+    """True when ``title`` shares most of the heading's words (or the shorter one's): the same story.
+
+    A heading that is only a side part of the title ("The Go Blog" in "Defer, Panic - The Go Blog")
+    is the site's or the section's name, not the story's.
+    """
+    parts = [_norm(part) for part in _TITLE_SPLIT.split(title)[0::2]]
+    if len(parts) > 1 and _norm(heading) in parts[1:] and _norm(heading) != max(parts, key=len):
+        return False
+    a, b = set(_WORDS.findall(_norm(heading))), set(_WORDS.findall(_norm(title)))
+    shared = len(a & b)
+    return bool(a and b) and shared >= min(2, len(a)) and shared >= _AGREEMENT * min(len(a), len(b))
+
+
+def _site_keys(sitename: str | None, url: str) -> set[str]:
+    """The forms a site name takes in a title: the declared name and the host's main label, letters only."""
+    keys = {_key(sitename)} if sitename and _key(sitename) else set()
+    host = (urlsplit(url).hostname or "").lower()
+    labels = [label for label in host.split(".") if label not in _HOST_NOISE]
+    if labels:
+        main = max(labels[:-1] or labels, key=len)
+        if len(main) >= _MIN_SITE_KEY:
+            keys.add(_key(main))
+    return keys
+
+
+def _key(text: str) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text).casefold() if ch.isalnum())
+
+
+def _is_site(part: str, sites: set[str], *, exact: bool = False) -> bool:
+    """True when a title part names the site: its name, its host (and a word more unless ``exact``), or initials.
+
+    A leading part must name the site exactly: "Corti introduces GIM: …" on corti.ai is the story.
+    """
+    key = _key(part)
+    if not key or len(part.split()) > _MAX_SITE_WORDS:
+        return False
+    initials = "".join(word[0] for word in _WORDS.findall(_norm(part)))
+    for site in sites:
+        if key == site or (key.startswith(site) and key[len(site) :] in _SITE_SUFFIXES):
+            return True
+        if not exact and len(site) >= _MIN_SITE_KEY and len(part.split()) <= 3 and (site in key or key in site):
+            return True
+        if len(initials) >= 2 and initials == site:
+            return True
+    return False
+
+
+def _is_section(part: str) -> bool:
+    """A one- or two-word part beside the site's name: a section ("News", "World news")."""
+    return 1 <= len(part.split()) <= 2 and part[:1].isupper()
 
 
 def _confirms(heading: str, title: str) -> bool:
@@ -156,7 +281,7 @@ def _confirms(heading: str, title: str) -> bool:
 
 
 def _norm(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().replace("’", "'").split())
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().translate(_QUOTES).split())
 
 
 def _walk_json(data: Any) -> Iterator[dict[str, Any]]:
@@ -168,3 +293,90 @@ def _walk_json(data: Any) -> Iterator[dict[str, Any]]:
     elif isinstance(data, list):
         for item in data:
             yield from _walk_json(item)
+
+
+# Class or id words of page furniture: dates and names found inside these are never the article's.
+_FURNITURE = re.compile(
+    r"comment|disqus|respond|repl(?:y|ies)|sidebar|widget|related|recommend|more-?(?:stories|articles|posts|news)"
+    r"|read-?(?:more|next)|popular|most-?read|trending|newsletter|promo|teaser|footer|breadcrumb|share|social"
+    r"|(?:^|[\s_-])nav|menu|subscribe|signup|cookie|carousel|latest|you-?may|also-?like|outbrain|taboola",
+    re.IGNORECASE,
+)
+_FURNITURE_TAGS = frozenset({"aside", "nav", "footer", "form", "script", "style", "noscript", "template", "select"})
+_PAGE_HEADER = re.compile(r"^header\b|masthead|top-?bar|site-?header|page-?header|navbar", re.IGNORECASE)
+_CONTAINER_TAGS = frozenset({"article", "main"})
+
+
+def is_furniture(element: Any) -> bool:
+    """True for a comment thread, sidebar, related list, menu, footer or the like (by tag, class or id)."""
+    if not isinstance(element.tag, str):
+        return False
+    if element.tag in _FURNITURE_TAGS:
+        return True
+    attributes = element.attrib
+    if "class" not in attributes and "id" not in attributes:
+        return False
+    return _FURNITURE.search(f"{attributes.get('class', '')} {attributes.get('id', '')}") is not None
+
+
+def headline_element(tree: Any) -> Any | None:
+    """The page's first <h1> long enough to be a headline and outside page furniture."""
+    for element in tree.iter("h1"):
+        if len(" ".join(element.text_content().split())) >= _MIN_HEADLINE_CHARS and not any(
+            is_furniture(a) for a in _ancestors(element)
+        ):
+            return element
+    return None
+
+
+def article_container(tree: Any, headline: Any | None) -> Any:
+    """The element that holds the article: the <article> or <main> around the headline, else the largest
+    <article> that is not a comment, else <main>, else <body>."""
+    if headline is not None:
+        for ancestor in headline.iterancestors():
+            if ancestor.tag in _CONTAINER_TAGS or ancestor.get("itemprop") == "articleBody":
+                return ancestor
+    articles = [a for a in tree.iter("article") if not is_furniture(a)]
+    if articles:
+        return max(articles, key=lambda a: len(a.text_content()))
+    for tag in ("main", "body"):
+        found = tree.find(f".//{tag}")
+        if found is not None:
+            return found
+    return tree
+
+
+def is_own(element: Any, container: Any, headline: Any | None = None) -> bool:
+    """True when ``element`` belongs to the article in ``container``: not in page furniture on the way up.
+
+    A page header (a <header> or masthead without the headline in it) is furniture too: its
+    "today" is not the article's date.
+    """
+    node = element
+    while node is not None and node is not container:
+        if is_furniture(node) or _is_page_header(node, headline):
+            return False
+        node = node.getparent()
+    return True
+
+
+def _is_page_header(element: Any, headline: Any | None) -> bool:
+    if not isinstance(element.tag, str):
+        return False
+    marks = f"{element.tag} {element.get('class') or ''} {element.get('id') or ''}"
+    if _PAGE_HEADER.search(marks) is None:
+        return False
+    return headline is None or not any(a is element for a in headline.iterancestors())
+
+
+def short_text(element: Any, limit: int) -> str | None:
+    """The element's text, spaces collapsed, or None once it passes ``limit`` characters (read no further)."""
+    pieces: list[str] = []
+    length = 0
+    for piece in element.itertext():
+        length += len(piece)
+        if length > limit * 3:
+            return None
+        pieces.append(piece)
+    text = " ".join("".join(pieces).split())
+    return text if len(text) <= limit else None

@@ -32,7 +32,10 @@ class Analysis:
 
 
 def analyse(page: Page, ruleset: RuleSet, threshold: float, max_age_seconds: int | None = None) -> Analysis:
-    """Extract the article in ``page``, score it and fingerprint it; ExtractionError if there is no article."""
+    """Extract the article in ``page``, score it and fingerprint it; ExtractionError if the page is no document.
+
+    A page with a title or a date but no body is an article with empty text (``text_missing``).
+    """
     article = extract_article(
         page.html,
         page.url,

@@ -67,7 +67,7 @@ class RuleError(MonitorError):
 def meta_of(article: Article) -> Meta:
     """The metadata of ``article`` that filters and the recency gate look at."""
     urls = tuple(dict.fromkeys(url for url in (article.canonical_url, article.url) if url))
-    return Meta(urls, article.source, article.language, tuple(article.authors), article.published)
+    return Meta(urls, article.source, article.language, (*article.authors, *article.organisations), article.published)
 
 
 @dataclass(frozen=True, slots=True)

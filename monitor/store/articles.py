@@ -105,13 +105,16 @@ def write_article(
             fingerprint.content_hash,
             verdict.score,
             article.published_from,
+            iso(article.updated),
+            json.dumps(article.organisations, ensure_ascii=False),
+            article.text_missing,
         )
         story: StoryAssignment | None = None
         if row is None:
             cursor = conn.execute(
                 "INSERT INTO articles (fetched_url, source, title, text, published, authors, language, content_hash,"
-                " score, published_from, url, first_seen, last_seen, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " score, published_from, updated, organisations, text_missing, url, first_seen, last_seen, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (*values, article.canonical_url, moment, moment, moment),
             )
             article_id, status = int(cursor.lastrowid or 0), "new"
@@ -120,7 +123,8 @@ def write_article(
             article_id, status = int(row["id"]), "updated"
             conn.execute(
                 "UPDATE articles SET fetched_url = ?, source = ?, title = ?, text = ?, published = ?, authors = ?,"
-                " language = ?, content_hash = ?, score = ?, published_from = ?, last_seen = ?, updated_at = ?"
+                " language = ?, content_hash = ?, score = ?, published_from = ?, updated = ?, organisations = ?,"
+                " text_missing = ?, last_seen = ?, updated_at = ?"
                 " WHERE id = ?",
                 (*values, moment, moment, article_id),
             )

@@ -247,6 +247,15 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    (
+        10,
+        "articles: when the page was last updated, the agencies credited, why a body is empty",
+        """
+        ALTER TABLE articles ADD COLUMN updated TEXT;
+        ALTER TABLE articles ADD COLUMN organisations TEXT;
+        ALTER TABLE articles ADD COLUMN text_missing TEXT;
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -472,7 +472,10 @@ def missed_alerts(
 
 def stored_article(store: Store, article_id: int) -> Article:
     """The stored article ``article_id`` as the pipeline had it (its body empty if pruned)."""
-    [row] = store.query(f"SELECT {ARTICLE_COLUMNS}, published_from FROM articles WHERE id = ?", [article_id])
+    [row] = store.query(
+        f"SELECT {ARTICLE_COLUMNS}, published_from, updated, organisations, text_missing FROM articles WHERE id = ?",
+        [article_id],
+    )
     return Article(
         url=row["fetched_url"],
         canonical_url=row["url"],
@@ -483,6 +486,9 @@ def stored_article(store: Store, article_id: int) -> Article:
         language=row["language"],
         source=row["source"],
         published_from=row["published_from"],
+        updated=as_utc(datetime.fromisoformat(row["updated"])) if row["updated"] else None,
+        organisations=list(json.loads(row["organisations"] or "[]")),
+        text_missing=row["text_missing"],
     )
 
 
