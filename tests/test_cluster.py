@@ -265,7 +265,16 @@ def test_writer_killed_mid_batch_completes_it_on_restart(rig, tmp_path: Path) ->
     time.sleep(2)  # the workers go on; their results wait in Redis
     cluster.start_writer()
     urls = _settled(cluster, receiver, 320, alerting)
-    assert len(urls) == alerting == len(set(urls))
+    assert len(set(urls)) == alerting
+    # The writer is also the sender: killed between a POST and its mark, it posts that alert once more on
+    # restart with the same webhook-id (the outbox's at-least-once promise), which a receiver deduplicates on.
+    ids: dict[str, set[str]] = {}
+    for request in receiver.requests:
+        body = json.loads(request.body)
+        if "story" in body:
+            ids.setdefault(body["story"]["outlets"][0]["url"], set()).add(str(request.header("webhook-id")))
+    assert all(len(posted) == 1 for posted in ids.values()), ids
+    assert len(urls) - alerting <= 1
     alerts = query(cluster.db, "SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS d FROM alerts WHERE kind = 'alert'")[0]
     assert alerts["n"] == alerts["d"] == alerting
 
@@ -288,16 +297,10 @@ def test_a_worker_with_a_stale_configuration_reloads(rig, tmp_path: Path) -> Non
     cluster.start_writer()
     cluster.start_worker("w1")
     assert wait_for(lambda: cluster.articles() == 6, timeout=120), cluster.output()
-    # A new rule, and a new article that only it matches.
-    text = Path(config).read_text()
+    # A new rule, and a new source whose article only that rule matches: the old configuration knows neither.
+    site.publish("s2", {"new": article_html("Lighthouse keeper", 99, extra="lighthouse keeper " * 5)})
+    text = Path(_config(site, tmp_path, [*names, "s2"], interval="2s")).read_text()
     Path(config).write_text(text + "  - name: ferries\n    terms: [lighthouse keeper]\n")
-    site.publish(
-        "s0",
-        {
-            **{str(p): article_html(f"s0 story {p}", p) for p in range(3)},
-            "new": article_html("Lighthouse keeper", 99, extra="lighthouse keeper " * 5),
-        },
-    )
     assert wait_for(
         lambda: query(cluster.db, "SELECT COUNT(*) AS n FROM matches WHERE rule = 'ferries'")[0]["n"] == 1, timeout=60
     ), cluster.output()

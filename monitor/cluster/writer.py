@@ -65,6 +65,8 @@ from monitor.timestamps import iso, utcnow
 log = logging.getLogger("monitor.cluster")
 
 BATCH = 200  # result entries applied in one transaction
+BATCH_WAIT_SECONDS = 0.05  # after a short read, how long to let more results arrive: one commit for several
+SEEN_CHECK_SECONDS = 10.0  # how often to check that Redis still holds the workers' "seen before"
 CLAIM_AFTER_SECONDS = 60.0  # a task pending this long with a silent worker is claimed by another
 WORKER_TIMEOUT_SECONDS = 30.0  # a worker whose heartbeat is this old is reported
 LOST_RUN_SLACK_SECONDS = 120.0  # past its deadline and a claim, a run nobody finished is failed
@@ -296,15 +298,28 @@ class ClusterEngine:
         outage = Outage("writer", self.stopping)
         with Store.open(self.db_path) as store:
             backlog = True  # first the entries this writer read before and did not acknowledge (a crash)
+            seen_checked = 0.0
             while not self.stopping.is_set():
                 try:
-                    self._seed_seen(store, outage)
+                    if outage.since is not None or time.monotonic() - seen_checked > SEEN_CHECK_SECONDS:
+                        self._seed_seen(store, outage)
+                        seen_checked = time.monotonic()
                     start, block = ("0", None) if backlog else (">", 500)
                     replies = outage.call(
                         lambda start=start, block=block: self.client.xreadgroup(  # type: ignore[misc]
                             WRITER_GROUP, WRITER_NAME, {RESULTS: start}, count=BATCH, block=block
                         )
                     )
+                    if not backlog and replies and len(replies[0][1]) < BATCH:
+                        # Results trickle in as workers finish pages: let a few more come, commit them together.
+                        self.stopping.wait(BATCH_WAIT_SECONDS)
+                        room = BATCH - len(replies[0][1])
+                        more = outage.call(
+                            lambda room=room: self.client.xreadgroup(  # type: ignore[misc]
+                                WRITER_GROUP, WRITER_NAME, {RESULTS: ">"}, count=room
+                            )
+                        )
+                        replies = [*replies, *(more or [])]
                 except ClusterError:
                     return
                 except redis.ResponseError as error:  # NOGROUP: Redis restarted empty

@@ -45,6 +45,7 @@ from monitor.timestamps import utcnow
 log = logging.getLogger("monitor.serve")
 
 MAX_JITTER_SECONDS = 60
+CLUSTER_STAGGER_SECONDS = 0.05
 
 
 class CrawlEngine(Protocol):
@@ -97,6 +98,7 @@ class Service:
         grace_seconds: float = 60.0,
         engine: Callable[[Service], CrawlEngine] = engine_supervisor,
         send: Callable[[Config, str], None] = send_alerts,
+        stagger_seconds: float = 2.0,
     ):
         self.config = config
         self.db_path = db_path
@@ -104,6 +106,7 @@ class Service:
         self.log_level = log_level
         self.grace_seconds = grace_seconds
         self.send = send
+        self.stagger_seconds = stagger_seconds  # between sources overdue at start (a cluster's workers pace themselves)
         self.stopping = threading.Event()  # no new work
         self.abort = threading.Event()  # running crawls must end now
         self.reload_requested = threading.Event()
@@ -137,7 +140,8 @@ class Service:
             due = next_run(source, last.get(source.name), start)
             if due <= start:
                 # Stagger overdue sources so fifty of them do not start in the same second.
-                due = start + timedelta(seconds=overdue * min(2.0, source.interval_seconds / len(sources)))
+                spacing = min(self.stagger_seconds, source.interval_seconds / len(sources))
+                due = start + timedelta(seconds=overdue * spacing)
                 overdue += 1
             jitter = min(MAX_JITTER_SECONDS, source.interval_seconds // 10)
             self.scheduler.add_job(
@@ -265,7 +269,7 @@ def serve(
     """
     engine = cluster_engine(cluster, worker_timeout) if cluster else engine_supervisor
     with hold_store(db_path):
-        _serve(config, db_path, send_interval, log_level, grace_seconds, health_port, stop, engine)
+        _serve(config, db_path, send_interval, log_level, grace_seconds, health_port, stop, engine, cluster is not None)
 
 
 def _serve(
@@ -277,10 +281,18 @@ def _serve(
     health_port: int | None,
     stop: threading.Event | None,
     engine: Callable[[Service], CrawlEngine],
+    clustered: bool,
 ) -> None:
     stop = stop or threading.Event()
     service = Service(
-        config, db_path, send_interval=send_interval, log_level=log_level, grace_seconds=grace_seconds, engine=engine
+        config,
+        db_path,
+        send_interval=send_interval,
+        log_level=log_level,
+        grace_seconds=grace_seconds,
+        engine=engine,
+        # One machine staggers overdue sources 2 s apart; a cluster's workers take runs at their own pace.
+        stagger_seconds=CLUSTER_STAGGER_SECONDS if clustered else 2.0,
     )
 
     def on_stop(signum: int, frame: FrameType | None) -> None:
