@@ -13,7 +13,7 @@ own redis-server on a free loopback port (append-only file fsynced on every writ
   Redis before the writer starts (the writer publishes the same hash again), so their
   engines have started and gone idle before the clock starts;
 * then the writer, unpinned: ``monitor serve --cluster`` (whose scheduler staggers overdue
-  sources 2 s apart, so the last of 20 is published 38 s after the start), or, for the
+  sources ``CLUSTER_STAGGER_SECONDS`` apart, where one machine's are 2 s apart), or, for the
   section feeds, a small process that drives the same ``ClusterEngine`` and publishes every
   source-run at once, which shows what the workers do when the schedule does not hold them
   back;
@@ -552,11 +552,12 @@ def ratios(rows: dict[str, Result], pages: int, sources: int) -> list[str]:
                 f"{label}: 2 workers {second:.1f} articles/s vs 1 worker {first:.1f}: **{second / first:.2f}x** "
                 "(target >= 1.8x)"
             )
-    stagger = 2.0 * (sources - 1)
+    from monitor.ops.scheduler import CLUSTER_STAGGER_SECONDS
+
+    stagger = CLUSTER_STAGGER_SECONDS * (sources - 1)
     lines.append(
-        f"serve staggers sources that are due at its start 2 s apart: the last of {sources} is published "
-        f"{stagger:.0f} s after the start, so serve's runs cannot end before about {stagger:.0f} s plus one "
-        "source-run"
+        f"serve --cluster staggers sources that are due at its start {CLUSTER_STAGGER_SECONDS:g} s apart: the last"
+        f" of {sources} is published {stagger:.1f} s after the start"
     )
     writers = [row for row in rows.values() if row.plan.writer != "drain"]
     steady = [row.writer_steady for row in writers if row.writer_steady == row.writer_steady]
