@@ -210,7 +210,7 @@ def _settled(cluster: Rig, receiver: Receiver, articles: int, alerting: int, tim
 
 def test_workers_killed_mid_batch_lose_nothing_and_alert_once(rig, tmp_path: Path) -> None:
     make, receiver, site = rig
-    names, alerting = publish(site, sources=8, pages=40)
+    names, alerting = publish(site, sources=8, pages=80)
     cluster = make(_config(site, tmp_path, names))
     cluster.start_writer()
     live = ["w1", "w2", "w3"]
@@ -222,8 +222,9 @@ def test_workers_killed_mid_batch_lose_nothing_and_alert_once(rig, tmp_path: Pat
     def joined(name: str) -> bool:
         return "joined the cluster" in (tmp_path / f"{name}.log").read_text()
 
+    assert wait_for(lambda: cluster.articles() >= 20, timeout=120), cluster.output()  # the crawl is under way
     for number in range(10):
-        time.sleep(pick.uniform(0.5, 2.0))
+        time.sleep(pick.uniform(0.3, 1.0))
         assert wait_for(lambda: any(joined(name) for name in live), timeout=30), cluster.output()
         victim = pick.choice([name for name in live if joined(name)])  # one that took work
         cluster.kill(cluster.workers[victim])
@@ -232,8 +233,8 @@ def test_workers_killed_mid_batch_lose_nothing_and_alert_once(rig, tmp_path: Pat
         replacement = f"w{4 + number}"
         cluster.start_worker(replacement)  # a new machine takes its place
         live.append(replacement)
-    assert cluster.articles() < 320, "the kills came after the crawl: the test proves nothing"
-    urls = _settled(cluster, receiver, 320, alerting)
+    assert cluster.articles() < 640, "the kills came after the crawl: the test proves nothing"
+    urls = _settled(cluster, receiver, 640, alerting)
     assert len(urls) == alerting == len(set(urls))
     log = "".join(path.read_text() for path in tmp_path.glob("w*.log"))
     assert "claimed" in log  # the killed workers' tasks were taken over, not waited out
