@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -159,6 +160,45 @@ def chromium() -> tuple[str, str]:
     )
 
 
+@contextlib.contextmanager
+def browsing(config: str, db: str) -> Iterator[str]:
+    """``monitor browse`` on a free port for the block; its base URL, once Datasette answers."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "--config", config, "--db", db, "browse", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(base + "/-/versions.json", timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    assert server.stdout is not None
+                    raise AssertionError("Datasette did not start: " + server.stdout.read().decode()) from None
+                time.sleep(0.3)
+        yield base
+    finally:
+        server.terminate()  # monitor browse passes it on to Datasette
+        server.wait(timeout=10)
+
+
+def chrome(browser: tuple[str, str], profile: Path) -> Any:
+    """A headless Chromium (Debian's, see ``chromium``) driven by selenium, with a profile folder of its own."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser[0]
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(executable_path=browser[1]), options=options)
+
+
 @pytest.fixture
 def browser() -> tuple[str, str]:
     """Chromium and its driver, looked for before the store is crawled."""
@@ -228,9 +268,6 @@ def as_shown(value: object) -> str:
 def test_browse_serves_the_store_in_datasette_in_a_real_browser(
     browser: tuple[str, str], crawled_store: tuple[str, str], tmp_path: Path
 ) -> None:
-    browser_path, driver_path = browser
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
     config, db = crawled_store
@@ -238,28 +275,8 @@ def test_browse_serves_the_store_in_datasette_in_a_real_browser(
         expected = {name: store.query(query["sql"]) for name, query in canned_queries().items()}
         articles = database(store)["articles"].count
     assert all(expected.values()), {name: len(rows) for name, rows in expected.items()}  # every query has rows
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "--config", config, "--db", db, "browse", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(base + "/-/versions.json", timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise AssertionError("Datasette did not start: " + server.stdout.read().decode()) from None
-                time.sleep(0.3)
-        options = webdriver.ChromeOptions()
-        options.binary_location = browser_path
-        for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-            options.add_argument(flag)
-        driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    with browsing(config, db) as base:
+        driver = chrome(browser, tmp_path / "chromium-profile")
         try:
             driver.get(f"{base}/monitor/articles?_search=sanctions")
             rows = driver.find_elements(By.CSS_SELECTOR, "table.rows-and-columns tbody tr")
@@ -288,9 +305,6 @@ def test_browse_serves_the_store_in_datasette_in_a_real_browser(
         # Read-only: Datasette refuses writes to the store.
         with Store.open(db) as store:
             assert database(store)["articles"].count == articles == 5
-    finally:
-        server.terminate()  # monitor browse passes it on to Datasette
-        server.wait(timeout=10)
     assert not _datasette_running(db), "Datasette outlived monitor browse"
 
 

@@ -10,8 +10,6 @@ import json
 import re
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -38,7 +36,7 @@ from monitor.store import Store, finish_run, start_run
 from monitor.store.outbox import mark_delivered, queue_digest
 from monitor.timestamps import utcnow
 from tests.sitekit import config_text, write
-from tests.test_explore import CHROMIUM_FLAGS, assert_screenshot, chromium, free_port
+from tests.test_explore import assert_screenshot, browsing, chrome, chromium
 
 SOURCES = "  - name: ledger\n    type: rss\n    url: http://127.0.0.1:9/feed.xml\n"
 HOSTILE = '<img src=x onerror="window.pwned=1"> Sanctions & NATO cost $5 and $6'
@@ -264,17 +262,6 @@ return counts;
 """
 
 
-def _driver(browser: tuple[str, str], profile: Path) -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser[0]
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(executable_path=browser[1]), options=options)
-
-
 def _screenshot_whole_page(driver: Any, path: Path) -> None:
     height = driver.execute_script("return document.documentElement.scrollHeight")
     driver.set_window_size(1400, min(max(height + 100, 1000), 6000))
@@ -288,7 +275,7 @@ def test_the_html_report_draws_each_chart_offline_in_a_real_browser(charted: Cha
     path = tmp_path / "report.html"
     code, out = invoke("--config", charted.config, "--db", charted.db, "report", "--since", "3d", "--html", str(path))
     assert code == 0, out
-    driver = _driver(browser, tmp_path / "chromium-profile")
+    driver = chrome(browser, tmp_path / "chromium-profile")
     try:
         driver.get(path.as_uri())
         assert driver.execute_script(COUNT_MARKS, list(CHART_NAMES)) == MARKS
@@ -308,35 +295,8 @@ def test_the_html_report_draws_each_chart_offline_in_a_real_browser(charted: Cha
 @pytest.mark.slow
 def test_browse_shows_the_same_charts_beside_the_canned_queries_offline(charted: Charted, tmp_path: Path) -> None:
     browser = chromium()
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "monitor",
-            "--config",
-            charted.config,
-            "--db",
-            charted.db,
-            "browse",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(base + "/-/versions.json", timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise AssertionError("Datasette did not start: " + server.stdout.read().decode()) from None  # type: ignore[union-attr]
-                time.sleep(0.3)
-        driver = _driver(browser, tmp_path / "chromium-profile")
+    with browsing(charted.config, charted.db) as base:
+        driver = chrome(browser, tmp_path / "chromium-profile")
         try:
             driver.get(base + "/")
             driver.find_element("css selector", "section.content a[href='/-/charts']").click()  # linked from the index
@@ -351,9 +311,6 @@ def test_browse_shows_the_same_charts_beside_the_canned_queries_offline(charted:
             _screenshot_whole_page(driver, tmp_path / "browse-charts.png")
         finally:
             driver.quit()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 @pytest.mark.slow
