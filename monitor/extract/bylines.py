@@ -14,6 +14,7 @@ import unicodedata
 from typing import Any
 
 from monitor.extract.pagemeta import is_article_type, is_own, short_text
+from monitor.extract.published import MONTHS
 
 # News agencies and wire services: credited, never authors. Compared case-folded, without "The".
 AGENCIES = frozenset(
@@ -73,14 +74,10 @@ _LEAD = re.compile(
     r"|by|von|par|por|di|door|av|af|author|authors|autor|auteur|byline)\s*[:\-–—]?\s+",
     re.IGNORECASE,
 )
-_MONTHS = (
-    r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
-    r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
-)
 # Where a byline stops naming people: a separator, a date, a time, "updated", a source line.
 _STOP = re.compile(
     r"\s[·•|/]\s|\s[-–—]\s|[·•|]"
-    rf"|\b(?:\d{{1,2}}\s+(?:{_MONTHS})\b|(?:{_MONTHS})\.?\s+\d{{1,2}}\b|\d{{4}}-\d\d-\d\d|\d{{1,2}}[/.]\d{{1,2}}[/.]\d{{2,4}})"
+    rf"|\b(?:\d{{1,2}}\s+(?:{MONTHS})\b|(?:{MONTHS})\.?\s+\d{{1,2}}\b|\d{{4}}-\d\d-\d\d|\d{{1,2}}[/.]\d{{1,2}}[/.]\d{{2,4}})"
     r"|\b(?:(?:last\s+)?updated|published|posted|(?:last\s+)?modified|\d+\s*min(?:ute)?s?\s+read)\b",
     re.IGNORECASE,
 )

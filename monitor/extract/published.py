@@ -79,14 +79,14 @@ _YEAR_TEXT_XPATH = ".//text()[contains(., '19') or contains(., '20')]"
 _PROSE_TAGS = frozenset({"ul", "ol", "table", "blockquote", "figure", "pre", "code"})
 _PROSE_WORDS = 25
 _NOT_DATELINES = frozenset({"script", "style", "noscript", "template", "svg", "img", "figure", "figcaption"})
-_MONTHS = (
+MONTHS = (  # a month's name, full or short, as a regex alternation (bylines stops at one, too)
     r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
     r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
 )
 # Day month year, month day year, or ISO: a dateline, never a bare year or a month and a year.
 _VISIBLE_DATE = re.compile(
-    rf"\b(?:(?P<d1>\d{{1,2}})(?:st|nd|rd|th)?\.?\s+(?:of\s+)?(?P<m1>{_MONTHS})\.?,?\s+(?P<y1>(?:19|20)\d\d)"
-    rf"|(?P<m2>{_MONTHS})\.?\s+(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y2>(?:19|20)\d\d)"
+    rf"\b(?:(?P<d1>\d{{1,2}})(?:st|nd|rd|th)?\.?\s+(?:of\s+)?(?P<m1>{MONTHS})\.?,?\s+(?P<y1>(?:19|20)\d\d)"
+    rf"|(?P<m2>{MONTHS})\.?\s+(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y2>(?:19|20)\d\d)"
     r"|(?P<y3>(?:19|20)\d\d)-(?P<m3>[01]\d)-(?P<d3>[0-3]\d))\b",
     re.IGNORECASE,
 )
