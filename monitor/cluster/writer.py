@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 
@@ -304,29 +305,20 @@ class ClusterEngine:
                     if outage.since is not None or time.monotonic() - seen_checked > SEEN_CHECK_SECONDS:
                         self._seed_seen(store, outage)
                         seen_checked = time.monotonic()
-                    start, block = ("0", None) if backlog else (">", 500)
-                    replies = outage.call(
-                        lambda start=start, block=block: self.client.xreadgroup(  # type: ignore[misc]
-                            WRITER_GROUP, WRITER_NAME, {RESULTS: start}, count=BATCH, block=block
-                        )
-                    )
-                    if not backlog and replies and len(replies[0][1]) < BATCH:
-                        # Results trickle in as workers finish pages: let a few more come, commit them together.
-                        self.stopping.wait(BATCH_WAIT_SECONDS)
-                        room = BATCH - len(replies[0][1])
-                        more = outage.call(
-                            lambda room=room: self.client.xreadgroup(  # type: ignore[misc]
-                                WRITER_GROUP, WRITER_NAME, {RESULTS: ">"}, count=room
-                            )
-                        )
-                        replies = [*replies, *(more or [])]
+                    if backlog:
+                        items = self._read(outage, "0", BATCH)
+                    else:
+                        items = self._read(outage, ">", BATCH, block_ms=500)
+                        if 0 < len(items) < BATCH:
+                            # Results trickle in as workers finish pages: let a few more come, commit them together.
+                            self.stopping.wait(BATCH_WAIT_SECONDS)
+                            items += self._read(outage, ">", BATCH - len(items))
                 except ClusterError:
                     return
                 except redis.ResponseError as error:  # NOGROUP: Redis restarted empty
                     log.warning("cluster: %s; creating the writer's group again", error)
                     outage.call(lambda: ensure_group(self.client, RESULTS, WRITER_GROUP))
                     continue
-                items = [item for _, batch in replies or [] for item in batch]
                 entries = [(_text(entry_id), fields[b"m"]) for entry_id, fields in items if fields]
                 gone = [_text(entry_id) for entry_id, fields in items if not fields]
                 if gone:  # pending entries deleted from the stream: nothing left to apply
@@ -340,6 +332,13 @@ class ClusterEngine:
                     except Exception:  # the writer thread must outlive a bad batch; it is read again
                         log.exception("cluster: applying a batch of results failed; retrying")
                         self.stopping.wait(1.0)
+
+    def _read(self, outage: Outage, start: str, count: int, block_ms: int | None = None) -> list[Any]:
+        """Up to ``count`` (id, fields) of the result stream from ``start`` ("0": ours unacknowledged, ">": new)."""
+        replies = outage.call(
+            lambda: self.client.xreadgroup(WRITER_GROUP, WRITER_NAME, {RESULTS: start}, count=count, block=block_ms)
+        )
+        return [item for _, batch in replies or [] for item in batch]
 
     def _apply(self, store: Store, entries: list[tuple[str, bytes]], outage: Outage) -> None:
         with self._lock:
