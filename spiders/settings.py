@@ -42,6 +42,8 @@ DNS_TIMEOUT = 10
 TWISTED_DNS_RESOLVER = "spiders.middlewares.GuardedResolver"
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
+# Scrapy's downloader, but one that keeps to CONCURRENT_REQUESTS_PER_DOMAIN without a delay (spiders.downloader).
+DOWNLOADER = "spiders.downloader.PoliteDownloader"
 DOWNLOAD_DELAY = 0.5
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 0.5

@@ -3,7 +3,8 @@
 ``FeedSite`` serves any number of sources on one host: ``/<source>/feed.xml`` (an RSS
 feed of the pages given to ``publish``) and ``/<source>/<page>.html``. A source (or one
 page) given a gate answers its article pages only once the gate opens (a feed never
-waits), so a run of it is surely in flight for as long as a test needs. Every request
+waits), so a run of it is surely in flight for as long as a test needs; a page in
+``failing`` answers 503 until it is taken out. Every request
 is recorded with when it arrived. The rest reads processes from /proc (the engine, its
 forkserver and workers) and drives an ``EngineSupervisor`` without a scheduler.
 """
@@ -73,11 +74,15 @@ class Hit:
 class FeedSite(LocalServer):
     """Sources on one host: feeds of the pages ``publish`` gives them, gated article pages, every request kept."""
 
-    def __init__(self, feed_delay: float = 0.0) -> None:
+    def __init__(self, feed_delay: float = 0.0, page_delay: float = 0.0) -> None:
         self.feed_delay = feed_delay  # seconds each feed takes to answer: a slow host bounds what can be fetched
+        self.page_delay = page_delay  # seconds each article page takes to answer
+        self.in_flight = 0  # requests being answered now
+        self.most_in_flight = 0  # the most ever answered at once
         self.feeds: dict[str, bytes] = {}
         self.pages: dict[str, bytes] = {}
         self.gates: dict[str, threading.Event] = {}  # by source, or by a page's path
+        self.failing: set[str] = set()  # paths of pages that answer 503 Service Unavailable
         self.dates: dict[str, datetime] = {}  # each page's date in its feed, fixed when first published
         self.hits: list[Hit] = []
         self._lock = threading.Lock()
@@ -87,7 +92,13 @@ class FeedSite(LocalServer):
             def do_GET(self) -> None:
                 with site._lock:
                     site.hits.append(Hit(self.path, time.monotonic()))
-                status, kind, body = site.answer(self.path)
+                    site.in_flight += 1
+                    site.most_in_flight = max(site.most_in_flight, site.in_flight)
+                try:
+                    status, kind, body = site.answer(self.path)
+                finally:
+                    with site._lock:
+                        site.in_flight -= 1
                 self.send_response(status)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
@@ -136,8 +147,11 @@ class FeedSite(LocalServer):
             return 200, "application/rss+xml", feed
         if html is None:
             return 404, "text/plain", b"not found"
+        if path in self.failing:
+            return 503, "text/plain", b"try later"
         if gate is not None:
             gate.wait(60)
+        time.sleep(self.page_delay)
         return 200, "text/html; charset=utf-8", html
 
     def fetches(self, path: str) -> int:

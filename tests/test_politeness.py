@@ -341,3 +341,16 @@ def test_a_wait_longer_than_allowed_holds_the_site_back_only_as_long_as_allowed(
 def test_retry_after_seconds(value: bytes | str | None, expected: float | None) -> None:
     now = datetime(2022, 1, 12, 12, 0, tzinfo=UTC)
     assert retry_after_seconds(value, now) == expected
+
+
+def test_a_host_never_gets_more_requests_at_once_than_its_concurrency(tmp_path: Path) -> None:
+    from tests.enginekit import FeedSite, article_html
+
+    with FeedSite(page_delay=0.2) as slow:
+        names = ["s0", "s1"]
+        for number, name in enumerate(names):
+            slow.publish(name, {str(page): article_html(f"{name} {page}", number * 100 + page) for page in range(6)})
+        config = slow.config(tmp_path, names, extra_crawl="  concurrent_requests_per_domain: 2\n")
+        run_crawl(config, str(tmp_path / "monitor.db"), names)
+        assert len([hit for hit in slow.hits if hit.path.endswith(".html")]) == 12
+        assert slow.most_in_flight == 2  # without a download delay, Scrapy 2.19 alone sent 6 to 8 at once
