@@ -1,9 +1,9 @@
 """Cluster throughput (issue 16): a writer and one or two ``monitor worker``s, each pinned to a core, on Redis.
 
 Serves the generated article pages of ``sitegen.py`` (``--pages``, 2,000 by default) on
-127.0.0.1 behind ``--sources`` RSS feeds (20 section feeds of 100 by default: the cluster
-hands out whole source-runs, not single articles) and behind one feed of them all, which
-shows the limit: one source-run keeps one worker busy whatever the others do. It starts its
+127.0.0.1 behind ``--sources`` RSS feeds (20 section feeds of 100 by default) and behind one
+feed of them all: a run hands the pages it chooses out to every worker, so one big source
+keeps both workers busy, where before one source-run kept one worker busy. It starts its
 own redis-server on a free loopback port (append-only file fsynced on every write, as
 ``deploy/compose.yaml`` runs it) and times, each run with a fresh store and an emptied Redis:
 
@@ -581,7 +581,8 @@ def ratios(rows: dict[str, Result], pages: int, sources: int) -> list[str]:
                 f"1000 / {cpu:.2f} = **{1000 / cpu:.0f} articles/s** at 100 % of one core"
             )
     for row in rows.values():
-        batches = row.commands.get("xack", 0) - row.plan.sources  # the writer's, less one a run from the workers
+        # the writer's, less the workers' own: one a run and one a page
+        batches = row.commands.get("xack", 0) - row.plan.sources - row.articles
         if batches > 0:
             lines.append(
                 f"{row.plan.name}: the writer applied {row.articles} articles in about {batches} batches "

@@ -14,7 +14,8 @@ engine: the supervisor starts one and drains this one. Usage::
 With ``--cluster`` the engine is a cluster worker's: it has no store; each run comes
 with the record its writer opened (``StartRun.claim``), and what the run finds goes to
 the writer through Redis (``monitor.cluster.ResultPublisher``), which also keeps the
-one-run-per-source promise and judges the sources.
+one-run-per-source promise and judges the sources. Its runs hand their article pages
+out to the cluster, and ``FetchPage`` asks it for one page some run handed out.
 
 Each run holds its source's lease (``monitor.processes``) from its start to its end,
 so no other process crawls the source meanwhile. When stdin ends (the monitor that
@@ -46,7 +47,18 @@ from monitor.logs import configure_logging
 from monitor.models import SourceRunSummary
 from monitor.processes import SourceLeases
 from monitor.runs import check_sources
-from monitor.runs.protocol import AlertsQueued, Drain, EngineState, RunFinished, SourceBusy, StartRun, receive, send
+from monitor.runs.protocol import (
+    AlertsQueued,
+    Drain,
+    EngineState,
+    FetchPage,
+    PageFinished,
+    RunFinished,
+    SourceBusy,
+    StartRun,
+    receive,
+    send,
+)
 from monitor.store import Store
 from monitor.store.runs import close_left_open
 from monitor.timestamps import utcnow
@@ -68,6 +80,7 @@ class Engine:
         self.spider: NewsSpider | None = None  # set once Scrapy has opened it
         self.waiting: list[object] = []  # messages that came before the spider was open
         self.leases: dict[str, SourceLeases | None] = {}  # the sources of the runs in flight (and their leases)
+        self.pages: set[str] = set()  # the tickets of the handed-out pages in flight
         self.draining = False
 
     def emit(self, message: object) -> None:
@@ -86,6 +99,8 @@ class Engine:
             self.waiting.append(message)
         elif isinstance(message, StartRun):
             self.start(message)
+        elif isinstance(message, FetchPage):
+            self.fetch_page(message)
         elif isinstance(message, Drain):
             self.drain(message.grace, message.reason)
         else:
@@ -119,6 +134,32 @@ class Engine:
             self.emit(RunFinished(SourceRunSummary(source=name, status="failed", errors=1, message=message_text)))
             return
 
+    def fetch_page(self, message: FetchPage) -> None:
+        """Fetch a page a run handed out: no lease (the run holds none of this engine's), many of one source at once."""
+        assert self.spider is not None
+        ticket = message.claim.ticket
+        self.pages.add(ticket)
+        try:
+            self.spider.fetch_page(
+                message.source,
+                message.claim.page_url,
+                message.claim,
+                message.deadline_at,
+                message.hint_title,
+                message.hint_published,
+                message.index_url,
+                lambda run: self.page_ended(ticket, run),
+            )
+        except (MonitorError, KeyError) as error:  # a source this configuration no longer has
+            log.error("engine: could not fetch %s of %s: %s", message.claim.page_url, message.source, error)
+            self.page_ended(ticket, None)
+
+    def page_ended(self, ticket: str, run: SourceRun | None) -> None:
+        self.pages.discard(ticket)
+        self.emit(PageFinished(ticket, run.summary.pages if run is not None and run.summary is not None else 0))
+        if self.draining and not self.leases and not self.pages:
+            self.stop()
+
     def run_ended(self, run: SourceRun) -> None:
         try:
             if self.store is not None:
@@ -131,7 +172,7 @@ class Engine:
         assert run.summary is not None
         self.emit(RunFinished(run.summary))
         self.emit(EngineState(_rss_bytes()))
-        if self.draining and not self.leases:
+        if self.draining and not self.leases and not self.pages:
             self.stop()
 
     def alerts_queued(self, count: int) -> None:
@@ -140,7 +181,7 @@ class Engine:
     def drain(self, grace: float | None, reason: str) -> None:
         """Start no more runs; stop those still going after ``grace`` seconds (None: let their deadlines end them)."""
         self.draining = True
-        if not self.leases:
+        if not self.leases and not self.pages:
             self.stop()
             return
         if grace is not None:
@@ -209,9 +250,13 @@ def main(argv: list[str] | None = None) -> int:
         ledger = ResultPublisher(args.cluster, worker)
         settings.set("MONITOR_CLUSTER", args.cluster, priority="cmdline")
         settings.set("MONITOR_WORKER_NAME", worker, priority="cmdline")
-        # The delay is the cluster's, per host across workers (ClusterPolitenessMiddleware), taken just before
-        # a request is queued for download: a local delay (or AutoThrottle's) after it would reorder hosts' turns.
+        # The delay and concurrency budget are the cluster's, per host across workers (ClusterPolitenessMiddleware),
+        # taken just before a request is queued for download: a local delay (or AutoThrottle's) after it would
+        # reorder hosts' turns.
         settings.set("MONITOR_CLUSTER_DELAY", settings.getfloat("DOWNLOAD_DELAY"), priority="cmdline")
+        settings.set(
+            "MONITOR_CLUSTER_CONCURRENCY", settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"), priority="cmdline"
+        )
         settings.set("DOWNLOAD_DELAY", 0, priority="cmdline")
         settings.set("AUTOTHROTTLE_ENABLED", False, priority="cmdline")
     else:

@@ -37,7 +37,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import shutil
 import time
@@ -47,7 +46,6 @@ from pathlib import Path
 from typing import Any, Self, cast
 from urllib.request import getproxies
 
-from redis.exceptions import RedisError
 from scrapy import Request, Spider
 from scrapy.core import downloader as scrapy_downloader
 from scrapy.crawler import Crawler
@@ -61,15 +59,16 @@ from scrapy.resolver import CachingThreadedResolver
 from scrapy.settings import BaseSettings
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
+from scrapy.utils.misc import build_from_crawler
 from twisted.internet import task
 from twisted.internet.base import ReactorBase
 from twisted.internet.defer import Deferred
 from twisted.internet.error import DNSLookupError
 
-from monitor.cluster.bus import POLITE as POLITE_PREFIX
 from monitor.errors import MonitorError
 from monitor.netpolicy import Address, AddressRefused, NetworkPolicy, host_of, is_loopback_name, parse_ip
 from monitor.retryafter import retry_after_seconds
+from spiders.cluster import SharedRobotsTxt
 from spiders.settings import loaded_config
 
 log = logging.getLogger(__name__)
@@ -380,72 +379,44 @@ class ExpiringRobotsTxtMiddleware(RobotsTxtMiddleware):
 
     The crawl engine lives for days: without this, a site's robots.txt would be read once
     for the engine's whole life, and a site that forbids its pages later would be crawled on.
+    In a cluster worker's engine, a copy another worker fetched within the period is used
+    (``spiders.cluster.SharedRobotsTxt``): a host's robots.txt is read once per cluster.
     """
 
     def __init__(self, crawler: Crawler):
         super().__init__(crawler)
         self.max_age = crawler.settings.getfloat("MONITOR_ROBOTS_MAX_AGE", 3600.0)
         self._fetched: dict[str, float] = {}  # host -> when its robots.txt was asked for (monotonic)
+        self.shared = SharedRobotsTxt.from_crawler(crawler)
 
     async def robot_parser(self, request: Request) -> Any:
-        netloc = urlparse_cached(request).netloc
+        url = urlparse_cached(request)
+        netloc = url.netloc
         now = time.monotonic()
         parser = self._parsers.get(netloc)
         stale = now - self._fetched.get(netloc, now) > self.max_age
         if netloc in self._parsers and not isinstance(parser, Deferred) and stale:
             del self._parsers[netloc]
-        if netloc not in self._parsers:
-            self._fetched[netloc] = now
-        return await super().robot_parser(request)
+        if netloc in self._parsers:
+            return await super().robot_parser(request)
+        self._fetched[netloc] = now
+        if self.shared is None:
+            return await super().robot_parser(request)
+        # Requests to the host that come meanwhile wait on this, as on Scrapy's own fetch.
+        waiting: Deferred[Any] = Deferred()
+        self._parsers[netloc] = waiting
+        body = await self.shared.get(f"{url.scheme}://{netloc}/robots.txt")
+        found: Any
+        if body is not None:
+            found = build_from_crawler(self._parserimpl, self.crawler, body)
+            self._parsers[netloc] = found
+        else:
+            del self._parsers[netloc]
+            found = await super().robot_parser(request)
+        waiting.callback(found)
+        return found
 
-
-class ClusterPolitenessMiddleware:
-    """In a cluster, one download delay per host for all workers: a request waits for the host's token in Redis.
-
-    The token (``monitor:polite:HOST``) is taken with ``SET NX PX delay``, so across
-    every worker the host sees at most one request per ``crawl.download_delay``
-    (``MONITOR_CLUSTER_DELAY``; a worker's engine sets its own slot delay to 0, so nothing
-    reorders requests after their turn; each worker's per-host concurrency still applies).
-    While Redis is unreachable each worker spaces its own requests to a host by the
-    delay instead (logged once): the crawl does not stop, politeness degrades to one
-    machine's.
-    """
-
-    def __init__(self, url: str, delay: float, worker: str):
-        import redis.asyncio
-
-        self.client = redis.asyncio.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
-        self.delay_ms = max(1, int(delay * 1000))
-        self.worker = worker
-        self.unreachable = False
-        self.local_turns: dict[str, float] = {}  # host -> when its next request may go, while Redis is down
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> ClusterPolitenessMiddleware:
-        url = crawler.settings.get("MONITOR_CLUSTER")
-        delay = crawler.settings.getfloat("MONITOR_CLUSTER_DELAY")
-        if not url or delay <= 0:  # one machine, or no delay; no message, or Scrapy warns of it on every crawl
-            raise NotConfigured
-        return cls(url, delay, crawler.settings.get("MONITOR_WORKER_NAME") or "worker")
-
-    async def process_request(self, request: Request) -> None:
-        host = host_of(request.url)
-        if host is None:
-            return
-        key = POLITE_PREFIX + host
-        try:
-            while not await self.client.set(key, self.worker, nx=True, px=self.delay_ms):
-                wait_ms = await self.client.pttl(key)
-                await asyncio.sleep(max(wait_ms, 5) / 1000)
-        except (OSError, RedisError) as error:
-            if not self.unreachable:
-                log.warning("cluster politeness: Redis unreachable (%s); this worker's own delay applies", error)
-            self.unreachable = True
-            now = time.monotonic()
-            turn = max(now, self.local_turns.get(host, now))
-            self.local_turns[host] = turn + self.delay_ms / 1000
-            await asyncio.sleep(turn - now)
-            return
-        if self.unreachable:
-            log.warning("cluster politeness: Redis is back")
-            self.unreachable = False
+    async def _parse_robots(self, response: Response, netloc: str, request: Request) -> None:
+        await super()._parse_robots(response, netloc, request)
+        if self.shared is not None:
+            await self.shared.put(f"{urlparse_cached(request).scheme}://{netloc}/robots.txt", response.body)

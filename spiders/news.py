@@ -12,10 +12,15 @@ A ``site`` source starts from the site's robots.txt and reads the sitemaps its
 conditional GET (``spiders.middlewares``): an unchanged one comes back flagged
 ``cached`` and is not read again. ``scrapy crawl news -a source=NAME`` crawls one
 source with the rules of ``MONITOR_CONFIG`` into ``MONITOR_DB``.
+
+In a cluster worker's engine, a run hands the article pages it chooses out to every
+worker (``RunLedger.hand_out``), and ``fetch_page`` fetches one page some run handed
+out, as a run of its own that ends with that page.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -46,7 +51,7 @@ from monitor.extract import (
     sitemaps_from_robots,
 )
 from monitor.extract.discovery import DEFAULT_SITEMAP_PATH
-from monitor.ingest import Analyser, CrawlSession, RunClaim, RunLedger, StoreLedger
+from monitor.ingest import Analyser, CrawlSession, PageOrder, RunClaim, RunLedger, StoreLedger
 from monitor.models import Page, SourceRunSummary
 from monitor.store import Store
 from monitor.store.runs import close_left_open
@@ -74,6 +79,7 @@ class SourceRun:
         self.limits_hit: set[str] = set()  # the bounds (depth, count) reached this run, each recorded once
         self.deadline_call: DelayedCall | None = None
         self.deadline: float | None = None
+        self.deadline_at: float | None = None  # the same, as wall-clock time (for the pages it hands out)
         self.summary: SourceRunSummary | None = None  # set when the run ends
 
     @property
@@ -180,11 +186,7 @@ class NewsSpider(scrapy.Spider):
         session = CrawlSession(self.config, source_spec, self.ledger, self.analyser, on_alerts, claim)
         run = SourceRun(session, on_finished)
         self.runs.add(run)
-        if deadline:
-            from twisted.internet import reactor
-
-            run.deadline = deadline
-            run.deadline_call = cast(Any, reactor).callLater(deadline, self.expire, run)
+        self._set_deadline(run, deadline)
         spec = session.source
         if spec.type == "site":
             self._schedule(
@@ -200,6 +202,47 @@ class NewsSpider(scrapy.Spider):
         if run.pending == 0:  # nothing to fetch at all (crawl.max_indexes: 0)
             self.end(run)
         return run
+
+    def fetch_page(
+        self,
+        source: str,
+        url: str,
+        claim: RunClaim,
+        deadline_at: float | None,
+        hint_title: str | None,
+        hint_published: datetime | None,
+        index_url: str,
+        on_finished: Callable[[SourceRun], None] | None = None,
+    ) -> SourceRun:
+        """Fetch one article page a run handed out (``claim`` names the run and the page), as a run of its own."""
+        assert self.config is not None and self.ledger is not None and self.analyser is not None
+        session = CrawlSession(self.config, self.config.source(source), self.ledger, self.analyser, None, claim)
+        run = SourceRun(session, on_finished)
+        run.indexes_read.add(index_url)  # ended early (the deadline): its index is read in full next run
+        self.runs.add(run)
+        left = None if deadline_at is None else deadline_at - time.time()
+        if left is not None and left <= 0:  # its run's time is up: not fetched, and fetched at the next run
+            self.end(run, complete=False)
+            return run
+        self._set_deadline(run, left)
+        self._schedule(
+            run,
+            url,
+            self.parse_article,
+            self.article_failed,
+            cb_kwargs={"hint_title": hint_title, "hint_published": hint_published},
+            meta={"index_url": index_url},
+        )
+        return run
+
+    def _set_deadline(self, run: SourceRun, deadline: float | None) -> None:
+        if not deadline:
+            return
+        from twisted.internet import reactor
+
+        run.deadline = deadline
+        run.deadline_at = time.time() + deadline
+        run.deadline_call = cast(Any, reactor).callLater(deadline, self.expire, run)
 
     def _schedule(
         self,
@@ -311,8 +354,9 @@ class NewsSpider(scrapy.Spider):
     def _read_index(self, run: SourceRun, response: Response, kind: str, depth: int) -> None:
         session = run.session
         session.fetched()
-        # revalidated (a 304, or the same bytes): read in full by an earlier run of this store
-        unchanged = "cached" in response.flags and session.read_before
+        # revalidated (a 304, or the same bytes): read in full by an earlier run of this store, unless
+        # a page it named was not fetched (in a cluster, by another worker: the ledger knows)
+        unchanged = "cached" in response.flags and session.read_before and not self._must_reread(response.url)
         if unchanged and kind != "sitemap":
             self.logger.info("source %s: %s unchanged, not read again", run.name, response.url)
             return
@@ -357,6 +401,13 @@ class NewsSpider(scrapy.Spider):
             run.incomplete_indexes.add(index_url)
         if choice.fetch:
             run.indexes_read.add(index_url)
+        orders = [PageOrder(link.url, link.title, link.published, index_url) for link in choice.fetch]
+        if (
+            orders
+            and self.ledger is not None
+            and self.ledger.hand_out(run.session.claim, run.name, orders, run.deadline_at)
+        ):
+            return  # fetched by whichever workers are free; the run's writer waits for each of them
         for link in choice.fetch:
             self._schedule(
                 run,
@@ -496,12 +547,15 @@ class NewsSpider(scrapy.Spider):
         self.crawler.signals.send_catch_log(
             run_finished, incomplete=frozenset(run.incomplete_indexes), spider=self, run=run
         )
-        run.summary = run.session.finish()
+        run.summary = run.session.finish(frozenset(run.incomplete_indexes))
         self.runs.discard(run)
         if run.name == self.standalone_source:
             self.summary = run.summary
         if run.on_finished is not None:
             run.on_finished(run)
+
+    def _must_reread(self, index_url: str) -> bool:
+        return self.ledger is not None and self.ledger.must_reread(index_url)
 
     def save_progress(self) -> None:
         for run in list(self.runs):

@@ -67,8 +67,8 @@ DOWNLOADER_MIDDLEWARES = {
     # conditional GET for indexes only, never standing in for a failure (see spiders.middlewares)
     "scrapy.downloadermiddlewares.httpcache.HttpCacheMiddleware": None,
     "spiders.middlewares.IndexCacheMiddleware": 900,
-    # a cluster worker's engine: one delay per host across all workers (off on one machine)
-    "spiders.middlewares.ClusterPolitenessMiddleware": 950,
+    # a cluster worker's engine: one concurrency budget and delay per host across all workers (off on one machine)
+    "spiders.cluster.ClusterPolitenessMiddleware": 950,
 }
 MONITOR_ROBOTS_MAX_AGE = 3600.0  # seconds a host's robots.txt is trusted before it is fetched again
 MONITOR_RETRY_AFTER_ENABLED = True

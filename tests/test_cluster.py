@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,10 +78,20 @@ class Rig:
             "5s",
         )
 
-    def start_worker(self, name: str) -> None:
+    def start_worker(self, name: str, *options: str) -> None:
         cache = str(self.tmp_path / f"cache-{name}")
         self.workers[name] = self._start(
-            name, "worker", "--cluster", self.redis_url, "--name", name, "--claim-after", "3s", "--cache-dir", cache
+            name,
+            "worker",
+            "--cluster",
+            self.redis_url,
+            "--name",
+            name,
+            "--claim-after",
+            "3s",
+            "--cache-dir",
+            cache,
+            *options,
         )
 
     def kill(self, process: subprocess.Popen[bytes]) -> None:
@@ -321,9 +332,114 @@ def test_workers_share_one_download_delay_per_host(rig, tmp_path: Path) -> None:
     assert wait_for(lambda: cluster.articles() == 12, timeout=120), cluster.output()
     arrivals = sorted(hit.at for hit in site.hits)
     gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
-    # 4 feeds, 12 pages and each worker's robots.txt, to one host from two machines: never two within the delay
+    # 4 feeds, 12 pages and one robots.txt for the cluster, to one host from two machines: never two within the delay
     robots = [hit for hit in site.hits if hit.path == "/robots.txt"]
-    assert len(arrivals) == 16 + len(robots) and len(robots) <= 2
+    assert len(robots) == 1 and len(arrivals) == 17
     assert min(gaps) >= 0.35, [round(gap, 3) for gap in gaps]
     ran_on = re.findall(r"worker (w\d): joined", "".join(p.read_text() for p in tmp_path.glob("w*.log")))
     assert sorted(ran_on) == ["w1", "w2"]
+
+
+def _status(cluster: Rig) -> dict[str, Any]:
+    shown = subprocess.run(
+        [sys.executable, "-m", "monitor", "--config", cluster.config, "--db", str(cluster.db), "status", "--json"],
+        env={**cluster.env, "MONITOR_CLUSTER": cluster.redis_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    return dict(json.loads(shown.stdout)["cluster"])
+
+
+def test_one_big_source_is_fetched_by_every_worker(rig, tmp_path: Path) -> None:
+    make, receiver, site = rig
+    names, alerting = publish(site, sources=1, pages=100)  # a source's max_pages a run
+    cluster = make(_config(site, tmp_path, names))
+    for name in ("w1", "w2"):
+        cluster.start_worker(name)
+    assert wait_for(lambda: "joined" in (tmp_path / "w2.log").read_text(), timeout=30)
+    cluster.start_writer()
+    urls = _settled(cluster, receiver, 100, alerting, timeout=60)
+    assert len(urls) == alerting == len(set(urls))
+    # One run: one worker read its feed, and both fetched and analysed its pages.
+    status = _status(cluster)
+    fetched = {worker["name"]: worker["pages_per_minute"] for worker in status["workers"]}
+    assert sum(fetched.values()) == 101, fetched  # the feed and 100 pages, each once
+    assert min(fetched.values()) >= 20, fetched
+    assert status["pages"] == {"entries": 0, "in_progress": 0, "waiting": 0}
+    # The writer closed the run once every page was done, with every page counted.
+    assert wait_for(lambda: query(cluster.db, "SELECT status FROM runs")[0]["status"] != "running", timeout=30)
+    run = query(cluster.db, "SELECT status, pages, new_articles, errors FROM runs")
+    assert run == [{"status": "ok", "pages": 101, "new_articles": 100, "errors": 0}]
+    assert query(cluster.db, "SELECT COUNT(*) AS n FROM cluster_pages")[0]["n"] == 0
+
+
+def test_a_page_a_worker_could_not_fetch_is_fetched_at_the_next_run(rig, tmp_path: Path) -> None:
+    make, _, site = rig
+    names, _ = publish(site, sources=1, pages=3)
+    failing = "/s0/1.html"
+    site.failing.add(failing)
+    cluster = make(_config(site, tmp_path, names, interval="2s"))
+    cluster.start_writer()
+    # w1 reads every run's feed (and keeps it in its HTTP cache), w2 fetches every page: only the cluster
+    # can tell w1 that a page its feed named was not fetched.
+    cluster.start_worker("w1", "--page-slots", "0")
+    cluster.start_worker("w2", "--slots", "0")
+    first = "SELECT status, pages, new_articles, errors FROM runs WHERE status IN ('ok', 'failed') ORDER BY id LIMIT 1"
+    assert wait_for(lambda: cluster.db.exists() and query(cluster.db, first), timeout=60), cluster.output()
+    assert query(cluster.db, first) == [{"status": "ok", "pages": 3, "new_articles": 2, "errors": 1}]
+    site.failing.clear()
+    # The feed has not changed, so its runs would not read it again; the page that failed is fetched anyway.
+    assert wait_for(lambda: cluster.articles() == 3, timeout=60), cluster.output()
+    assert site.fetches(failing) == 2
+    assert site.fetches("/s0/0.html") == 1
+
+
+def test_a_page_that_took_down_every_worker_that_took_it_is_given_up(redis_server: RedisServer, monkeypatch) -> None:
+    import redis as redis_py
+
+    from monitor.cluster import Worker
+    from monitor.cluster.bus import PAGES, RESULTS, WORKER_GROUP, ensure_group, seal, unseal
+    from monitor.cluster.messages import ErrorFound, PageDone, PageTask
+
+    monkeypatch.setenv("MONITOR_CLUSTER_KEY", KEY)
+    client = redis_py.Redis.from_url(redis_server.url)
+    ensure_group(client, PAGES, WORKER_GROUP)
+    task = PageTask(
+        "s0", 7, "http://127.0.0.1:1/s0/killer.html", "Killer", None, "http://127.0.0.1:1/s0/feed.xml", None, ""
+    )
+    ticket = client.xadd(PAGES, {"m": seal(task, KEY.encode())}).decode()
+    worker = Worker(redis_server.url, name="w9", claim_after=0.01)
+    client.xreadgroup(WORKER_GROUP, "dead-1", {PAGES: ">"}, count=1)  # taken by three workers that died on it
+    for dead in ("dead-2", "dead-3"):
+        client.xclaim(PAGES, WORKER_GROUP, dead, 0, [ticket])
+    time.sleep(0.02)
+    claimed = worker._claim(PAGES, 1)  # the silent worker's page, taken over a fourth time
+    assert [item[0].decode() for item in claimed] == [ticket]
+    worker._fetch(task, ticket)
+    assert worker.engine is None and not worker.pages_in_flight  # no engine was even asked
+    results = [unseal(fields[b"m"], KEY.encode()) for _, fields in client.xrange(RESULTS)]
+    assert [type(result) for result in results] == [ErrorFound, PageDone]
+    error, done = results
+    assert isinstance(error, ErrorFound) and isinstance(done, PageDone)
+    assert error.url == task.url and "given up after 3 workers" in error.message
+    assert (done.run_id, done.url, done.errors, done.ticket) == (7, task.url, 1, ticket)
+    assert client.xlen(PAGES) == 0 and client.xpending(PAGES, WORKER_GROUP)["pending"] == 0
+
+
+def test_workers_share_one_concurrency_budget_per_host(rig, tmp_path: Path) -> None:
+    make, _, _ = rig
+    with FeedSite(page_delay=0.3) as slow:
+        names, _ = publish(slow, sources=4, pages=8)
+        extra = "  concurrent_requests_per_domain: 2\n"
+        cluster = make(slow.config(tmp_path, dict.fromkeys(names, "1h"), extra_crawl=extra))
+        for name in ("w1", "w2"):
+            cluster.start_worker(name)
+        assert wait_for(lambda: "joined" in (tmp_path / "w2.log").read_text(), timeout=30)
+        cluster.start_writer()
+        assert wait_for(lambda: cluster.articles() == 32, timeout=120), cluster.output()
+        # Each worker may send two at once; together they never send the host more than two.
+        assert slow.most_in_flight == 2
+        fetched = {worker["name"]: worker["pages_per_minute"] for worker in _status(cluster)["workers"]}
+        assert min(fetched.values()) >= 4, fetched  # both workers fetched from the host

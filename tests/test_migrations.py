@@ -159,8 +159,18 @@ def test_a_latest_store_from_the_released_monitor_gains_only_the_new_migrations(
             range(1, LATEST_VERSION + 1)
         )
         # Version 8 added the claim owner's columns to alerts, NULL in the rows already there; version 9 an
-        # empty table, cluster_cursor; version 10 three columns to articles, NULL in its rows; nothing else changed.
-        changed = {"alerts", "articles", "schema_migrations", "cluster_cursor", "sqlite_autoindex_cluster_cursor_1"}
+        # empty table, cluster_cursor; version 10 three columns to articles, NULL in its rows; version 11 two
+        # empty tables, cluster_runs and cluster_pages; nothing else changed.
+        changed = {
+            "alerts",
+            "articles",
+            "schema_migrations",
+            "cluster_cursor",
+            "sqlite_autoindex_cluster_cursor_1",
+            "cluster_runs",
+            "cluster_pages",
+            "sqlite_autoindex_cluster_pages_1",
+        }
         assert {item for item in raw_schema(store.conn) if item[1] not in changed} == {
             item for item in expected_schema if item[1] not in changed
         }
@@ -170,7 +180,7 @@ def test_a_latest_store_from_the_released_monitor_gains_only_the_new_migrations(
         }
         assert rows["alerts"] == [(*row, None, None, None) for row in expected_rows["alerts"]]
         assert rows["articles"] == [(*row, None, None, None) for row in expected_rows["articles"]]
-        assert rows["cluster_cursor"] == []
+        assert rows["cluster_cursor"] == rows["cluster_runs"] == rows["cluster_pages"] == []
         applied = sorted(rows["schema_migrations"])  # by version: repr order puts 10 before 2
         assert applied[: len(expected_rows["schema_migrations"])] == sorted(expected_rows["schema_migrations"])
         assert store.query("SELECT rowid FROM articles_fts WHERE articles_fts MATCH 'sanctions'") == [{"rowid": 1}]

@@ -179,10 +179,11 @@ def _cluster_status(url: str) -> dict[str, Any]:
 def _echo_cluster(cluster: dict[str, Any]) -> None:
     from monitor.output import write_rows
 
-    tasks, results = cluster["tasks"], cluster["results"]
+    tasks, pages, results = cluster["tasks"], cluster["pages"], cluster["results"]
     click.echo(
         f"Cluster: configuration {cluster['config_hash'] or 'not published'}; runs waiting {tasks['waiting']},"
-        f" running {tasks['in_progress']}; results waiting for the writer {results['entries']}"
+        f" running {tasks['in_progress']}; pages waiting {pages['waiting']}, being fetched {pages['in_progress']};"
+        f" results waiting for the writer {results['entries']}"
     )
     if cluster["workers"]:
         write_rows(cluster["workers"], "table", sys.stdout)
@@ -203,7 +204,10 @@ def _echo_cluster(cluster: dict[str, Any]) -> None:
     help="The Redis of `monitor serve --cluster` (env MONITOR_CLUSTER).",
 )
 @click.option("--name", help="This worker's name in status (default: HOST:PID).")
-@click.option("--slots", default=8, show_default=True, help="Source-runs crawled at once.")
+@click.option("--slots", default=8, show_default=True, help="Source-runs (their feeds, sitemaps) read at once.")
+@click.option(
+    "--page-slots", default=16, show_default=True, help="Article pages (of any worker's runs) fetched at once."
+)
 @click.option(
     "--claim-after",
     default="60s",
@@ -212,7 +216,15 @@ def _echo_cluster(cluster: dict[str, Any]) -> None:
 )
 @click.option("--cache-dir", metavar="DIR", help="HTTP cache of indexes (default: ~/.cache/monitor/http).")
 @pass_state
-def worker(state: State, cluster: str, name: str | None, slots: int, claim_after: str, cache_dir: str | None) -> None:
+def worker(
+    state: State,
+    cluster: str,
+    name: str | None,
+    slots: int,
+    page_slots: int,
+    claim_after: str,
+    cache_dir: str | None,
+) -> None:
     """Crawl, extract and score the source-runs `monitor serve --cluster` publishes, until SIGINT or SIGTERM.
 
     Runs on any machine that reaches the Redis; needs MONITOR_CLUSTER_KEY, the same as
@@ -245,6 +257,7 @@ def worker(state: State, cluster: str, name: str | None, slots: int, claim_after
             cluster,
             name=name,
             slots=slots,
+            page_slots=page_slots,
             claim_after=claim_seconds,
             cache_dir=cache_dir,
             log_level=crawl_log_level(state),

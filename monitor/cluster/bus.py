@@ -28,12 +28,16 @@ log = logging.getLogger("monitor.cluster")
 
 KEY_ENV = "MONITOR_CLUSTER_KEY"
 TASKS = "monitor:tasks"  # stream of source-runs, read by the group WORKERS
+PAGES = "monitor:pages"  # stream of article pages the runs handed out, read by the group WORKERS
 RESULTS = "monitor:results"  # stream of what runs found, read by the group WRITERS
 WORKERS = "monitor:workers"  # hash: worker name -> its heartbeat (JSON)
 CONFIG = "monitor:config"  # hash: "hash" and "blob" (the signed configuration workers run)
 SEEN = "monitor:seen"  # hash: URL -> when the store last fetched it (ISO), the workers' "seen before"
 SEEN_READY = "monitor:seen:ready"  # set once SEEN holds the whole store
 POLITE = "monitor:polite:"  # + host: held for the host's download delay after each request
+BUSY = "monitor:busy:"  # + host: sorted set of the requests to the host in flight (score: when the hold lapses)
+ROBOTS = "monitor:robots:"  # + scheme://host: the host's robots.txt as fetched, for crawl.robots_max_age
+REREAD = "monitor:reread"  # set: indexes to read in full at their next run (a page they named was not fetched)
 WORKER_GROUP = "workers"
 WRITER_GROUP = "writer"
 WRITER_NAME = "writer"  # one writer: a restarted one reads its own pending entries again

@@ -1,8 +1,9 @@
-"""What travels through the cluster's streams: source-runs to workers, what each run found to the writer."""
+"""What travels through the cluster's streams: source-runs and their pages to workers, what they found to the writer."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from monitor.ingest import Analysis
 
@@ -16,6 +17,43 @@ class RunTask:
     deadline: float | None
     read_before: bool
     config_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class PageTask:
+    """Fetch, extract and score one article page of run ``run_id``, which the worker reading its index handed out."""
+
+    source: str
+    run_id: int
+    url: str
+    hint_title: str | None
+    hint_published: datetime | None
+    index_url: str
+    deadline_at: float | None  # the run's deadline, wall-clock seconds since the epoch
+    config_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class PagesHandedOut:
+    """A run handed these pages out (before their tasks were published): the writer waits for each to be done."""
+
+    run_id: int
+    source: str
+    urls: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PageDone:
+    """A handed-out page is done (stored, failed or past its run's deadline): its counters; ``ticket``, its task."""
+
+    run_id: int
+    source: str
+    url: str
+    pages: int
+    errors: int
+    ticket: str
+    worker: str
+    incomplete: tuple[str, ...] = ()  # its index must be read in full next run (the page may succeed then)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +78,10 @@ class ErrorFound:
 
 @dataclass(frozen=True, slots=True)
 class RunDone:
-    """A run ended: the worker's counters (pages, errors) and status; ``ticket`` is its task's stream id."""
+    """A run's own crawl ended (its indexes read): its counters (pages, errors) and status; ``ticket``, its task.
+
+    The run is over when this and every page it handed out are done.
+    """
 
     run_id: int
     source: str
@@ -49,6 +90,7 @@ class RunDone:
     status: str
     ticket: str
     worker: str
+    incomplete: tuple[str, ...] = ()  # indexes not read in full (the page limit, the deadline)
 
 
-Result = ArticleFound | ErrorFound | RunDone
+Result = ArticleFound | ErrorFound | RunDone | PagesHandedOut | PageDone

@@ -5,6 +5,11 @@ of their own adds them to the stream, in order, retrying through an outage. A ru
 ``RunDone`` is added together with the acknowledgement of its task (one MULTI), after
 everything the run found: a task is acknowledged only once its results are in Redis,
 so a worker that dies mid-run leaves its task pending, for another worker to claim.
+
+A run's article pages are handed out to every worker: the run's ``PagesHandedOut`` goes
+to the writer in the same MULTI as their ``PageTask``s, so the writer knows of each page
+before any worker can be done with it; a page's ``PageDone`` is added with its task's
+acknowledgement, after its article or error.
 """
 
 from __future__ import annotations
@@ -16,10 +21,22 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from monitor.cluster.bus import RESULTS, SEEN, TASKS, WORKER_GROUP, ClusterError, Outage, connect, seal, signing_key
-from monitor.cluster.messages import ArticleFound, ErrorFound, Result, RunDone
+from monitor.cluster.bus import (
+    PAGES,
+    REREAD,
+    RESULTS,
+    SEEN,
+    TASKS,
+    WORKER_GROUP,
+    ClusterError,
+    Outage,
+    connect,
+    seal,
+    signing_key,
+)
+from monitor.cluster.messages import ArticleFound, ErrorFound, PageDone, PagesHandedOut, PageTask, Result, RunDone
 from monitor.config import DestinationSpec
-from monitor.ingest import Analysis, RunClaim
+from monitor.ingest import Analysis, PageOrder, RunClaim
 from monitor.store import SaveOutcome
 
 log = logging.getLogger("monitor.cluster")
@@ -36,7 +53,7 @@ class ResultPublisher:
         self.worker = worker
         self.stopping = threading.Event()
         self.outage = Outage(f"worker {worker}", self.stopping)
-        self.pending: queue.Queue[Result] = queue.Queue()
+        self.pending: queue.Queue[Result | tuple[PagesHandedOut, list[PageTask]]] = queue.Queue()
         self.thread = threading.Thread(target=self._send_loop, name="results", daemon=True)
         self.thread.start()
 
@@ -65,11 +82,45 @@ class ResultPublisher:
         return None
 
     def finish_run(
-        self, run_id: int, source: str, counts: Mapping[str, int | None], status: str, claim: RunClaim | None
+        self,
+        run_id: int,
+        source: str,
+        counts: Mapping[str, int | None],
+        status: str,
+        claim: RunClaim | None,
+        incomplete: frozenset[str] = frozenset(),
     ) -> None:
         ticket = claim.ticket if claim is not None else ""
         pages, errors = int(counts.get("pages") or 0), int(counts.get("errors") or 0)
-        self.pending.put(RunDone(run_id, source, pages, errors, status, ticket, self.worker))
+        again = tuple(sorted(incomplete))
+        if claim is not None and claim.page_url:
+            self.pending.put(PageDone(run_id, source, claim.page_url, pages, errors, ticket, self.worker, again))
+        else:
+            self.pending.put(RunDone(run_id, source, pages, errors, status, ticket, self.worker, again))
+
+    def hand_out(
+        self, claim: RunClaim | None, source: str, pages: Sequence[PageOrder], deadline_at: float | None
+    ) -> bool:
+        if claim is None:
+            raise ClusterError("a cluster worker runs only the runs its writer opened")
+        tasks = [
+            PageTask(
+                source,
+                claim.run_id,
+                page.url,
+                page.hint_title,
+                page.hint_published,
+                page.index_url,
+                deadline_at,
+                claim.config_hash,
+            )
+            for page in pages
+        ]
+        self.pending.put((PagesHandedOut(claim.run_id, source, tuple(page.url for page in pages)), tasks))
+        return True
+
+    def must_reread(self, index_url: str) -> bool:
+        return bool(self.outage.call(lambda: self.client.srem(REREAD, index_url)))
 
     def flush(self) -> None:
         """Wait (a while) until every record queued is in Redis."""
@@ -92,10 +143,21 @@ class ResultPublisher:
             finally:
                 self.pending.task_done()
 
-    def _send(self, record: Result) -> None:
+    def _send(self, record: Result | tuple[PagesHandedOut, list[PageTask]]) -> None:
         with self.client.pipeline(transaction=True) as pipe:
+            if isinstance(record, tuple):
+                handed_out, tasks = record
+                pipe.xadd(RESULTS, {"m": seal(handed_out, self.key)})
+                for task in tasks:
+                    pipe.xadd(PAGES, {"m": seal(task, self.key)})
+                pipe.execute()
+                return
             pipe.xadd(RESULTS, {"m": seal(record, self.key)})
-            if isinstance(record, RunDone) and record.ticket:
-                pipe.xack(TASKS, WORKER_GROUP, record.ticket)
-                pipe.xdel(TASKS, record.ticket)
+            if isinstance(record, RunDone | PageDone):
+                if record.incomplete:
+                    pipe.sadd(REREAD, *record.incomplete)
+                if record.ticket:
+                    stream = PAGES if isinstance(record, PageDone) else TASKS
+                    pipe.xack(stream, WORKER_GROUP, record.ticket)
+                    pipe.xdel(stream, record.ticket)
             pipe.execute()

@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from monitor.cluster.bus import CONFIG, RESULTS, TASKS, WORKER_GROUP, WORKERS, WRITER_GROUP, connect
+from monitor.cluster.bus import CONFIG, PAGES, RESULTS, TASKS, WORKER_GROUP, WORKERS, WRITER_GROUP, connect
 
 
 def cluster_status(url: str, worker_timeout: float = 30.0) -> dict[str, Any]:
@@ -27,6 +27,7 @@ def cluster_status(url: str, worker_timeout: float = 30.0) -> dict[str, Any]:
                 "pages_per_minute": beat.get("pages_per_minute", 0),
                 "config_hash": beat.get("config_hash", ""),
                 "runs": beat.get("runs", 0),
+                "pages": beat.get("pages", 0),
             }
         )
     current = client.hget(CONFIG, "hash")
@@ -34,6 +35,7 @@ def cluster_status(url: str, worker_timeout: float = 30.0) -> dict[str, Any]:
         "config_hash": current.decode() if current else None,
         "workers": workers,
         "tasks": _backlog(client, TASKS, WORKER_GROUP),
+        "pages": _backlog(client, PAGES, WORKER_GROUP),
         "results": _backlog(client, RESULTS, WRITER_GROUP),
     }
 

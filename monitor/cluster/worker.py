@@ -1,13 +1,17 @@
 """``monitor worker --cluster URL``: crawl, extract and score the source-runs a writer publishes.
 
-A worker reads tasks from the task stream in the consumer group ``workers`` and runs
-them on its own crawl engine (``python -m spiders.engine --cluster``), at most
-``slots`` at a time. The engine sends what each run finds to the result stream and
-acknowledges the task once all of it is there. The worker heartbeats every few
-seconds (``monitor:workers``, shown by ``monitor status``), and with each heartbeat
-keeps its tasks in flight its own (``XCLAIM`` resets their idle time), so only the
-tasks of a worker that went silent are claimed by others (``XAUTOCLAIM``), after
-``claim_after`` seconds.
+A worker reads tasks from two streams in the consumer group ``workers`` and runs them
+on its own crawl engine (``python -m spiders.engine --cluster``): source-runs from the
+task stream, at most ``slots`` at a time, and article pages from the page stream, at
+most ``page_slots`` at a time. A run reads its source's indexes and hands the pages it
+chooses out on the page stream, so every worker fetches and analyses a big source's
+pages, not only the one that read its feed. The engine sends what each run and page
+finds to the result stream and acknowledges the task once all of it is there. The
+worker heartbeats every few seconds (``monitor:workers``, shown by ``monitor status``),
+and with each heartbeat keeps its tasks in flight its own (``XCLAIM`` resets their idle
+time), so only the tasks of a worker that went silent are claimed by others
+(``XAUTOCLAIM``), after ``claim_after`` seconds. A page claimed ``MAX_PAGE_DELIVERIES``
+times (it killed each worker that took it) is recorded as an error and dropped.
 
 A task made under another configuration than the engine's makes the worker fetch the
 writer's configuration and start a new engine with it; the old one finishes its runs
@@ -30,6 +34,8 @@ import redis
 
 from monitor.cluster.bus import (
     CONFIG,
+    PAGES,
+    RESULTS,
     TASKS,
     WORKER_GROUP,
     WORKERS,
@@ -38,18 +44,20 @@ from monitor.cluster.bus import (
     connect,
     ensure_group,
     redact,
+    seal,
     signing_key,
     unseal,
 )
-from monitor.cluster.messages import RunTask
+from monitor.cluster.messages import ErrorFound, PageDone, PageTask, RunTask
 from monitor.config import Config
 from monitor.ingest import RunClaim
-from monitor.runs import EngineExited, EngineProcess, RunFinished, SourceBusy
+from monitor.runs import EngineExited, EngineProcess, FetchPage, PageFinished, RunFinished, SourceBusy
 
 log = logging.getLogger("monitor.cluster")
 
 HEARTBEAT_SECONDS = 2.0
 RESTART_SECONDS = 1.0
+MAX_PAGE_DELIVERIES = 3  # a page taken this many times by workers that died on it is given up
 
 
 def default_name() -> str:
@@ -65,6 +73,7 @@ class Worker:
         *,
         name: str | None = None,
         slots: int = 8,
+        page_slots: int = 16,
         claim_after: float = 60.0,
         cache_dir: str | Path | None = None,
         log_level: str = "WARNING",
@@ -73,6 +82,7 @@ class Worker:
         self.url = url
         self.name = name or default_name()
         self.slots = slots
+        self.page_slots = page_slots
         self.claim_after = claim_after
         self.cache_dir = str(cache_dir or Path.home() / ".cache" / "monitor" / "http")
         self.log_level = log_level
@@ -83,6 +93,7 @@ class Worker:
         self.engine: EngineProcess | None = None
         self.config_hash = ""
         self.in_flight: dict[str, str] = {}  # task id -> source, on the current engine or a retiring one
+        self.pages_in_flight: dict[str, EngineProcess] = {}  # page task id -> the engine fetching it
         self.retiring: list[EngineProcess] = []
         self.finished: deque[tuple[float, int]] = deque()  # (when, pages) of runs in the last minute
         self._lock = threading.Lock()
@@ -91,7 +102,7 @@ class Worker:
     def run(self) -> None:
         """Take and run tasks until ``stop`` is set; then let the runs in flight finish and leave."""
         try:
-            self.outage.call(lambda: ensure_group(self.client, TASKS, WORKER_GROUP))
+            self._join()
             self.outage.call(self._heartbeat)
             log.warning("worker %s: joined the cluster at %s", self.name, redact(self.url))
             last_beat, last_claim = time.monotonic(), 0.0
@@ -103,30 +114,31 @@ class Worker:
                 self._restart_if_dead()
                 if self.engine is None and not self._start_engine():
                     continue
-                free = self.slots - len(self.in_flight)
-                if free <= 0:
+                with self._lock:
+                    free = {TASKS: self.slots - len(self.in_flight), PAGES: self.page_slots - len(self.pages_in_flight)}
+                streams = {stream: ">" for stream, count in free.items() if count > 0}
+                if not streams:
                     self.stop.wait(0.1)
                     continue
                 if now - last_claim >= self.claim_after / 4:
                     last_claim = now
                     try:
-                        claimed = self.outage.call(lambda free=free: self._claim(free))  # type: ignore[misc]
+                        claimed = [(stream, self._claim(stream, free[stream])) for stream in streams]
                     except redis.ResponseError:
                         claimed = []  # NOGROUP: the read below joins again
-                    if claimed:
-                        self._take(claimed)
+                    if any(items for _, items in claimed):
+                        for stream, items in claimed:
+                            self._take(stream, items)
                         continue
+                count = min(free[stream] for stream in streams)
                 try:
-                    tasks = self.outage.call(
-                        lambda free=free: self.client.xreadgroup(  # type: ignore[misc]
-                            WORKER_GROUP, self.name, {TASKS: ">"}, count=free, block=500
-                        )
-                    )
+                    replies = self._read(streams, count)
                 except redis.ResponseError as error:  # NOGROUP: Redis restarted empty
                     log.warning("worker %s: %s; joining again", self.name, error)
-                    self.outage.call(lambda: ensure_group(self.client, TASKS, WORKER_GROUP))
+                    self._join()
                     continue
-                self._take([item for _, items in tasks or [] for item in items])
+                for name, items in replies:
+                    self._take(_text(name), items)
         except ClusterError as error:
             log.warning("worker %s: %s", self.name, error)
         finally:
@@ -147,31 +159,51 @@ class Worker:
         self.waiting_for_config = False
         return True
 
-    def _claim(self, count: int) -> list[tuple[bytes, dict[bytes, bytes]]]:
-        """Tasks a silent worker left pending for longer than ``claim_after``."""
-        reply = self.client.xautoclaim(TASKS, WORKER_GROUP, self.name, int(self.claim_after * 1000), "0-0", count=count)
+    def _join(self) -> None:
+        """Join the workers' group on both streams (creating them, after a Redis that restarted empty)."""
+        for stream in (TASKS, PAGES):
+            self.outage.call(lambda stream=stream: ensure_group(self.client, stream, WORKER_GROUP))  # type: ignore[misc]
+
+    def _read(self, streams: dict[str, str], count: int) -> list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]:
+        """New tasks of ``streams``, up to ``count`` of each; waits half a second for some."""
+        replies = self.outage.call(
+            lambda: self.client.xreadgroup(WORKER_GROUP, self.name, streams, count=count, block=500)
+        )
+        return list(replies or [])
+
+    def _claim(self, stream: str, count: int) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        """Tasks of ``stream`` a silent worker left pending for longer than ``claim_after``."""
+        reply = self.outage.call(
+            lambda: self.client.xautoclaim(
+                stream, WORKER_GROUP, self.name, int(self.claim_after * 1000), "0-0", count=count
+            )
+        )
         claimed = [item for item in reply[1] if item[1]]
         if claimed:
-            log.warning("worker %s: claimed %d task(s) a silent worker left", self.name, len(claimed))
+            what = "page(s)" if stream == PAGES else "run(s)"
+            log.warning("worker %s: claimed %d %s a silent worker left", self.name, len(claimed), what)
         return claimed
 
-    def _take(self, items: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+    def _take(self, stream: str, items: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
         for raw_id, fields in items:
             ticket = raw_id.decode()
-            if ticket in self.in_flight:
+            if ticket in self.in_flight or ticket in self.pages_in_flight:
                 continue
             try:
                 task = unseal(fields[b"m"], self.key)
             except (ClusterError, KeyError) as error:
                 log.error("worker %s: task %s ignored: %s", self.name, ticket, error)
-                self.outage.call(lambda ticket=ticket: self._drop(ticket))  # type: ignore[misc]
+                self.outage.call(lambda ticket=ticket: self._drop(stream, ticket))  # type: ignore[misc]
                 continue
-            if not isinstance(task, RunTask):
+            if not isinstance(task, RunTask | PageTask):
                 continue
             if task.config_hash != self.config_hash or self.engine is None:
                 self._reload(task.config_hash)
             assert self.engine is not None
-            claim = RunClaim(task.run_id, task.read_before, ticket)
+            if isinstance(task, PageTask):
+                self._fetch(task, ticket)
+                continue
+            claim = RunClaim(task.run_id, task.read_before, ticket, task.config_hash)
             with self._lock:
                 self.in_flight[ticket] = task.source
             if not self.engine.start_run(task.source, task.deadline, claim):
@@ -179,10 +211,42 @@ class Worker:
                 with self._lock:
                     self.in_flight.pop(ticket, None)
 
-    def _drop(self, ticket: str) -> None:
+    def _fetch(self, task: PageTask, ticket: str) -> None:
+        """Hand a page to the engine, unless workers died on it too often (then record it and drop it)."""
+        delivered = self.outage.call(lambda: self.client.xpending_range(PAGES, WORKER_GROUP, ticket, ticket, 1))
+        if delivered and int(delivered[0]["times_delivered"]) > MAX_PAGE_DELIVERIES:
+            self.outage.call(lambda: self._give_up_page(task, ticket, int(delivered[0]["times_delivered"]) - 1))
+            return
+        assert self.engine is not None
+        claim = RunClaim(task.run_id, False, ticket, task.config_hash, task.url)
+        message = FetchPage(task.source, claim, task.deadline_at, task.hint_title, task.hint_published, task.index_url)
+        with self._lock:
+            self.pages_in_flight[ticket] = self.engine
+        if not self.engine.fetch_page(message):
+            with self._lock:
+                self.pages_in_flight.pop(ticket, None)
+
+    def _give_up_page(self, task: PageTask, ticket: str, deaths: int) -> None:
+        error = ErrorFound(
+            task.run_id,
+            task.source,
+            task.url,
+            "extract",
+            f"given up after {deaths} workers taking this page went silent (died, or were killed) before it was done",
+        )
+        done = PageDone(task.run_id, task.source, task.url, 0, 1, ticket, self.name)
+        log.error("worker %s: %s: %s", self.name, task.url, error.message)
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.xack(TASKS, WORKER_GROUP, ticket)
-            pipe.xdel(TASKS, ticket)
+            pipe.xadd(RESULTS, {"m": seal(error, self.key)})
+            pipe.xadd(RESULTS, {"m": seal(done, self.key)})
+            pipe.xack(PAGES, WORKER_GROUP, ticket)
+            pipe.xdel(PAGES, ticket)
+            pipe.execute()
+
+    def _drop(self, stream: str, ticket: str) -> None:
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.xack(stream, WORKER_GROUP, ticket)
+            pipe.xdel(stream, ticket)
             pipe.execute()
 
     def _reload(self, wanted: str) -> None:
@@ -215,7 +279,11 @@ class Worker:
         )
 
     def _on_event(self, engine: EngineProcess, message: object) -> None:
-        if isinstance(message, RunFinished | SourceBusy):
+        if isinstance(message, PageFinished):
+            with self._lock:
+                self.pages_in_flight.pop(message.ticket, None)
+                self.finished.append((time.monotonic(), message.pages))
+        elif isinstance(message, RunFinished | SourceBusy):
             source = message.summary.source if isinstance(message, RunFinished) else message.source
             with self._lock:
                 for ticket, name in list(self.in_flight.items()):
@@ -228,6 +296,8 @@ class Worker:
                 lost = [t for t, s in self.in_flight.items() if s in message.lost]
                 for ticket in lost:  # left pending in Redis: claimed after claim_after, here or elsewhere
                     del self.in_flight[ticket]
+                for ticket in [t for t, e in self.pages_in_flight.items() if e is engine]:
+                    del self.pages_in_flight[ticket]
             if engine in self.retiring:
                 self.retiring.remove(engine)
             elif message.returncode not in (0, None) or lost:
@@ -247,6 +317,7 @@ class Worker:
                 self.finished.popleft()
             pages = sum(count for _, count in self.finished)
             tickets = list(self.in_flight)
+            page_tickets = list(self.pages_in_flight)
         beat = {
             "host": socket.gethostname(),
             "pid": os.getpid(),
@@ -254,11 +325,14 @@ class Worker:
             "pages_per_minute": pages,
             "config_hash": self.config_hash,
             "runs": len(tickets),
+            "pages": len(page_tickets),
         }
         with self.client.pipeline(transaction=False) as pipe:
             pipe.hset(WORKERS, self.name, json.dumps(beat))
             if tickets:  # still ours: reset their idle time so no one claims them
                 pipe.xclaim(TASKS, WORKER_GROUP, self.name, 0, tickets, justid=True)
+            if page_tickets:
+                pipe.xclaim(PAGES, WORKER_GROUP, self.name, 0, page_tickets, justid=True)
             pipe.execute()
 
     def _leave(self) -> None:
@@ -270,3 +344,7 @@ class Worker:
         with contextlib.suppress(redis.RedisError):
             self.client.hdel(WORKERS, self.name)
         log.warning("worker %s: left the cluster", self.name)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

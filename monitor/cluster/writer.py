@@ -50,14 +50,26 @@ from monitor.cluster.bus import (
     signing_key,
     unseal,
 )
-from monitor.cluster.messages import ArticleFound, ErrorFound, RunDone, RunTask
+from monitor.cluster.messages import ArticleFound, ErrorFound, PageDone, PagesHandedOut, RunDone, RunTask
 from monitor.config import Config
 from monitor.errors import MonitorError
 from monitor.ingest import save_article
 from monitor.models import SourceRunSummary
 from monitor.runs import check_sources
 from monitor.store import Store, finish_run, record_error, start_run
-from monitor.store.cluster import add_run_counts, applied_cursor, move_cursor, run_counts, seen_urls
+from monitor.store.cluster import (
+    add_run_counts,
+    applied_cursor,
+    completed_status,
+    expect_pages,
+    forget_cluster_run,
+    mark_crawl_done,
+    mark_page_done,
+    move_cursor,
+    run_counts,
+    run_is_open,
+    seen_urls,
+)
 from monitor.store.destinations import paused_destinations
 from monitor.store.outbox import queue_notice
 from monitor.store.runs import has_finished_run
@@ -103,7 +115,7 @@ class Applied:
 
     ids: list[str] = field(default_factory=list)
     seen: dict[str, str] = field(default_factory=dict)
-    done: list[tuple[RunDone, SourceRunSummary]] = field(default_factory=list)
+    done: list[tuple[str, SourceRunSummary]] = field(default_factory=list)  # (source, its run's summary)
     alerts: int = 0
 
 
@@ -127,11 +139,11 @@ def apply_results(store: Store, config: Config, key: bytes, entries: list[tuple[
                 _save(store, conn, config, record, applied, moment)
             elif isinstance(record, ErrorFound):
                 record_error(store, record.run_id, record.source, record.url, record.kind, record.message)
-            elif isinstance(record, RunDone):
-                counts: dict[str, int | None] = {**run_counts(store, record.run_id)}
-                counts.update(pages=record.pages, errors=record.errors)
-                finish_run(store, record.run_id, counts, record.status)
-                applied.done.append((record, _summary(record, counts)))
+            elif isinstance(record, PagesHandedOut):
+                if run_is_open(conn, record.run_id):
+                    expect_pages(conn, record.run_id, record.urls)
+            elif isinstance(record, RunDone | PageDone):
+                _done(store, conn, record, applied)
             else:
                 log.error("an entry of the result stream is not a result: %r ignored", type(record).__name__)
         move_cursor(conn, RESULTS, fresh[-1][0])
@@ -160,17 +172,37 @@ def _save(
     applied.seen[article.canonical_url] = moment
 
 
-def _summary(done: RunDone, counts: dict[str, int | None]) -> SourceRunSummary:
+def _done(store: Store, conn: sqlite3.Connection, record: RunDone | PageDone, applied: Applied) -> None:
+    """A run's own crawl or one of its pages is done: count it (once), and close the run when nothing is left."""
+    if not run_is_open(conn, record.run_id):  # given up, or done already: a late copy changes nothing
+        return
+    if isinstance(record, PageDone):
+        first = mark_page_done(conn, record.run_id, record.url)
+    else:
+        first = mark_crawl_done(conn, record.run_id, record.status)
+    if not first:
+        return
+    add_run_counts(conn, record.run_id, {"pages": record.pages, "errors": record.errors})
+    status = completed_status(conn, record.run_id)
+    if status is None:
+        return
+    counts: dict[str, int | None] = {**run_counts(store, record.run_id)}
+    finish_run(store, record.run_id, counts, status)
+    forget_cluster_run(conn, record.run_id)
+    applied.done.append((record.source, _summary(record.source, record.run_id, status, counts)))
+
+
+def _summary(source: str, run_id: int, status: str, counts: dict[str, int | None]) -> SourceRunSummary:
     return SourceRunSummary(
-        source=done.source,
-        run_id=done.run_id,
-        status=done.status,
-        pages=done.pages,
+        source=source,
+        run_id=run_id,
+        status=status,
+        pages=int(counts.get("pages") or 0),
         new_articles=int(counts.get("new_articles") or 0),
         updated_articles=int(counts.get("updated_articles") or 0),
         matches=int(counts.get("matches") or 0),
         alerts_queued=int(counts.get("alerts_queued") or 0),
-        errors=done.errors,
+        errors=int(counts.get("errors") or 0),
     )
 
 
@@ -287,7 +319,11 @@ class ClusterEngine:
                 del self.in_flight[source]
             try:
                 record_error(self._store, run_id, source, None, "cluster", reason)
-                finish_run(self._store, run_id, {"errors": 1}, "failed")
+                with self._store.write() as conn:
+                    forget_cluster_run(conn, run_id)
+                counts: dict[str, int | None] = {**run_counts(self._store, run_id)}
+                counts["errors"] = int(counts.get("errors") or 0) + 1
+                finish_run(self._store, run_id, counts, "failed")
                 check_sources(self._store, self.config, utcnow(), [source])
             except MonitorError as error:
                 log.error("cluster: could not record run %d of %s as failed: %s", run_id, source, error)
@@ -355,15 +391,15 @@ class ClusterEngine:
             return
         if applied.alerts:
             self.on_alerts()
-        for done, summary in applied.done:
+        for source, summary in applied.done:
             with self._lock:
-                ours = self.in_flight.get(done.source, (None,))[0] == done.run_id
+                ours = self.in_flight.get(source, (None,))[0] == summary.run_id
                 if ours:
-                    del self.in_flight[done.source]
+                    del self.in_flight[source]
             try:
-                check_sources(store, config, utcnow(), [done.source])
+                check_sources(store, config, utcnow(), [source])
             except MonitorError as error:
-                log.error("cluster: could not judge source %s: %s", done.source, error)
+                log.error("cluster: could not judge source %s: %s", source, error)
             if ours:
                 self.on_finished(summary)
 

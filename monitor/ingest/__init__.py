@@ -7,7 +7,7 @@ run: counters, errors, pages to save, through a ``RunLedger``) and ``may_be_rele
 
 from monitor.ingest.analysis import Analysis, analyse, save_article
 from monitor.ingest.batch import SaveBatch
-from monitor.ingest.ledger import RunClaim, RunLedger, StoreLedger
+from monitor.ingest.ledger import PageOrder, RunClaim, RunLedger, StoreLedger
 from monitor.ingest.prefilter import may_be_relevant
 from monitor.ingest.session import CrawlSession
 from monitor.ingest.workers import Analyser
@@ -16,6 +16,7 @@ __all__ = [
     "Analyser",
     "Analysis",
     "CrawlSession",
+    "PageOrder",
     "RunClaim",
     "RunLedger",
     "SaveBatch",

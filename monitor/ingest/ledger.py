@@ -4,7 +4,9 @@ A ``CrawlSession`` reads what was seen before and writes run records, errors and
 articles through a ``RunLedger``. On one machine that is ``StoreLedger``, the SQLite
 store (articles saved in short shared transactions, ``SaveBatch``). A cluster worker
 has no store: its ledger (``monitor.cluster.ResultPublisher``) sends the same records
-to the one writer, which saves them and learns each article's outcome itself.
+to the one writer, which saves them and learns each article's outcome itself, and it
+hands a run's article pages out to the whole cluster (``hand_out``), so one big source
+is fetched and analysed by every worker, not only by the one that read its index.
 """
 
 from __future__ import annotations
@@ -27,7 +29,19 @@ class RunClaim:
 
     run_id: int
     read_before: bool  # the store has a finished run of the source: a cached index copy may be trusted
-    ticket: str = ""  # the writer's handle on the run, given back when it ends
+    ticket: str = ""  # the writer's handle on the run (or page), given back when it ends
+    config_hash: str = ""  # the configuration the run was asked for under
+    page_url: str = ""  # set: the claim is one article page of the run, handed out by the worker that owns it
+
+
+@dataclass(frozen=True, slots=True)
+class PageOrder:
+    """An article page a run chose to fetch: where, what its index said of it, and which index named it."""
+
+    url: str
+    hint_title: str | None
+    hint_published: datetime | None
+    index_url: str
 
 
 class RunLedger(Protocol):
@@ -56,8 +70,26 @@ class RunLedger(Protocol):
         ...
 
     def finish_run(
-        self, run_id: int, source: str, counts: Mapping[str, int | None], status: str, claim: RunClaim | None
-    ) -> None: ...
+        self,
+        run_id: int,
+        source: str,
+        counts: Mapping[str, int | None],
+        status: str,
+        claim: RunClaim | None,
+        incomplete: frozenset[str] = frozenset(),
+    ) -> None:
+        """Close the run (or, for a page's claim, that page); ``incomplete``: indexes to read in full next run."""
+        ...
+
+    def hand_out(
+        self, claim: RunClaim | None, source: str, pages: Sequence[PageOrder], deadline_at: float | None
+    ) -> bool:
+        """Give ``pages`` of a run to be fetched by whoever is free (a cluster); False: fetch them here."""
+        ...
+
+    def must_reread(self, index_url: str) -> bool:
+        """Whether an unchanged index must be read in full anyway: a page it named was not fetched elsewhere."""
+        ...
 
     def flush(self) -> None:
         """Write out what is pending now (the crawl is closing)."""
@@ -96,9 +128,23 @@ class StoreLedger:
         )
 
     def finish_run(
-        self, run_id: int, source: str, counts: Mapping[str, int | None], status: str, claim: RunClaim | None
+        self,
+        run_id: int,
+        source: str,
+        counts: Mapping[str, int | None],
+        status: str,
+        claim: RunClaim | None,
+        incomplete: frozenset[str] = frozenset(),
     ) -> None:
-        finish_run(self.store, run_id, counts, status)
+        finish_run(self.store, run_id, counts, status)  # the HTTP cache forgets ``incomplete`` (run_finished)
+
+    def hand_out(
+        self, claim: RunClaim | None, source: str, pages: Sequence[PageOrder], deadline_at: float | None
+    ) -> bool:
+        return False  # one machine: the spider fetches its runs' pages itself
+
+    def must_reread(self, index_url: str) -> bool:
+        return False  # the HTTP cache itself forgets an index not read in full
 
     def flush(self) -> None:
         self.saves.flush()

@@ -199,13 +199,13 @@ class CrawlSession:
             )
         return False
 
-    def finish(self) -> SourceRunSummary:
-        """Close the run record and return the run's summary."""
+    def finish(self, incomplete: frozenset[str] = frozenset()) -> SourceRunSummary:
+        """Close the run record (``incomplete``: indexes to read in full next run) and return the run's summary."""
         status = "failed" if self.source_failed else "ok"
         median_age = round(statistics.median(self.new_article_ages)) if self.new_article_ages else None
         if not self.finished:
             record = {**self.counts, "median_age_seconds": median_age}
-            self.ledger.finish_run(self.run_id, self.source.name, record, status, self.claim)
+            self.ledger.finish_run(self.run_id, self.source.name, record, status, self.claim, incomplete)
             self.finished = True
         counts = self.counts
         return SourceRunSummary(

@@ -11,7 +11,7 @@ engine process; ``EngineProcess`` and its events are public too, for a cluster w
 
 from monitor.runs.child import CrawlReport, run_crawl
 from monitor.runs.engine import EngineExited, EngineProcess
-from monitor.runs.protocol import RunFinished, SourceBusy
+from monitor.runs.protocol import FetchPage, PageFinished, RunFinished, SourceBusy
 from monitor.runs.runner import RunSummary, run_once
 from monitor.runs.source_health import check_sources, keeps_failing
 from monitor.runs.supervisor import EngineSupervisor
@@ -21,6 +21,8 @@ __all__ = [
     "EngineExited",
     "EngineProcess",
     "EngineSupervisor",
+    "FetchPage",
+    "PageFinished",
     "RunFinished",
     "RunSummary",
     "SourceBusy",

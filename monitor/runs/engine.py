@@ -23,7 +23,17 @@ from monitor.errors import MonitorError
 from monitor.ingest import RunClaim
 from monitor.models import SourceRunSummary
 from monitor.processes import SourceLeases
-from monitor.runs.protocol import Drain, EngineState, RunFinished, SourceBusy, StartRun, receive, send
+from monitor.runs.protocol import (
+    Drain,
+    EngineState,
+    FetchPage,
+    PageFinished,
+    RunFinished,
+    SourceBusy,
+    StartRun,
+    receive,
+    send,
+)
 from monitor.runs.source_health import check_sources
 from monitor.store import Store
 from monitor.store.runs import fail_open_runs
@@ -37,10 +47,11 @@ KILL_AFTER_SECONDS = 10.0
 
 @dataclass(frozen=True, slots=True)
 class EngineExited:
-    """The engine process is gone; ``lost`` are the sources whose runs were in flight."""
+    """The engine process is gone; ``lost`` are the sources whose runs were in flight, ``lost_pages`` the pages'."""
 
     returncode: int | None
     lost: tuple[str, ...]
+    lost_pages: tuple[str, ...] = ()
 
 
 class EngineProcess:
@@ -65,6 +76,7 @@ class EngineProcess:
         self.db_path = db_path
         self.on_event = on_event
         self.in_flight: set[str] = set()  # the sources whose runs were asked for and have not ended
+        self.pages_in_flight: set[str] = set()  # the tickets of the pages asked for (a cluster worker's)
         self.runs_finished = 0
         self.rss_bytes = 0
         self.started = time.monotonic()
@@ -110,6 +122,18 @@ class EngineProcess:
             self.in_flight.discard(source)
         return False
 
+    def fetch_page(self, message: FetchPage) -> bool:
+        """Ask for one handed-out page; False if draining or gone."""
+        with self._lock:
+            if self.draining:
+                return False
+            self.pages_in_flight.add(message.claim.ticket)
+        if self._send(message):
+            return True
+        with self._lock:
+            self.pages_in_flight.discard(message.claim.ticket)
+        return False
+
     def drain(self, grace: float | None, reason: str = "the monitor is stopping") -> None:
         """Start no more runs; end those in flight within ``grace`` seconds (None: their deadlines); then exit."""
         with self._lock:
@@ -138,6 +162,8 @@ class EngineProcess:
                 if isinstance(message, RunFinished):
                     self.in_flight.discard(message.summary.source)
                     self.runs_finished += 1
+                elif isinstance(message, PageFinished):
+                    self.pages_in_flight.discard(message.ticket)
                 elif isinstance(message, SourceBusy):
                     self.in_flight.discard(message.source)
                 elif isinstance(message, EngineState):
@@ -146,12 +172,13 @@ class EngineProcess:
         self._events.close()
         returncode = self.process.wait()
         with self._lock:
-            lost = tuple(sorted(self.in_flight))
+            lost, lost_pages = tuple(sorted(self.in_flight)), tuple(sorted(self.pages_in_flight))
             self.in_flight.clear()
+            self.pages_in_flight.clear()
             self.draining = True
         with contextlib.suppress(OSError):
             self._commands.close()
-        self._deliver(EngineExited(returncode, lost))
+        self._deliver(EngineExited(returncode, lost, lost_pages))
 
     def _deliver(self, message: object) -> None:
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import dataclass
+from datetime import datetime
 from typing import IO
 
 from monitor.ingest import RunClaim
@@ -29,6 +30,18 @@ class StartRun:
 
 
 @dataclass(frozen=True, slots=True)
+class FetchPage:
+    """Fetch, extract and score one article page a cluster run handed out (``claim`` names the run and the page)."""
+
+    source: str
+    claim: RunClaim
+    deadline_at: float | None
+    hint_title: str | None
+    hint_published: datetime | None
+    index_url: str
+
+
+@dataclass(frozen=True, slots=True)
 class Drain:
     """Start no more runs; give the runs in flight ``grace`` seconds (None: their deadlines), close the rest, exit."""
 
@@ -41,6 +54,14 @@ class RunFinished:
     """A run ended (well or not) and its record is closed."""
 
     summary: SourceRunSummary
+
+
+@dataclass(frozen=True, slots=True)
+class PageFinished:
+    """A page ``FetchPage`` asked for is done (its results are on their way to the writer)."""
+
+    ticket: str
+    pages: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +86,8 @@ class EngineState:
     rss_bytes: int
 
 
-Command = StartRun | Drain
-Event = RunFinished | SourceBusy | AlertsQueued | EngineState
+Command = StartRun | FetchPage | Drain
+Event = RunFinished | PageFinished | SourceBusy | AlertsQueued | EngineState
 
 
 def send(stream: IO[bytes], message: object) -> None:

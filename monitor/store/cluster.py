@@ -1,14 +1,17 @@
-"""What a cluster's writer keeps in the store: how far it applied the result stream, and run counters.
+"""What a cluster's writer keeps in the store: how far it applied the result stream, run counters, open runs.
 
 The writer applies stream entries in a transaction that also moves ``cluster_cursor``
 to the last entry applied, so an entry read again after a crash (Redis still holds it
 as pending) is recognised and skipped: each entry takes effect exactly once.
+
+A run ends when its own crawl is done (``cluster_runs``) and so is every page it
+handed out (``cluster_pages``); both are kept here, so a restarted writer knows.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 from monitor.store.connection import Store
 from monitor.store.runs import RUN_COUNTERS
@@ -51,3 +54,47 @@ def seen_urls(store: Store, batch: int = 5000) -> Iterator[list[tuple[str, str, 
     cursor = store.conn.execute("SELECT url, COALESCE(fetched_url, url), last_seen FROM articles")
     while rows := cursor.fetchmany(batch):
         yield [(str(url), str(fetched), str(moment)) for url, fetched, moment in rows]
+
+
+def run_is_open(conn: sqlite3.Connection, run_id: int) -> bool:
+    """Whether run ``run_id`` is still running (not finished, not given up)."""
+    row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+    return bool(row) and row[0] == "running"
+
+
+def expect_pages(conn: sqlite3.Connection, run_id: int, urls: Sequence[str]) -> None:
+    """The run handed out ``urls``: it is not over until each is done (a URL handed out twice counts once)."""
+    conn.executemany("INSERT OR IGNORE INTO cluster_pages (run_id, url) VALUES (?, ?)", [(run_id, url) for url in urls])
+
+
+def mark_page_done(conn: sqlite3.Connection, run_id: int, url: str) -> bool:
+    """Mark a handed-out page done; False if it was already (a page claimed twice: count it once)."""
+    cursor = conn.execute("UPDATE cluster_pages SET done = 1 WHERE run_id = ? AND url = ? AND done = 0", (run_id, url))
+    return cursor.rowcount == 1
+
+
+def mark_crawl_done(conn: sqlite3.Connection, run_id: int, status: str) -> bool:
+    """Record that the run's own crawl ended with ``status``; False if it was already (its task ran twice)."""
+    cursor = conn.execute("INSERT OR IGNORE INTO cluster_runs (run_id, status) VALUES (?, ?)", (run_id, status))
+    return cursor.rowcount == 1
+
+
+def completed_status(conn: sqlite3.Connection, run_id: int) -> str | None:
+    """The status of the run's own crawl, once it and every page it handed out are done; else None."""
+    row = conn.execute("SELECT status FROM cluster_runs WHERE run_id = ?", (run_id,)).fetchone()
+    if row is None:
+        return None
+    waiting = conn.execute("SELECT 1 FROM cluster_pages WHERE run_id = ? AND done = 0 LIMIT 1", (run_id,)).fetchone()
+    return None if waiting else str(row[0])
+
+
+def pages_waiting(conn: sqlite3.Connection, run_id: int) -> int:
+    """How many pages the run handed out are not done yet."""
+    row = conn.execute("SELECT COUNT(*) FROM cluster_pages WHERE run_id = ? AND done = 0", (run_id,)).fetchone()
+    return int(row[0])
+
+
+def forget_cluster_run(conn: sqlite3.Connection, run_id: int) -> None:
+    """Drop what the writer kept of an ended run."""
+    conn.execute("DELETE FROM cluster_runs WHERE run_id = ?", (run_id,))
+    conn.execute("DELETE FROM cluster_pages WHERE run_id = ?", (run_id,))

@@ -256,6 +256,22 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE articles ADD COLUMN text_missing TEXT;
         """,
     ),
+    (
+        11,
+        "cluster_runs, cluster_pages: a cluster run's own crawl done, and the pages it handed out to the workers",
+        """
+        CREATE TABLE cluster_runs (
+            run_id INTEGER PRIMARY KEY,
+            status TEXT NOT NULL
+        );
+        CREATE TABLE cluster_pages (
+            run_id INTEGER NOT NULL,
+            url TEXT NOT NULL,
+            done INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (run_id, url)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
