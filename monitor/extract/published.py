@@ -3,11 +3,12 @@
 Publication signals, most trusted first:
 
 * ``json-ld``: ``datePublished`` of the page's JSON-LD (article types before others);
-* ``meta``: publication-time ``<meta>`` tags and ``itemprop="datePublished"`` markup;
+* ``meta``: publication-time ``<meta>`` tags and ``datePublished`` microdata or RDFa (not a teaser card's);
 * ``index``: the date the feed or sitemap entry gave for the link;
 * ``url``: a ``/2022/01/12/`` date in the URL's path;
 * ``text``: a ``<time>`` inside the article's own container;
-* ``dateline``: a short visible dateline inside the article's container ("Published 5 March 2024");
+* ``dateline``: a short visible dateline beside the headline (its header, inside the container or not),
+  then inside the article's container ("Published 5 March 2024", "2025.12.17", "2/24/2026");
 * ``page``: the date htmldate found in the page (trafilatura's metadata pass).
 
 Comments, sidebars, related lists and the page header are never read (``pagemeta.is_own``),
@@ -16,9 +17,12 @@ is the ``updated`` time, never the publication time.
 
 The URL cannot be edited after publication, so when it carries a full date and the most
 trusted signal is more than a day away from it, the first signal that agrees with the URL
-wins (else the URL's own day). A winner without a time of day takes the time of a later
-signal on the same day. A time given only in UTC, within hours of midnight, is shown in the
-offset that puts it on the local day the page shows (its dateline or URL). Pure: no clock, no I/O.
+wins (else the URL's own day). A publication time in markup on the day of a modification may
+be the CMS's last save: an earlier dateline in the article's header then wins. A winner
+without a time of day takes the time of a later signal on the same day. A time given only in
+UTC takes the offset another signal states the same instant in; else, within hours of
+midnight, the offset that puts it on the local day the page shows (its dateline or URL).
+Pure: no clock, no I/O.
 """
 
 from __future__ import annotations
@@ -38,6 +42,12 @@ META_NAMES = (
     "article:published_time",
     "og:published_time",
     "datepublished",
+    "article:published",
+    "published_time",
+    "publish_date",
+    "published_date",
+    "date_published",
+    "published",
     "parsely-pub-date",
     "sailthru.date",
     "publish-date",
@@ -64,15 +74,30 @@ MODIFIED_NAMES = frozenset(
 )
 _META_RANK = {name: rank for rank, name in enumerate(META_NAMES)}
 _URL_DATE = re.compile(r"/((?:19|20)\d\d)[/-](0?[1-9]|1[0-2])[/-](0?[1-9]|[12]\d|3[01])(?:[/_.-]|$)")
+_META_XPATH = "//meta[@content] | //*[@itemprop='datePublished' or @property='datePublished']"
 _HAS_TIME = re.compile(r"\d{1,2}:\d{2}")
 _HAS_YEAR = re.compile(r"\d{4}")
 _HAS_DIGIT = re.compile(r"\d")
 _FIRST_YEAR, _LAST_YEAR = 1995, 2100
-# A date said to be a modification: "Updated", "Last modified", "edited", "revised".
-_UPDATED_CUE = re.compile(r"\b(?:updated?|modified|edited|revised|aktualisiert|mis à jour|actualizado)\b", re.I)
+# A date said to be a modification: "Updated", "Last modified", "edited", "revised"; glued to a name too
+# ("By Alison PlautUpdated on October 21, 2025").
+_UPDATED_CUE = re.compile(
+    r"(?:\b|(?<=[a-z])(?=[A-Z]))(?i:updated?|modified|edited|revised|aktualisiert|mis à jour|actualizado)\b"
+)
 _UPDATED_MARK = re.compile(r"updat|modif|revis", re.I)
 _DATELINE_CHARS = 90
-_STATED_XPATH = ".//time | .//*[@itemprop='datePublished' or @itemprop='dateModified']"
+_BARE_DATE_WORDS = 3
+# How much text either side of the headline is its header: a kicker and a date above, a byline and a date below.
+_HEADER_BEFORE_CHARS = 150
+_HEADER_AFTER_CHARS = 450
+_HEADER_NODES = 40
+_BEFORE_HEADLINE = f"preceding::text()[normalize-space()][position() <= {_HEADER_NODES}]"
+_AFTER_HEADLINE = f"following::text()[normalize-space()][position() <= {_HEADER_NODES}]"
+_WORD = re.compile(r"\w+")
+_STATED_XPATH = (
+    ".//time | .//*[@itemprop='datePublished' or @itemprop='dateModified']"
+    " | .//*[@property='datePublished' or @property='dateModified']"
+)
 # Text that may hold a year: only its elements are read as datelines.
 _YEAR_TEXT_XPATH = ".//text()[contains(., '19') or contains(., '20')]"
 # What the extensive search leaves out of the container: prose and lists mention dates that are not the article's.
@@ -83,13 +108,18 @@ MONTHS = (  # a month's name, full or short, as a regex alternation (bylines sto
     r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
     r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
 )
-# Day month year, month day year, or ISO: a dateline, never a bare year or a month and a year.
+# Day month year, month day year, year-month-day ("2025-12-17", "2025.12.17") or day and month in either order
+# ("24/2/2026", "12.12.2025"): a dateline, never a bare year or a month and a year. Page templates glue words
+# together ("PublishedOctober 14, 2025", "April 26, 2024Updated"): a capitalised month may follow a lower-case
+# letter, and a year may be followed by a letter.
 _VISIBLE_DATE = re.compile(
-    rf"\b(?:(?P<d1>\d{{1,2}})(?:st|nd|rd|th)?\.?\s+(?:of\s+)?(?P<m1>{MONTHS})\.?,?\s+(?P<y1>(?:19|20)\d\d)"
+    r"(?:\b|(?<=[a-z])(?=[A-Z]))(?i:"
+    rf"(?P<d1>\d{{1,2}})(?:st|nd|rd|th)?\.?\s+(?:of\s+)?(?P<m1>{MONTHS})\.?,?\s+(?P<y1>(?:19|20)\d\d)"
     rf"|(?P<m2>{MONTHS})\.?\s+(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y2>(?:19|20)\d\d)"
-    r"|(?P<y3>(?:19|20)\d\d)-(?P<m3>[01]\d)-(?P<d3>[0-3]\d))\b",
-    re.IGNORECASE,
+    r"|(?P<y3>(?:19|20)\d\d)(?P<s3>[-./])(?P<m3>[01]?\d)(?P=s3)(?P<d3>[0-3]?\d)"
+    r"|(?P<a4>[0-3]?\d)(?P<s4>[-./])(?P<b4>[0-3]?\d)(?P=s4)(?P<y4>(?:19|20)\d\d))(?!\d)"
 )
+_MONTHS_IN_YEAR = 12
 _CLOCK = re.compile(r"\b(?P<h>[01]?\d|2[0-3])[:.](?P<mi>[0-5]\d)\s*(?P<ampm>[ap]\.?m\.?)?(?!\d)", re.IGNORECASE)
 _MONTH_NUMBER = {
     name: n
@@ -97,6 +127,8 @@ _MONTH_NUMBER = {
 }
 # A UTC time this close to midnight may fall on another local day than the one the page shows.
 _LOCAL_HOURS = 10
+# Signals that state a publication time in markup: a CMS may stamp them with the last save.
+_STATED_SIGNALS = frozenset({"json-ld", "meta"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +160,10 @@ def page_dates(
 ) -> Dates:
     """The publication and update times of the page, from every signal, reconciled."""
     stated, visible, updated = _container_dates(container, headline)
-    found = candidates(tree, url, jsonld, extracted_date, hint, stated + visible)
-    modified = _modified(tree, jsonld) + updated
+    header, header_updated = _header_dates(headline, container)
+    visible = header + [c for c in visible if c not in header]
+    found = candidates(tree, url, jsonld, extracted_date, hint, stated + visible, headline)
+    modified = _modified(tree, jsonld) + updated + header_updated
     last_update = max((c.value for c in modified), default=None)
     # htmldate's own pick may be the modification it found; a date marked as one is never the publication.
     modified_days = {c.value.date() for c in modified}
@@ -137,14 +171,30 @@ def page_dates(
     if not found and container is not None:
         found = _searched(container, headline)
     when, signal = reconcile(found)
+    if when is not None and signal in _STATED_SIGNALS and when.date() in modified_days:
+        # a publication time on the day of a modification may be the last save: the article's own earlier dateline wins
+        shown = header[:1]
+        if shown and shown[0].value.date() < when.date():
+            when, signal = reconcile(shown + [c for c in found if c.value.date() == shown[0].value.date()])
     if when is not None:
+        when = _in_stated_offset(when, found)
         # the day readers are shown: the dateline's when it names one day, else the URL's
         days = {c.value.date() for c in visible}
-        local_day = next(iter(days)) if len(days) == 1 else None if days else url_date(url)
+        local_day = next(iter(days)) if len(days) == 1 else url_date(url)
         when = localise(when, local_day, next((c for c in visible if c.precise), None))
     if last_update is not None and when is not None and last_update < when:
         last_update = None  # an "update" before publication is another date mislabelled
     return Dates(when, signal, last_update)
+
+
+def _in_stated_offset(value: datetime, found: list[Candidate]) -> datetime:
+    """``value``, given in UTC, in the offset another signal states the same instant in (a <time>'s "-08:00")."""
+    if value.utcoffset() != timedelta(0):
+        return value
+    for other in found:
+        if other.precise and other.value == value and other.value.utcoffset() != timedelta(0):
+            return value.astimezone(other.value.tzinfo)
+    return value
 
 
 def candidates(
@@ -154,11 +204,12 @@ def candidates(
     extracted_date: str | None,
     hint: datetime | None,
     in_container: list[Candidate] | None = None,
+    headline: Any | None = None,
 ) -> list[Candidate]:
     """Every parseable publication time on the page and from its index, most trusted signal first."""
     found: list[Candidate] = []
     found += _parsed((obj.get("datePublished") for obj in jsonld), "json-ld")
-    found += _parsed(_meta_values(tree), "meta")
+    found += _parsed(_meta_values(tree, headline), "meta")
     if hint is not None:
         found.append(Candidate(aware(hint), "index", True))
     url_day = url_date(url)
@@ -225,14 +276,13 @@ def visible_dates(text: str) -> list[tuple[datetime, bool]]:
     found: list[tuple[datetime, bool]] = []
     previous_end = 0
     for match in _VISIBLE_DATE.finditer(text):
-        groups = match.groupdict()
-        year, month = groups["y1"] or groups["y2"] or groups["y3"], groups["m1"] or groups["m2"]
-        day = groups["d1"] or groups["d2"] or groups["d3"]
-        number = _MONTH_NUMBER[month[:3].lower()] if month else int(groups["m3"])
         is_update = _UPDATED_CUE.search(text[previous_end : match.start()]) is not None
         previous_end = match.end()
+        parts = _date_parts(match.groupdict())
+        if parts is None:
+            continue
         try:
-            value = datetime(int(year), number, int(day))
+            value = datetime(*parts)
         except ValueError:
             continue
         clock = _CLOCK.search(text, match.end())
@@ -243,6 +293,21 @@ def visible_dates(text: str) -> list[tuple[datetime, bool]]:
                 value = value.replace(hour=hour, minute=int(clock["mi"]))
         found.append((value, is_update))
     return found
+
+
+def _date_parts(groups: dict[str, str | None]) -> tuple[int, int, int] | None:
+    """Year, month and day of a ``_VISIBLE_DATE`` match; None when day and month could be either way round."""
+    if groups["a4"] and groups["b4"] and groups["y4"]:
+        first, second = int(groups["a4"]), int(groups["b4"])
+        if first > _MONTHS_IN_YEAR >= second:
+            return int(groups["y4"]), second, first
+        if second > _MONTHS_IN_YEAR >= first or first == second:
+            return int(groups["y4"]), first, second
+        return None  # "3/4/2025": March 4th in one country, April 3rd in another
+    year = groups["y1"] or groups["y2"] or groups["y3"] or "0"
+    month, day = groups["m1"] or groups["m2"], groups["d1"] or groups["d2"] or groups["d3"] or "0"
+    number = _MONTH_NUMBER[month[:3].lower()] if month else int(groups["m3"] or 0)
+    return int(year), number, int(day)
 
 
 def parse_date(raw: str) -> datetime | None:
@@ -277,32 +342,93 @@ def _container_dates(container: Any, headline: Any | None) -> tuple[list[Candida
         if not is_own(element, container, headline):
             continue
         raw = element.get("datetime") or element.get("content") or ""
-        is_update = element.get("itemprop") == "dateModified" or _marked_updated(element)
+        is_update = "dateModified" in (element.get("itemprop"), element.get("property")) or _marked_updated(element)
         value = parse_date(raw) if raw else None
         if value is not None:
             (updated if is_update else stated).append(Candidate(value, "text", bool(_HAS_TIME.search(raw))))
-    seen: set[Any] = set()  # elements, not id()s: lxml's proxies die and their ids are reused
-    for node in container.xpath(_YEAR_TEXT_XPATH):
+    found_visible, found_updated = _datelines(container.xpath(_YEAR_TEXT_XPATH), container, headline, set())
+    return stated, visible + found_visible, updated + found_updated
+
+
+def _header_dates(headline: Any | None, container: Any) -> tuple[list[Candidate], list[Candidate]]:
+    """Datelines just above and below the headline, inside the container or not: the article's header.
+
+    Reading only a few lines either side keeps out the page's other dates (teasers, event dates in the text).
+    """
+    if headline is None:
+        return [], []
+    before = [n for n in headline.xpath(_BEFORE_HEADLINE) if _is_shown(n)]
+    after = [n for n in headline.xpath(_AFTER_HEADLINE) if _is_shown(n)]
+    nodes: list[Any] = []
+    budget = _HEADER_BEFORE_CHARS
+    for node in reversed(before):
+        budget -= len(node.strip())
+        if budget < 0:
+            break
+        nodes.insert(0, node)
+    budget = _HEADER_AFTER_CHARS
+    for node in after:
+        budget -= len(node.strip())
+        if budget < 0:
+            break
+        nodes.append(node)
+    # the body's classes describe the page ("has-sidebar"), not a part of it
+    scope = container if _is_inside(headline, container) else next(headline.iterancestors("body"), None)
+    return _datelines([n for n in nodes if _HAS_DIGIT.search(n)], scope, headline, set())
+
+
+def _is_shown(node: Any) -> bool:
+    parent = node.getparent()
+    owner = parent.getparent() if node.is_tail and parent is not None else parent
+    return owner is not None and owner.tag not in _NOT_DATELINES
+
+
+def _is_inside(element: Any, container: Any | None) -> bool:
+    return container is not None and any(ancestor is container for ancestor in element.iterancestors())
+
+
+def _datelines(
+    nodes: list[Any], scope: Any | None, headline: Any | None, seen: set[Any]
+) -> tuple[list[Candidate], list[Candidate]]:
+    """The publication dates and the updates that short visible lines around these text nodes show."""
+    visible: list[Candidate] = []
+    updated: list[Candidate] = []
+    # ``seen`` holds elements, not id()s: lxml's proxies die and their ids are reused
+    for node in nodes:
         element = node.getparent()
         if element is None or (node.is_tail and (element := element.getparent()) is None):
             continue
-        line = short_text(element, _DATELINE_CHARS) if element.tag not in _NOT_DATELINES else None
-        if line is None or element in seen:
+        if element.tag in _NOT_DATELINES or element in seen:
+            continue
+        line = short_text(element, _DATELINE_CHARS)
+        if line is None:
+            # a date written straight into a larger block: "<div>…<h1>…</h1>20 December 2025<p>…"
+            bare = " ".join(str(node).split())
+            if element.tag != "p" and _is_bare_date(bare) and is_own(element, scope, headline):
+                for shown, is_update in visible_dates(bare):
+                    (updated if is_update else visible).append(Candidate(shown.replace(tzinfo=UTC), "dateline", False))
             continue
         # the outermost short element around the date: "By Ann Lee · <span>4 March</span> 2024"
-        while element is not container and (parent := element.getparent()) is not None:
-            wider = short_text(parent, _DATELINE_CHARS) if parent is not container else None
+        while element is not scope and (parent := element.getparent()) is not None:
+            wider = short_text(parent, _DATELINE_CHARS) if parent is not scope else None
             if wider is None:
                 break
             element, line = parent, wider
-        if element in seen or not is_own(element, container, headline):
+        if element in seen or not is_own(element, scope, headline):
             continue
         seen.add(element)
         seen.update(element.iterdescendants())
         for shown, is_update in visible_dates(line):
             candidate = Candidate(shown.replace(tzinfo=UTC), "dateline", bool(shown.hour or shown.minute))
             (updated if is_update or _marked_updated(element) else visible).append(candidate)
-    return stated, visible, updated
+    return visible, updated
+
+
+def _is_bare_date(text: str) -> bool:
+    """True for a short text that is a date and at most a few words ("Posted 20 December 2025")."""
+    if len(text) > _DATELINE_CHARS or not _VISIBLE_DATE.search(text):
+        return False
+    return len(_WORD.findall(_VISIBLE_DATE.sub(" ", text))) <= _BARE_DATE_WORDS
 
 
 def _marked_updated(element: Any) -> bool:
@@ -376,10 +502,20 @@ def _parsed(values: Any, signal: str) -> list[Candidate]:
     return result
 
 
-def _meta_values(tree: Any) -> list[str]:
-    """Publication times stated in <meta> tags and ``itemprop="datePublished"`` markup, best names first."""
+def _of_another_item(element: Any, headline: Any | None) -> bool:
+    """True for microdata of a teaser (a related article's card): in page furniture, in an item without the headline."""
+    if not any(map(is_furniture, element.iterancestors())):
+        return False
+    item = next((a for a in element.iterancestors() if a.get("itemscope") is not None or a.get("typeof")), None)
+    return item is None or headline is None or not _is_inside(headline, item)
+
+
+def _meta_values(tree: Any, headline: Any | None = None) -> list[str]:
+    """Publication times stated in <meta> tags and ``datePublished`` microdata or RDFa, best names first."""
     ranked: list[tuple[int, str]] = []
-    for element in tree.xpath("//meta[@content] | //*[@itemprop='datePublished']"):
+    for element in tree.xpath(_META_XPATH):
+        if (element.get("itemprop") or element.get("property")) and _of_another_item(element, headline):
+            continue
         if element.tag != "meta":
             value = element.get("datetime") or element.get("content")
             if value:
