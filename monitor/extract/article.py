@@ -4,9 +4,10 @@ Boilerplate removal is trafilatura's job; this module picks its options and chec
 its output against what else the page says:
 
 * the body comes from trafilatura's precise mode; when that keeps less than half of
-  what the page's paragraphs (or its JSON-LD ``articleBody``) hold, a second, fuller
-  pass is tried; a full JSON-LD ``articleBody`` then vouches for the text line by line
-  (``_with_article_body``);
+  what the page's paragraphs, its text outside links and navigation, or its JSON-LD
+  ``articleBody`` hold, a second pass with trafilatura's defaults (its readability and
+  jusText fallbacks included) is tried; a full JSON-LD ``articleBody`` then vouches for
+  the text line by line (``_with_article_body``);
 * the fuller pass is taken only when what it adds is prose, not links and repeated lines;
 * a page with a title or a date but no body is still an article: empty text, ``text_missing``;
 * the title is the headline the page shows when a title tag agrees with it, else the
@@ -36,7 +37,7 @@ from w3lib.url import canonicalize_url as w3lib_canonicalize_url
 from w3lib.url import url_query_cleaner
 
 from monitor.errors import ExtractionError
-from monitor.extract.bylines import byline_text, jsonld_authors, merge, people
+from monitor.extract.bylines import page_authors
 from monitor.extract.pagemeta import (
     article_body,
     article_container,
@@ -75,6 +76,11 @@ _MARKUP = re.compile(
 _LANG_CODE = re.compile(r"^([a-z]{2})(?:[-_]|$)", re.IGNORECASE)
 _HOST_PREFIXES = ("www.", "m.", "amp.", "mobile.")
 _WORD = re.compile(r"\w+")
+# Elements whose text is never article prose: what ``_prose_chars`` skips.
+_NOT_PROSE = frozenset(
+    {"script", "style", "noscript", "template", "svg", "nav", "header", "footer", "aside", "form", "a", "button"}
+    | {"select", "option", "label", "figcaption", "title", "head"}
+)
 _BODY_PARAGRAPHS = "//p[not(ancestor::nav or ancestor::header or ancestor::footer or ancestor::aside)]"
 
 
@@ -139,13 +145,7 @@ def extract_article(
     dates = page_dates(tree, url, jsonld, container, headline, meta.date, hint_published)
     if not text and not title and dates.published is None:
         raise ExtractionError(f"no article text, title or date found: {url}")
-    # An organisation the JSON-LD names as author counts only when no source names a person.
-    authors, organisations = merge(
-        jsonld_authors(jsonld),
-        people(meta.author),
-        people(byline_text(container, headline)),
-        jsonld_authors(jsonld, organisations=True),
-    )
+    authors, organisations = page_authors(tree, jsonld, container, headline, meta.author, meta.sitename)
     return Article(
         url=url,
         canonical_url=canonicalize_url(_canonical_link(tree, url)),
@@ -165,8 +165,10 @@ def extract_article(
 def _body_text(tree: Any, url: str, ld_body: str) -> str:
     """The article text: trafilatura's precise pass, a fuller pass if that looks cut short, checked against JSON-LD."""
     text = _trafilatura_text(tree, url, precise=True)
-    if len(text) < max(SHORT_TEXT_CHARS, RESCUE_RATIO * max(_paragraph_chars(tree), len(ld_body))):
-        # favor_precision sometimes drops most of a real article (or all of it): ask again without it
+    page_chars = max(_paragraph_chars(tree), _prose_chars(tree), len(ld_body))
+    if len(text) < max(SHORT_TEXT_CHARS, RESCUE_RATIO * page_chars):
+        # favor_precision sometimes drops most of a real article (or all of it): ask again with
+        # trafilatura's defaults, its readability and jusText fallbacks included
         fuller = _trafilatura_text(tree, url, precise=False)
         if len(text) < RESCUE_RATIO * len(fuller) and _has_prose(fuller) and _adds_prose(text, fuller, tree):
             text = fuller
@@ -180,7 +182,9 @@ def _trafilatura_text(tree: Any, url: str, *, precise: bool) -> str:
     document = trafilatura.bare_extraction(
         tree,
         url=url,
-        fast=True,  # no readability/jusText fallback: they trade precision for recall
+        # the precise pass alone skips the fallbacks (they trade precision for recall); the fuller
+        # pass, taken when that one looks cut short, is where they earn their cost
+        fast=precise,
         favor_precision=precise,
         include_comments=False,
         include_tables=True,
@@ -213,6 +217,25 @@ def _adds_prose(text: str, fuller: str, tree: Any) -> bool:
 def _has_prose(text: str) -> bool:
     """True when some line reads like a sentence, not a menu: what a fuller pass must find to be taken."""
     return any(len(line.split()) >= PROSE_WORDS for line in text.splitlines())
+
+
+def _prose_chars(tree: Any) -> int:
+    """Characters of text outside links, navigation, headers, footers, asides and forms.
+
+    Catches the article whose text sits in <div>s, lists or tables rather than <p>s, which
+    ``_paragraph_chars`` does not see.
+    """
+    body = tree.find("body")
+    total = 0
+    stack = [body] if body is not None else []
+    while stack:
+        element = stack.pop()
+        for child in element:
+            if isinstance(child.tag, str) and child.tag not in _NOT_PROSE:
+                total += len(child.text.strip()) if child.text else 0
+                stack.append(child)
+            total += len(child.tail.strip()) if child.tail else 0
+    return total
 
 
 def _paragraph_chars(tree: Any) -> int:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from collections.abc import Iterator
 from typing import Any
 
-from monitor.extract.pagemeta import is_article_type, is_own, short_text
+from monitor.extract.pagemeta import is_article_type, is_furniture, is_own
 from monitor.extract.published import MONTHS
 
 # News agencies and wire services: credited, never authors. Compared case-folded, without "The".
@@ -63,29 +64,52 @@ ROLE_WORDS = frozenset(
     senior deputy associate assistant managing executive former desk bureau photographer photographers
     researcher intern fellow professor lecturer director head founder co-founder ceo cto president officer
     manager lead specialist expert consultant coach trainer author guest updated published posted reviewed
-    edited verified
+    edited verified dietitian nutritionist attorney lawyer physician nurse educator educators coordinator
+    strategist marketer designer developer engineer scientist economist critic reviewer sr
+    """.split()  # noqa: SIM905 - a list of words reads better as words
+)
+# Subjects a job title names before its role word: "Harry Rabinowitz Tech Reporter".
+_BEATS = frozenset(
+    """
+    tech technology sports sport politics political business science health news food travel culture arts
+    entertainment music film fashion style lifestyle money markets finance economics climate weather crime
+    legal education world national local digital data audience social video audio photo autos content
+    marketing communications editorial
     """.split()  # noqa: SIM905 - a list of words reads better as words
 )
 # Words a byline puts before the names.
 _LEAD = re.compile(
     r"^\s*(?:(?:(?:this\s+)?(?:post|article|story|recipe)\s+(?:was\s+)?(?:written\s+)?by)"
-    r"|(?:written|reported|posted|published|words|story|text|article|recipe|reviewed|edited|compiled)\s+by"
-    r"|(?:view\s+all\s+posts|(?:see\s+)?more\s+(?:posts|articles|stories))\s+by|read\s+more\s+(?:about|from)"
-    r"|by|von|par|por|di|door|av|af|author|authors|autor|auteur|byline)\s*[:\-–—]?\s+",
+    r"|(?:written|reported|posted|published|words|story|text|article|recipe|reviewed|edited|compiled|authored)\s+by"
+    r"|(?:view\s+all\s+posts|(?:see\s+)?more\s+(?:posts|articles|stories)|articles|posts|stories)\s+by"
+    r"|read\s+more\s+(?:about|from)|(?:learn\s+more\s+)?about|(?:more\s+)?(?:insights|articles|posts)\s+from"
+    r"|sponsored\s+by"
+    r"|by|von|par|por|di|door|av|af|author|authors|autor|auteur|byline)(?:\s*[:\-–—]?\s+|\s*:\s*|$)",
     re.IGNORECASE,
+)
+# A lead glued to the name when the page's markup left no space: "Written byJane Doe", "Posted byJane".
+_GLUED_LEAD = re.compile(r"^\s*(?:written|posted|reported|authored)\s+by(?-i:(?=[A-Z]))", re.IGNORECASE)
+# A "by" inside a byline, after its date: "16 December 2025 by Sam O'Brien".
+_INNER_LEAD = re.compile(
+    r"(?:^|\s)(?:(?:written|posted|reported|authored)\s+)?by\s*:?\s*(?-i:(?=[A-Z]))", re.IGNORECASE
 )
 # Where a byline stops naming people: a separator, a date, a time, "updated", a source line.
 _STOP = re.compile(
     r"\s[·•|/]\s|\s[-–—]\s|[·•|]"
     rf"|\b(?:\d{{1,2}}\s+(?:{MONTHS})\b|(?:{MONTHS})\.?\s+\d{{1,2}}\b|\d{{4}}-\d\d-\d\d|\d{{1,2}}[/.]\d{{1,2}}[/.]\d{{2,4}})"
-    r"|\b(?:(?:last\s+)?updated|published|posted|(?:last\s+)?modified|\d+\s*min(?:ute)?s?\s+read)\b",
+    r"|\b(?:(?:last\s+)?updated?|sponsored|published|posted|(?:last\s+)?modified|\d+\s*min(?:ute)?s?\s+read)\b"
+    r"|\b(?:(?:medically\s+)?reviewed|edited|fact[-\s]checked)\s+by\b"  # a reviewer is not an author
+    # "Jane Doe on 4 May", "in Politics", "on behalf of"; the end of a sentence (not "Dr." or "K.")
+    r"|(?-i:\s(?:on|in|at)\s)|[!?]|(?-i:(?<=[a-z]{2})\.\s)",
     re.IGNORECASE,
 )
 _SPLIT = re.compile(r"\s*(?:,|;|\band\b|&|\bund\b|\bet\b|\by\b|\bwith\b)\s*", re.IGNORECASE)
-_EDGE_PUNCT = "\"'“”‘’«»()[]{}<>.,;:!?·•|/-–—*_~ \t"
+_EDGE_PUNCT = "\"'“”‘’«»()[]{}<>.,;:!?·•|/-–—*_~&+→›‹← \t"
 _PARTICLES = frozenset("de da di del della der den van von la le du dos das bin ibn al el y zu ter ten".split())  # noqa: SIM905
 _MAX_NAME_WORDS = 5
 _MAX_AUTHORS = 4
+# The most words a byline's first part has, unless a job title makes it longer.
+_MAX_BYLINE_WORDS = 7
 # Words of a date, never of a name: "Dec", "Sat", "August", "today".
 _CALENDAR_WORDS = frozenset(
     """
@@ -94,30 +118,36 @@ _CALENDAR_WORDS = frozenset(
     thursday friday saturday sunday today yesterday
     """.split()  # noqa: SIM905 - a list of words reads better as words
 )
+# Calendar words that are also names ("Tom May", "Sandy June") or end one ("USA Today").
+_NAME_LIKE_CALENDAR_WORDS = frozenset({"may", "june", "july", "april", "august", "sun", "mar", "today", "yesterday"})
 # What a byline box says besides the name: labels, placeholders.
 _NOT_NAMES = frozenset(
     {"written by", "by", "author", "authors", "name", "username", "admin", "view more posts", "作者", "编辑", "autor"}
+    | {"the author", "about the author", "about author", "author bio", "guest author", "unknown", "anonymous"}
 )
+# A year left at the start of a stretch of byline once its month and day are cut off: "Dec. 19, 2025".
+_LEADING_YEAR = re.compile(r"^[\s,.]*\d{4}\b")
 # Parts of a byline that credit a picture, not the text.
 _MEDIA_CREDIT = re.compile(r"^(?:image|photo|photograph|picture|illustration|graphic|video|credit)s?\s*:", re.I)
 
 
-def people(raw: str | None) -> tuple[list[str], list[str]]:
+def people(raw: str | None, sites: frozenset[str] = frozenset()) -> tuple[list[str], list[str]]:
     """The people and the agencies a byline names, each in page order without repeats.
 
     A byline that names no person and no agency ("Podium Staff", "News Desk") is kept whole as
-    its one author: it is what the page credits.
+    its one author: it is what the page credits. A part naming the site itself (one of
+    ``sites``, compared as ``site_key`` does) is neither: the publisher, not an author.
     """
     names: list[str] = []
     agencies: list[str] = []
     others: list[str] = []
-    for part in _byline_parts(raw or ""):
+    for part in _byline_parts(raw or "", sites):
         if _is_agency(part):
             _add(agencies, part)
+        elif site_key(part) in sites:
+            continue
         elif _is_name(part):
             _add(names, part)
-        elif (name := _name_before_role(part)) is not None:
-            _add(names, name)
         elif _is_credit(part):
             _add(others, part)
     if not names and not agencies and others:
@@ -125,9 +155,16 @@ def people(raw: str | None) -> tuple[list[str], list[str]]:
     return names, agencies
 
 
-def jsonld_authors(objects: list[dict[str, Any]], *, organisations: bool = False) -> tuple[list[str], list[str]]:
+def site_key(name: str) -> str:
+    """``name`` reduced to its letters and digits, lower-cased: how a byline is compared with the site's name."""
+    return "".join(ch for ch in name.casefold() if ch.isalnum())
+
+
+def jsonld_authors(
+    objects: list[dict[str, Any]], *, organisations: bool = False, sites: frozenset[str] = frozenset()
+) -> tuple[list[str], list[str]]:
     """People (or with ``organisations``, the organisations) and agencies the ``author`` of the first
-    article-type JSON-LD object names."""
+    article-type JSON-LD object names; an author named like the site (``sites``) is an organisation."""
     # Yoast and others name the author once, as a Person in the @graph, and point to it by @id.
     by_id = {obj["@id"]: obj for obj in objects if isinstance(obj.get("@id"), str) and obj.get("name")}
     for obj in objects:
@@ -149,7 +186,8 @@ def jsonld_authors(objects: list[dict[str, Any]], *, organisations: bool = False
             for agency in credited:
                 _add(found_agencies, agency)
             for person in found:
-                _add(found_organisations if "organization" in kind else found_people, person)
+                is_organisation = "organization" in kind or site_key(person) in sites
+                _add(found_organisations if is_organisation else found_people, person)
         if found_people or found_agencies or found_organisations:
             return found_organisations if organisations else found_people, found_agencies
     return [], []
@@ -177,32 +215,94 @@ def _name_before_role(part: str) -> str | None:
     """The name in "Rachel MacDonald Writer" or "Keith Barry Senior Autos Reporter": the words before the role."""
     words = part.split()
     for index, word in enumerate(words):
-        if word.casefold().strip(".") in ROLE_WORDS:
-            name = " ".join(words[:index])
-            return name if index >= 2 and _is_name(name) else None
+        if word.casefold().strip(".()") in ROLE_WORDS:
+            kept = words[:index]
+            while len(kept) > 2 and kept[-1].casefold() in _BEATS:
+                kept.pop()  # "Harry Rabinowitz Tech Reporter"
+            name = " ".join(kept)
+            return name if len(kept) >= 2 and _is_name(name) else None
     return None
 
 
 def _is_credit(part: str) -> bool:
     """True for a byline naming no person but a desk or a team ("Podium Staff"): capitalised, short, no digits."""
     words = part.split()
+    if all(w.casefold().strip(".") in _CALENDAR_WORDS for w in words):
+        return False
     return 1 <= len(words) <= _MAX_NAME_WORDS and part[0].isupper() and not any(ch.isdigit() for ch in part)
 
 
-def _byline_parts(raw: str) -> list[str]:
+def _byline_parts(raw: str, sites: frozenset[str] = frozenset()) -> list[str]:
+    """The name-like parts of a byline: leads, dates, job titles, credentials and separators removed."""
     text = " ".join(unicodedata.normalize("NFKC", html.unescape(raw)).split())
     parts: list[str] = []
     for chunk in re.split(r"\s*;\s*", text):
-        chunk = _LEAD.sub("", chunk.strip(_EDGE_PUNCT + " "))
-        stop = _STOP.search(chunk)
-        if stop is not None:
-            chunk = chunk[: stop.start()]
-        for piece in _SPLIT.split(chunk):
-            piece = _LEAD.sub("", piece.strip(_EDGE_PUNCT)).strip(_EDGE_PUNCT)
-            piece = _trim_tail(piece)
-            if piece and not _MEDIA_CREDIT.match(piece) and piece.casefold() not in _NOT_NAMES:
-                parts.append(piece)
+        for index, segment in enumerate(re.split(r"\s*,\s*", _names_span(chunk))):
+            if index == 0 and len(segment.split()) > _MAX_BYLINE_WORDS and not _has_role(segment):
+                break  # a sentence ("Introducing the …: a new way to earn, grow, …"), not a byline
+            if index > 0 and _is_credentials(segment):
+                continue  # "MS", "RD", "Ph.D.": a degree after the name
+            if _has_role(segment):
+                # "Tom Fletcher, Europe correspondent": the title, and what follows it (its desk, its
+                # employer), names nobody; "Rachel MacDonald Senior Writer" keeps the name before it,
+                # and a byline that is only a desk ("Podium Staff") is kept whole, as a credit
+                name = _name_before_role(segment) if index == 0 else None
+                if name is not None or index == 0:
+                    parts.append((name or segment).strip(_EDGE_PUNCT))
+                break
+            for piece in _SPLIT.split(segment):
+                piece = _LEAD.sub("", piece.strip(_EDGE_PUNCT)).strip(_EDGE_PUNCT)
+                piece = _trim_tail(_drop_initials(piece))
+                if piece and not _MEDIA_CREDIT.match(piece) and piece.casefold() not in _NOT_NAMES:
+                    parts.append(piece)
     return parts
+
+
+def _names_span(chunk: str) -> str:
+    """The stretch of a byline that names people: after its lead word, before its date or separator.
+
+    Most bylines put the name first ("By Jane Doe · 4 May 2024"); some put the date first ("4 May
+    2024 by Jane Doe", "Dec. 19, 2025 · Jane Doe"). The stretch after an inner "by" wins, else the
+    first stretch between separators that holds more than a date's remains.
+    """
+    chunk = _GLUED_LEAD.sub("", chunk.strip(_EDGE_PUNCT + " "))
+    chunk = _LEAD.sub("", chunk)
+    spans: list[str] = []
+    start = 0
+    for stop in _STOP.finditer(chunk):
+        spans.append(chunk[start : stop.start()])
+        start = stop.end()
+    spans.append(chunk[start:])
+    for span in spans:
+        inner = _INNER_LEAD.search(span)
+        if inner is not None and inner.start() > 0:
+            return span[inner.end() :]
+    for span in spans:
+        span = _LEADING_YEAR.sub("", span).strip(_EDGE_PUNCT)
+        if any(ch.isalpha() for ch in span):
+            return _LEAD.sub("", span)
+    return ""
+
+
+def _has_role(segment: str) -> bool:
+    lowered = [w.casefold().strip(".()") for w in segment.split()]
+    return any(w in ROLE_WORDS for w in lowered) and not segment.casefold().endswith(" team")
+
+
+def _is_credentials(segment: str) -> bool:
+    """True for a comma-separated part made only of degrees or certifications: "MS", "RDN", "Ph.D.", "CEPF®"."""
+    words = segment.replace("®", "").split()
+    return bool(words) and all(_is_credential(w) for w in words)
+
+
+def _drop_initials(part: str) -> str:
+    """``part`` without an avatar's initials before the name: "CM Craig McCarthy" is Craig McCarthy."""
+    first, _, rest = part.partition(" ")
+    words = rest.split()
+    initials = 2 <= len(first) <= 3 and first.isupper() and first.isalpha() and len(words) >= len(first)
+    if initials and all(w[0].upper() == c for w, c in zip(words, first, strict=False)):
+        return rest
+    return part
 
 
 def _trim_tail(part: str) -> str:
@@ -210,6 +310,8 @@ def _trim_tail(part: str) -> str:
     words = part.split()
     while len(words) > 2 and (words[-1].casefold().strip(".") in _CALENDAR_WORDS or _is_credential(words[-1])):
         words.pop()
+    if len(words) == 2 and words[-1].casefold().strip(".") in _CALENDAR_WORDS - _NAME_LIKE_CALENDAR_WORDS:
+        words.pop()  # "Wyndo Dec", but "Tom May"
     return " ".join(words)
 
 
@@ -256,20 +358,144 @@ _BYLINE_XPATH = (
 )
 _BYLINE_CHARS = 160
 _LEAD_ONLY = re.compile(r"^(?:by|written by|words by|author)\s*:?$", re.IGNORECASE)
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?®])")
 
 
-def byline_text(container: Any, headline: Any | None = None) -> str:
-    """The first short text the article marks as its byline, in its container, else anywhere in the page body."""
+_BIO = re.compile(r"(?:^|[\s_-])bio(?:[\s_-]|$)", re.IGNORECASE)
+# Meta tags that name the author, in the order they are trusted.
+_META_AUTHOR = ("author", "article:author", "parsely-author", "sailthru.author", "dc.creator", "dcterms.creator")
+
+
+def page_authors(
+    tree: Any,
+    objects: list[dict[str, Any]],
+    container: Any,
+    headline: Any | None,
+    extracted: str | None,
+    sitename: str | None,
+) -> tuple[list[str], list[str]]:
+    """The people who wrote the article and the agencies it credits, from every place a page names them.
+
+    In order of trust: the JSON-LD ``author``, the author meta tags, the visible byline, what
+    trafilatura found (``extracted``), and last the organisations the JSON-LD names as author;
+    an author that is the site itself (``sitename``, the JSON-LD publisher) counts only when
+    nothing else names anyone.
+    """
+    sites = _site_names(objects, sitename)
+    in_meta = "; ".join(meta_authors(tree))
+    found = merge(
+        jsonld_authors(objects, sites=sites), people(in_meta, sites), byline_people(container, headline, sites)
+    )
+    if found[0]:
+        return (
+            found  # trafilatura's reading joins a byline's parts with ";": "Paul Frew; Home; Digital Security Expert"
+        )
+    return merge(
+        found,
+        people(extracted, sites),
+        jsonld_authors(objects, organisations=True),
+        # the site's own name, when that is all the page credits (a company blog, a personal site)
+        people(in_meta),
+        byline_people(container, headline),
+        people(extracted),
+    )
+
+
+def meta_authors(tree: Any) -> list[str]:
+    """What the page's author meta tags say (``<meta name="author">`` and the like), links left out."""
+    found: dict[str, list[str]] = {}
+    labels: dict[str, str] = {}
+    for meta in tree.iter("meta"):
+        key = str(meta.get("name") or meta.get("property") or "").strip().casefold()
+        content = " ".join(str(meta.get("content") or "").split())
+        if key.startswith("twitter:label"):
+            labels[key[len("twitter:label") :]] = content.casefold()
+        elif key.startswith("twitter:data") and content:
+            found.setdefault(f"twitter:{key[len('twitter:data') :]}", []).append(content)
+        elif key in _META_AUTHOR and content and "://" not in content:
+            found.setdefault(key, []).append(content)
+    # Yoast's "twitter:label1: Written by / twitter:data1: Jane Doe"
+    for number, label in labels.items():
+        if label in ("written by", "author", "by") and f"twitter:{number}" in found:
+            found["twitter"] = found[f"twitter:{number}"]
+    for key in (*_META_AUTHOR, "twitter"):
+        if key in found:
+            return found[key]
+    return []
+
+
+def byline_people(
+    container: Any, headline: Any | None = None, sites: frozenset[str] = frozenset()
+) -> tuple[list[str], list[str]]:
+    """The people and agencies of the first byline that names any, in the container, else anywhere in the page body."""
+    for text in _bylines(container, headline):
+        found, agencies = people(text, sites)
+        if found or agencies:
+            return found, agencies
+    return [], []
+
+
+def _bylines(container: Any, headline: Any | None) -> Iterator[str]:
     body = container.getroottree().getroot().find("body")
     for scope in (container,) if body is None or body is container else (container, body):
         for element in scope.xpath(_BYLINE_XPATH):
-            if "bio" in f"{element.get('class') or ''} {element.get('id') or ''}".lower():
+            if _BIO.search(f"{element.get('class') or ''} {element.get('id') or ''}"):
                 continue  # an author's biography box, not the byline
-            if not is_own(element, scope, headline):
+            if not _is_own_byline(element, scope, headline):
                 continue
-            text = short_text(element, _BYLINE_CHARS)
+            text = _spaced_text(element)
             if text and _LEAD_ONLY.match(text) and element.getparent() is not None:
-                text = short_text(element.getparent(), _BYLINE_CHARS)  # "<p>Written by</p><p>Ann Lee</p>"
+                text = _spaced_text(element.getparent())  # "<p>Written by</p><p>Ann Lee</p>"
             if text:
-                return text
-    return ""
+                yield text
+
+
+def _spaced_text(element: Any) -> str | None:
+    """The element's text with a space between its pieces, so that "<a>Ann Lee</a><span>May 4</span>"
+    does not read "Ann LeeMay 4"; None past ``_BYLINE_CHARS``."""
+    pieces: list[str] = []
+    length = 0
+    for piece in element.itertext():
+        length += len(piece)
+        if length > _BYLINE_CHARS * 3:
+            return None
+        pieces.append(piece)
+    text = _SPACE_BEFORE_PUNCT.sub(r"\1", " ".join(" ".join(pieces).split()))
+    return text if len(text) <= _BYLINE_CHARS else None
+
+
+def _is_own_byline(element: Any, scope: Any, headline: Any | None) -> bool:
+    """``is_own``, except that a page builder's "widget" blocks (every block of an Elementor page is one)
+    are not taken for a sidebar's widgets."""
+    if is_own(element, scope, headline):
+        return True
+    node = element
+    while node is not None and node is not scope:
+        if not is_own(node, node.getparent(), headline) and not _only_a_widget(node):
+            return False
+        node = node.getparent()
+    return True
+
+
+def _only_a_widget(node: Any) -> bool:
+    """True when ``node`` looks like furniture only because a class word says "widget"."""
+    classes = str(node.get("class") or "")
+    if "widget" not in classes.lower() or node.tag not in ("div", "section", "span", "li", "ul", "p"):
+        return False
+    kept = " ".join(c for c in classes.split() if "widget" not in c.lower())
+    attributes = {"class": kept} | ({"id": str(node.get("id"))} if node.get("id") else {})
+    return not is_furniture(node.makeelement(node.tag, attributes))
+
+
+def _site_names(objects: list[dict[str, Any]], sitename: str | None) -> frozenset[str]:
+    """The keys (``site_key``) of the site's own names: og:site_name and the JSON-LD publisher."""
+    names = {sitename or ""}
+    for obj in objects:
+        publisher = obj.get("publisher")
+        if is_article_type(obj.get("@type")) and isinstance(publisher, dict) and isinstance(publisher.get("name"), str):
+            names.add(publisher["name"])
+        if str(obj.get("@type") or "") in ("WebSite", "Organization", "NewsMediaOrganization") and isinstance(
+            obj.get("name"), str
+        ):
+            names.add(obj["name"])
+    return frozenset(key for key in map(site_key, names) if key)
