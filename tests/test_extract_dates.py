@@ -152,3 +152,12 @@ def test_a_date_inside_a_sentence_of_a_larger_block_is_not_a_dateline() -> None:
     )
     article = extract_article(html, "https://blog.example/puzzle-week-two")
     assert article.published_from != "dateline"  # (htmldate's own search of the page may still offer it)
+
+
+def test_class_words_that_name_the_page_or_its_builder_are_not_furniture() -> None:
+    # WordPress puts the post's categories and tags on the article ("category-newsletter", "tag-comment"), every
+    # Elementor block is an "elementor-widget", and a layout utility may name a sidebar's width: none is a sidebar.
+    article = extract_article(page("builder_classes.html"), "https://coast.example/2025/ferry-terminal")
+    assert article.published is not None and article.published.date() == date(2025, 3, 3)
+    assert article.authors == ["Morag Stewart"]
+    assert "breakwater" in article.text and "Museum reopens" not in article.text

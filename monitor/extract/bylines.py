@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
-from monitor.extract.pagemeta import is_article_type, is_furniture, is_own
+from monitor.extract.pagemeta import is_article_type, is_own
 from monitor.extract.published import MONTHS
 
 # News agencies and wire services: credited, never authors. Compared case-folded, without "The".
@@ -441,7 +441,7 @@ def _bylines(container: Any, headline: Any | None) -> Iterator[str]:
         for element in scope.xpath(_BYLINE_XPATH):
             if _BIO.search(f"{element.get('class') or ''} {element.get('id') or ''}"):
                 continue  # an author's biography box, not the byline
-            if not _is_own_byline(element, scope, headline):
+            if not is_own(element, scope, headline):
                 continue
             text = _spaced_text(element)
             if text and _LEAD_ONLY.match(text) and element.getparent() is not None:
@@ -462,29 +462,6 @@ def _spaced_text(element: Any) -> str | None:
         pieces.append(piece)
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", " ".join(" ".join(pieces).split()))
     return text if len(text) <= _BYLINE_CHARS else None
-
-
-def _is_own_byline(element: Any, scope: Any, headline: Any | None) -> bool:
-    """``is_own``, except that a page builder's "widget" blocks (every block of an Elementor page is one)
-    are not taken for a sidebar's widgets."""
-    if is_own(element, scope, headline):
-        return True
-    node = element
-    while node is not None and node is not scope:
-        if not is_own(node, node.getparent(), headline) and not _only_a_widget(node):
-            return False
-        node = node.getparent()
-    return True
-
-
-def _only_a_widget(node: Any) -> bool:
-    """True when ``node`` looks like furniture only because a class word says "widget"."""
-    classes = str(node.get("class") or "")
-    if "widget" not in classes.lower() or node.tag not in ("div", "section", "span", "li", "ul", "p"):
-        return False
-    kept = " ".join(c for c in classes.split() if "widget" not in c.lower())
-    attributes = {"class": kept} | ({"id": str(node.get("id"))} if node.get("id") else {})
-    return not is_furniture(node.makeelement(node.tag, attributes))
 
 
 def _site_names(objects: list[dict[str, Any]], sitename: str | None) -> frozenset[str]:

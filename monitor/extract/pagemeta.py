@@ -302,6 +302,11 @@ _FURNITURE = re.compile(
     r"|(?:^|[\s_-])nav|menu|subscribe|signup|cookie|carousel|latest|you-?may|also-?like|outbrain|taboola",
     re.IGNORECASE,
 )
+# Class words that say what the page is, not which region an element is: WordPress's taxonomy classes on the
+# article itself ("category-newsletter", "tag-comment") and CSS-variable utilities ("pl-[--sidebar-width]").
+_NOT_A_REGION = re.compile(r"^(?:category|tag|type|format|status)-|\[--", re.IGNORECASE)
+# Every block of an Elementor page is an "elementor-widget": what follows says what the block is.
+_BUILDER_BLOCK = re.compile(r"^elementor-widget", re.IGNORECASE)
 _FURNITURE_TAGS = frozenset({"aside", "nav", "footer", "form", "script", "style", "noscript", "template", "select"})
 _PAGE_HEADER = re.compile(r"^header\b|masthead|top-?bar|site-?header|page-?header|navbar", re.IGNORECASE)
 _CONTAINER_TAGS = frozenset({"article", "main"})
@@ -316,7 +321,9 @@ def is_furniture(element: Any) -> bool:
     attributes = element.attrib
     if "class" not in attributes and "id" not in attributes:
         return False
-    return _FURNITURE.search(f"{attributes.get('class', '')} {attributes.get('id', '')}") is not None
+    words = str(attributes.get("class", "")).split()
+    classes = " ".join(_BUILDER_BLOCK.sub("", word) for word in words if not _NOT_A_REGION.search(word))
+    return _FURNITURE.search(f"{classes} {attributes.get('id', '')}") is not None
 
 
 def headline_element(tree: Any) -> Any | None:
