@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.extract import extract_article
-from monitor.extract.published import visible_dates
+from monitor.extract.datetext import visible_dates
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "metadata"
 

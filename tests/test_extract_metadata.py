@@ -11,7 +11,7 @@ from monitor.alerts import build_event
 from monitor.errors import ExtractionError
 from monitor.extract import extract_article
 from monitor.extract.bylines import people
-from monitor.extract.published import visible_dates
+from monitor.extract.datetext import visible_dates
 from monitor.ingest import save_article
 from monitor.models import Verdict
 from monitor.store import Store

@@ -14,8 +14,8 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
+from monitor.extract.datetext import MONTHS
 from monitor.extract.pagemeta import is_article_type, is_own
-from monitor.extract.published import MONTHS
 
 # News agencies and wire services: credited, never authors. Compared case-folded, without "The".
 AGENCIES = frozenset(

@@ -33,8 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
-from dateutil import parser as date_parser
-
+from monitor.extract.datetext import UPDATED_CUE, VISIBLE_DATE, aware, parse_date, visible_dates
 from monitor.extract.pagemeta import is_furniture, is_own, short_text
 
 # <meta> names and properties that state the publication time, most specific first.
@@ -76,14 +75,8 @@ _META_RANK = {name: rank for rank, name in enumerate(META_NAMES)}
 _URL_DATE = re.compile(r"/((?:19|20)\d\d)[/-](0?[1-9]|1[0-2])[/-](0?[1-9]|[12]\d|3[01])(?:[/_.-]|$)")
 _META_XPATH = "//meta[@content] | //*[@itemprop='datePublished' or @property='datePublished']"
 _HAS_TIME = re.compile(r"\d{1,2}:\d{2}")
-_HAS_YEAR = re.compile(r"\d{4}")
 _HAS_DIGIT = re.compile(r"\d")
 _FIRST_YEAR, _LAST_YEAR = 1995, 2100
-# A date said to be a modification: "Updated", "Last modified", "edited", "revised"; glued to a name too
-# ("By Alison PlautUpdated on October 21, 2025").
-_UPDATED_CUE = re.compile(
-    r"(?:\b|(?<=[a-z])(?=[A-Z]))(?i:updated?|modified|edited|revised|aktualisiert|mis à jour|actualizado)\b"
-)
 _UPDATED_MARK = re.compile(r"updat|modif|revis", re.I)
 _DATELINE_CHARS = 90
 _BARE_DATE_WORDS = 3
@@ -104,27 +97,6 @@ _YEAR_TEXT_XPATH = ".//text()[contains(., '19') or contains(., '20')]"
 _PROSE_TAGS = frozenset({"ul", "ol", "table", "blockquote", "figure", "pre", "code"})
 _PROSE_WORDS = 25
 _NOT_DATELINES = frozenset({"script", "style", "noscript", "template", "svg", "img", "figure", "figcaption"})
-MONTHS = (  # a month's name, full or short, as a regex alternation (bylines stops at one, too)
-    r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
-    r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
-)
-# Day month year, month day year, year-month-day ("2025-12-17", "2025.12.17") or day and month in either order
-# ("24/2/2026", "12.12.2025"): a dateline, never a bare year or a month and a year. Page templates glue words
-# together ("PublishedOctober 14, 2025", "April 26, 2024Updated"): a capitalised month may follow a lower-case
-# letter, and a year may be followed by a letter.
-_VISIBLE_DATE = re.compile(
-    r"(?:\b|(?<=[a-z])(?=[A-Z]))(?i:"
-    rf"(?P<d1>\d{{1,2}})(?:st|nd|rd|th)?\.?\s+(?:of\s+)?(?P<m1>{MONTHS})\.?,?\s+(?P<y1>(?:19|20)\d\d)"
-    rf"|(?P<m2>{MONTHS})\.?\s+(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y2>(?:19|20)\d\d)"
-    r"|(?P<y3>(?:19|20)\d\d)(?P<s3>[-./])(?P<m3>[01]?\d)(?P=s3)(?P<d3>[0-3]?\d)"
-    r"|(?P<a4>[0-3]?\d)(?P<s4>[-./])(?P<b4>[0-3]?\d)(?P=s4)(?P<y4>(?:19|20)\d\d))(?!\d)"
-)
-_MONTHS_IN_YEAR = 12
-_CLOCK = re.compile(r"\b(?P<h>[01]?\d|2[0-3])[:.](?P<mi>[0-5]\d)\s*(?P<ampm>[ap]\.?m\.?)?(?!\d)", re.IGNORECASE)
-_MONTH_NUMBER = {
-    name: n
-    for n, name in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)
-}
 # A UTC time this close to midnight may fall on another local day than the one the page shows.
 _LOCAL_HOURS = 10
 # Signals that state a publication time in markup: a CMS may stamp them with the last save.
@@ -270,67 +242,6 @@ def url_date(url: str) -> date | None:
         return None
 
 
-def visible_dates(text: str) -> list[tuple[datetime, bool]]:
-    """Each date a visible dateline shows ("March 4, 2024, 7:30 PM"; naive), and whether the words before it
-    call it an update ("Last updated 7 March 2024")."""
-    found: list[tuple[datetime, bool]] = []
-    previous_end = 0
-    for match in _VISIBLE_DATE.finditer(text):
-        is_update = _UPDATED_CUE.search(text[previous_end : match.start()]) is not None
-        previous_end = match.end()
-        parts = _date_parts(match.groupdict())
-        if parts is None:
-            continue
-        try:
-            value = datetime(*parts)
-        except ValueError:
-            continue
-        clock = _CLOCK.search(text, match.end())
-        if clock is not None and clock.start() - match.end() <= 12:
-            hour, ampm = int(clock["h"]), (clock["ampm"] or "").lower().replace(".", "")
-            if not ampm or 1 <= hour <= 12:
-                hour = hour % 12 + (12 if ampm == "pm" else 0) if ampm else hour
-                value = value.replace(hour=hour, minute=int(clock["mi"]))
-        found.append((value, is_update))
-    return found
-
-
-def _date_parts(groups: dict[str, str | None]) -> tuple[int, int, int] | None:
-    """Year, month and day of a ``_VISIBLE_DATE`` match; None when day and month could be either way round."""
-    if groups["a4"] and groups["b4"] and groups["y4"]:
-        first, second = int(groups["a4"]), int(groups["b4"])
-        if first > _MONTHS_IN_YEAR >= second:
-            return int(groups["y4"]), second, first
-        if second > _MONTHS_IN_YEAR >= first or first == second:
-            return int(groups["y4"]), first, second
-        return None  # "3/4/2025": March 4th in one country, April 3rd in another
-    year = groups["y1"] or groups["y2"] or groups["y3"] or "0"
-    month, day = groups["m1"] or groups["m2"], groups["d1"] or groups["d2"] or groups["d3"] or "0"
-    number = _MONTH_NUMBER[month[:3].lower()] if month else int(groups["m3"] or 0)
-    return int(year), number, int(day)
-
-
-def parse_date(raw: str) -> datetime | None:
-    """A timezone-aware datetime from an ISO 8601 or free-form date string; naive means UTC."""
-    raw = raw.strip()
-    if not _HAS_YEAR.search(raw):
-        return None
-    try:
-        return aware(date_parser.isoparse(raw))
-    except (ValueError, OverflowError):
-        pass
-    try:
-        return aware(date_parser.parse(raw))
-    except (ValueError, OverflowError):
-        return None
-
-
-def aware(value: datetime) -> datetime:
-    """``value`` with a fixed-offset stdlib timezone; naive means UTC."""
-    offset = value.utcoffset()
-    return value.replace(tzinfo=UTC if offset is None else timezone(offset))
-
-
 def _container_dates(container: Any, headline: Any | None) -> tuple[list[Candidate], list[Candidate], list[Candidate]]:
     """Publication times the article's container states in ``<time>``, those its datelines show, and its updates."""
     stated: list[Candidate] = []
@@ -426,9 +337,9 @@ def _datelines(
 
 def _is_bare_date(text: str) -> bool:
     """True for a short text that is a date and at most a few words ("Posted 20 December 2025")."""
-    if len(text) > _DATELINE_CHARS or not _VISIBLE_DATE.search(text):
+    if len(text) > _DATELINE_CHARS or not VISIBLE_DATE.search(text):
         return False
-    return len(_WORD.findall(_VISIBLE_DATE.sub(" ", text))) <= _BARE_DATE_WORDS
+    return len(_WORD.findall(VISIBLE_DATE.sub(" ", text))) <= _BARE_DATE_WORDS
 
 
 def _marked_updated(element: Any) -> bool:
@@ -444,7 +355,7 @@ def _marked_updated(element: Any) -> bool:
     previous = element.getprevious()
     if previous is not None:
         before += " " + (previous.tail or "")
-    return bool(_UPDATED_CUE.search(before[-40:]))
+    return bool(UPDATED_CUE.search(before[-40:]))
 
 
 def _modified(tree: Any, jsonld: list[dict[str, Any]]) -> list[Candidate]:
@@ -485,7 +396,7 @@ def _is_update(element: Any) -> bool:
     if _marked_updated(element):
         return True
     text = element.text_content()
-    return len(text) <= _DATELINE_CHARS * 2 and bool(_UPDATED_CUE.search(text)) and bool(_HAS_DIGIT.search(text))
+    return len(text) <= _DATELINE_CHARS * 2 and bool(UPDATED_CUE.search(text)) and bool(_HAS_DIGIT.search(text))
 
 
 def _is_long_paragraph(element: Any) -> bool:
