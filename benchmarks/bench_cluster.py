@@ -436,11 +436,11 @@ def _store_counter(db: Path) -> Iterator[Any]:
 def publish_at_once(config_path: str, db: str, url: str, *, hold: bool) -> None:
     """Drive ``ClusterEngine`` as serve does, but submit every source at once; until SIGTERM.
 
-    ``hold``: read no results until the workers have finished every run (no task left in
-    Redis), then say "draining" and apply them all, 200 to a transaction: the writer at full speed.
+    ``hold``: read no results until the workers have finished every run and page (no task left
+    in Redis), then say "draining" and apply them all, 200 to a transaction: the writer at full speed.
     """
     from monitor.cluster import ClusterEngine
-    from monitor.cluster.bus import RESULTS, TASKS, WORKER_GROUP, WRITER_GROUP, ensure_group
+    from monitor.cluster.bus import PAGES, RESULTS, TASKS, WORKER_GROUP, WRITER_GROUP, ensure_group
     from monitor.cluster.writer import publish_config
     from monitor.config import load_config
     from monitor.store import Store, sync_sources
@@ -460,7 +460,9 @@ def publish_at_once(config_path: str, db: str, url: str, *, hold: bool) -> None:
     for source in config.sources:
         engine.submit(source.name, config.run_deadline([source.name]))
     if hold:
-        while engine.client.xlen(TASKS) and not stop.wait(0.1):  # a worker deletes a task with its last result
+        # A worker deletes a run's task with its last result, once it has handed out every page, and a page's
+        # task with its result: no task of either kind left, every result is in Redis.
+        while (engine.client.xlen(TASKS) or engine.client.xlen(PAGES)) and not stop.wait(0.1):
             pass
         print("draining", flush=True)
         engine.start()

@@ -16,7 +16,7 @@ its output against what else the page says:
 * the publication and update times are reconciled from JSON-LD, <meta>, the feed or sitemap,
   the URL and the article's own visible datelines, and the signal that won is kept
   (``monitor.extract.published``);
-* the authors are the people the byline names, agencies kept apart (``monitor.extract.bylines``);
+* the authors are the people the page names, agencies kept apart (``monitor.extract.authors``);
 * the canonical URL is ``rel=canonical`` when it stays on the site, tracking parameters removed.
 
 Nothing here touches the network: trafilatura parses the string it is given, and
@@ -37,7 +37,7 @@ from w3lib.url import canonicalize_url as w3lib_canonicalize_url
 from w3lib.url import url_query_cleaner
 
 from monitor.errors import ExtractionError
-from monitor.extract.bylines import page_authors
+from monitor.extract.authors import page_authors
 from monitor.extract.pagemeta import (
     article_body,
     article_container,
