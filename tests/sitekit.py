@@ -1,8 +1,14 @@
-"""Helpers for tests that crawl local sites: the demo's sites and configs pointing at them."""
+"""Helpers for tests that crawl local sites: configs pointing at them, and a site that keeps every request."""
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from monitor.localserver import LocalServer, QuietHandler
 
 RULES = """
 rules:
@@ -34,3 +40,46 @@ def config_text(sources: str, *, destinations: str = "", workers: int = 1, extra
 def write(path: Path, text: str) -> str:
     path.write_text(text, encoding="utf-8")
     return str(path)
+
+
+@dataclass
+class Seen:
+    """A request a ``RecordingSite`` answered: its path, its headers (lower-cased names), the status, when."""
+
+    path: str
+    headers: dict[str, str]
+    status: int
+    at: float
+
+
+class RecordingSite(LocalServer):
+    """An HTTP/1.1 site on 127.0.0.1 that answers each GET with ``answer`` and keeps every request in ``seen``."""
+
+    def __init__(self, thread_name: str = "recording-site") -> None:
+        self.seen: list[Seen] = []
+        self._lock = threading.Lock()
+        super().__init__(self._handler(), thread_name=thread_name, report_errors=False)
+
+    def answer(self, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        """Status, headers and body for a GET of ``path``."""
+        raise NotImplementedError
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        site = self
+
+        class Handler(QuietHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                status, extra, body = site.answer(self.path, headers)
+                with site._lock:
+                    site.seen.append(Seen(self.path, headers, status, time.monotonic()))
+                self.send_response(status)
+                for name, value in extra.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        return Handler

@@ -6,13 +6,11 @@ every request with its headers, the status it answered and when.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from monitor.demo.sites import Story, rss_feed
 from monitor.retryafter import retry_after_seconds
 from monitor.runs import run_crawl
 from monitor.store import Store
-from tests.sitekit import RULES, write
+from tests.sitekit import RULES, RecordingSite, Seen, write
 
 pytestmark = pytest.mark.slow
 
@@ -40,35 +38,15 @@ class Answer:
     retry_at_in: float | None = None  # send Retry-After as an HTTP date this many seconds from the answer
 
 
-@dataclass
-class Seen:
-    path: str
-    headers: dict[str, str]
-    status: int
-    at: float
-
-
-class ConditionalSite:
+class ConditionalSite(RecordingSite):
     """Pages served with an ETag and Last-Modified, answering 304 to a matching conditional request."""
 
     def __init__(self) -> None:
         self.pages: dict[str, tuple[bytes, str]] = {}
         self.versions: dict[str, int] = {}
         self.queued: dict[str, list[Answer]] = {}  # answers given before the page itself, first first
-        self.seen: list[Seen] = []
         self.modified = datetime(2022, 1, 12, 12, 0, tzinfo=UTC)
-        self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(thread_name="conditional-site")
 
     def put(self, path: str, body: bytes, content_type: str = "text/html; charset=utf-8") -> None:
         """Serve ``body`` at ``path``; a changed body gets a new ETag."""
@@ -79,7 +57,7 @@ class ConditionalSite:
     def requests_for(self, path: str) -> list[Seen]:
         return [s for s in self.seen if s.path == path]
 
-    def _answer(self, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    def answer(self, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         with self._lock:
             queued = self.queued.get(path)
             if queued:
@@ -102,35 +80,11 @@ class ConditionalSite:
             return 304, validators, b""
         return 200, {"Content-Type": content_type, **validators}, body
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                status, extra, body = site._answer(self.path, headers)
-                with site._lock:
-                    site.seen.append(Seen(self.path, headers, status, time.monotonic()))
-                self.send_response(status)
-                for name, value in extra.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        return Handler
-
 
 @pytest.fixture
 def site() -> Iterator[ConditionalSite]:
-    server = ConditionalSite()
-    yield server
-    server.stop()
+    with ConditionalSite() as server:
+        yield server
 
 
 def article_html(title: str) -> str:

@@ -13,103 +13,37 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
-from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from monitor.config import load_config
-from monitor.localserver import LocalServer, QuietHandler
 from monitor.ops.scheduler import Service
 from monitor.store import Store
 from monitor.timestamps import utcnow
-from tests.sitekit import config_text, write
+from tests.enginekit import FeedSite, article_html
 
 pytestmark = pytest.mark.slow
 
-PARAGRAPH = (
-    "<p>The harbour authority met on Tuesday to discuss the new ferry timetable, which"
-    " residents of the northern islands have criticised for months as too sparse.</p>"
-)
-
-
-class GatedSite:
-    """Sources ``a`` and ``b``: a feed of two articles each, whose pages wait until the source's gate opens."""
-
-    def __init__(self) -> None:
-        self.gates = {name: threading.Event() for name in ("a", "b")}
-        self.requests: list[str] = []
-        self._lock = threading.Lock()
-        site = self
-
-        class Handler(QuietHandler):
-            def do_GET(self) -> None:
-                with site._lock:
-                    site.requests.append(self.path)
-                status, kind, body = site.answer(self.path)
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = LocalServer(Handler, thread_name="gated-site", report_errors=False).start()
-
-    def answer(self, path: str) -> tuple[int, str, bytes]:
-        source, _, page = path.strip("/").partition("/")
-        if source not in self.gates:
-            return 404, "text/plain", b"not found"
-        if page == "feed.xml":
-            when = format_datetime(datetime.now(UTC))
-            items = "".join(
-                f"<item><title>Ferry story {n}</title><link>{self.server.base}/{source}/{n}.html</link>"
-                f"<pubDate>{when}</pubDate></item>"
-                for n in (1, 2)
-            )
-            feed = f'<?xml version="1.0"?><rss version="2.0"><channel><title>{source}</title>{items}</channel></rss>'
-            return 200, "application/rss+xml", feed.encode()
-        self.gates[source].wait(100)
-        title = f"Ferry story {page}"
-        html = f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>{PARAGRAPH * 6}</article>"
-        return 200, "text/html; charset=utf-8", (html + "</body></html>").encode()
-
-    def blocked(self, source: str) -> bool:
-        """Whether a crawl of ``source`` has read its feed and waits at the gate for an article."""
-        return self.fetches(f"/{source}/1.html") + self.fetches(f"/{source}/2.html") > 0
-
-    def fetches(self, path: str) -> int:
-        with self._lock:
-            return self.requests.count(path)
-
-    def config(self, folder: Path, sources: tuple[str, ...] = ("a", "b")) -> str:
-        """A rules.yaml crawling ``sources`` hourly, with a timeout longer than any gate stays shut."""
-        entries = "".join(
-            f"  - name: {name}\n    type: rss\n    url: {self.server.base}/{name}/feed.xml\n    interval: 1h\n"
-            for name in sources
-        )
-        # Both sources are on one host, whose requests one engine keeps within one per-domain budget:
-        # room for both sources' gated pages, so a shut gate of one does not hold the other back.
-        text = config_text(entries, extra_crawl="  concurrent_requests_per_domain: 8\n").replace(
-            "timeout: 5s", "timeout: 100s"
-        )
-        return write(folder / f"rules-{''.join(sources)}.yaml", text)
-
-    def stop(self) -> None:
-        for gate in self.gates.values():
-            gate.set()
-        self.server.stop()
+SOURCES = ("a", "b")
 
 
 @pytest.fixture
-def site() -> Iterator[GatedSite]:
-    gated = GatedSite()
-    yield gated
-    gated.stop()
+def site() -> Iterator[FeedSite]:
+    """Sources ``a`` and ``b``: a feed of two articles each, whose pages wait until the source's gate opens."""
+    with FeedSite() as served:
+        for number, name in enumerate(SOURCES):
+            served.publish(name, {str(n): article_html(f"Ferry story {n}", number * 10 + n) for n in (1, 2)})
+            served.gate(name)
+        yield served
+
+
+def rules(site: FeedSite, folder: Path, sources: tuple[str, ...] = SOURCES) -> str:
+    """A rules.yaml crawling ``sources`` hourly, with a timeout longer than any gate stays shut."""
+    return site.config(folder, sources, name=f"rules-{''.join(sources)}.yaml")
 
 
 @pytest.fixture
@@ -172,10 +106,10 @@ def finished(process: subprocess.Popen[bytes], timeout: float) -> int | None:
 
 
 def test_a_second_serve_refuses_to_start_and_names_the_first_and_a_run_beside_it_skips_the_running_source(
-    site: GatedSite, start: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
+    site: FeedSite, start: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
     db = tmp_path / "m.db"
-    config = site.config(tmp_path)
+    config = rules(site, tmp_path)
     first = start(config, "serve", "--send-interval", "1s", "--grace", "5s", log="first.log")
     assert wait_for(lambda: site.blocked("a") and site.blocked("b")), (tmp_path / "first.log").read_text()
     assert runs(db) == [("a", "running"), ("b", "running")]
@@ -210,10 +144,10 @@ def test_a_second_serve_refuses_to_start_and_names_the_first_and_a_run_beside_it
 
 
 def test_a_run_beside_another_run_crawls_only_the_sources_that_are_not_running(
-    site: GatedSite, start: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
+    site: FeedSite, start: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
     db = tmp_path / "m.db"
-    config = site.config(tmp_path)
+    config = rules(site, tmp_path)
     first = start(config, "run", "--source", "a", "--no-send", log="first.log")
     assert wait_for(lambda: site.blocked("a")), (tmp_path / "first.log").read_text()
     assert runs(db) == [("a", "running")]
@@ -241,12 +175,12 @@ def test_a_run_beside_another_run_crawls_only_the_sources_that_are_not_running(
 
 
 def test_after_a_serve_is_killed_the_next_one_starts_and_closes_only_the_dead_ones_run(
-    site: GatedSite, start: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
+    site: FeedSite, start: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
     db = tmp_path / "m.db"
-    killed = start(site.config(tmp_path, ("a",)), "serve", "--send-interval", "1s", log="killed.log")
+    killed = start(rules(site, tmp_path, ("a",)), "serve", "--send-interval", "1s", log="killed.log")
     assert wait_for(lambda: site.blocked("a")), (tmp_path / "killed.log").read_text()
-    both = site.config(tmp_path)
+    both = rules(site, tmp_path)
     beside = start(both, "run", "--source", "b", "--no-send", log="beside.log")
     assert wait_for(lambda: site.blocked("b")), (tmp_path / "beside.log").read_text()
     assert runs(db) == [("a", "running"), ("b", "running")]
@@ -271,10 +205,10 @@ def test_after_a_serve_is_killed_the_next_one_starts_and_closes_only_the_dead_on
 
 
 def test_a_serve_slot_that_comes_while_a_run_crawls_its_source_is_skipped_and_recorded(
-    site: GatedSite, start: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
+    site: FeedSite, start: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
     db = tmp_path / "m.db"
-    config = site.config(tmp_path, ("a",))
+    config = rules(site, tmp_path, ("a",))
     running = start(config, "run", "--no-send", log="run.log")
     assert wait_for(lambda: site.blocked("a")), (tmp_path / "run.log").read_text()
     assert runs(db) == [("a", "running")]
@@ -295,10 +229,10 @@ def test_a_serve_slot_that_comes_while_a_run_crawls_its_source_is_skipped_and_re
 
 
 def test_a_crawl_that_outlives_its_killed_serve_keeps_its_source_and_its_run_until_it_ends(
-    site: GatedSite, start: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
+    site: FeedSite, start: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
     db = tmp_path / "m.db"
-    config = site.config(tmp_path, ("a",))
+    config = rules(site, tmp_path, ("a",))
     killed = start(config, "serve", "--send-interval", "1s", log="killed.log")
     assert wait_for(lambda: site.blocked("a")), (tmp_path / "killed.log").read_text()
     os.kill(killed.pid, signal.SIGKILL)  # serve alone: its crawl process goes on
@@ -319,11 +253,11 @@ def test_a_crawl_that_outlives_its_killed_serve_keeps_its_source_and_its_run_unt
 
 
 def test_ctrl_c_on_a_run_stops_its_crawl_engine_and_records_the_run(
-    site: GatedSite, start: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
+    site: FeedSite, start: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
     """A terminal's Ctrl-C reaches the whole group; the engine leaves it to `monitor run`, which stops it."""
     db = tmp_path / "m.db"
-    config = site.config(tmp_path, ("a",))
+    config = rules(site, tmp_path, ("a",))
     running = start(config, "run", "--no-send", log="run.log")
     assert wait_for(lambda: site.blocked("a")), (tmp_path / "run.log").read_text()
     engines = [pid for pid in children(running.pid) if "spiders.engine" in command_line(pid)]

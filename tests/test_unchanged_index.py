@@ -8,32 +8,22 @@ and records every request with its headers. Each crawl runs in its own process, 
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from monitor.demo.sites import Story, rss_feed
-from monitor.localserver import LocalServer, QuietHandler
 from monitor.runs import run_crawl
-from tests.sitekit import config_text, write
+from tests.sitekit import RecordingSite, Seen, config_text, write
 
 pytestmark = pytest.mark.slow
 
 PUBLISHED = datetime(2022, 1, 12, 12, 0, tzinfo=UTC)
 GALLERY = "/gallery.html"  # listed in the feed, a headline and no body text: stored with empty text
-
-
-@dataclass
-class Seen:
-    path: str
-    headers: dict[str, str]
-    status: int
 
 
 @dataclass
@@ -43,16 +33,14 @@ class Page:
     headers: dict[str, str] = field(default_factory=dict)  # none by default: no validators
 
 
-class PlainSite(LocalServer):
+class PlainSite(RecordingSite):
     """Pages with no validators; a page given an ``ETag`` answers a matching ``If-None-Match`` with a 304."""
 
     def __init__(self) -> None:
         self.pages: dict[str, Page] = {}
-        self.seen: list[Seen] = []
-        self._lock = threading.Lock()
-        super().__init__(self._handler(), thread_name="plain-site", report_errors=False)
+        super().__init__(thread_name="plain-site")
 
-    def _answer(self, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    def answer(self, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         with self._lock:
             page = self.pages.get(path)
         if page is None:
@@ -61,26 +49,6 @@ class PlainSite(LocalServer):
         if etag is not None and headers.get("if-none-match") == etag:
             return 304, dict(page.headers), b""
         return 200, {"Content-Type": page.content_type, **page.headers}, page.body
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        site = self
-
-        class Handler(QuietHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                status, extra, body = site._answer(self.path, headers)
-                with site._lock:
-                    site.seen.append(Seen(self.path, headers, status))
-                self.send_response(status)
-                for name, value in extra.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        return Handler
 
     def since(self, mark: int) -> list[Seen]:
         """The requests after the first ``mark``, robots.txt left out (each crawl process reads it once)."""
