@@ -94,3 +94,12 @@ def test_article_text_outside_paragraphs_is_not_cut_short() -> None:
     assert "The third option moves the deep-water berth to the eastern quay" in article.text
     assert "promised a public exhibition of the plans" in article.text
     assert "Home" not in article.text and "Quay Street" not in article.text
+
+
+def test_an_article_inside_a_header_of_the_main_content_is_not_cut_to_the_faq_below_it() -> None:
+    # Some templates put the whole article in a <header> inside <main>. trafilatura's precise pass drops it and
+    # keeps the FAQ below; the page's prose must still count it, so the fuller pass is asked for and taken.
+    article = extract_article(page("ab_article_in_header.html"), "https://cover.example/blog/insurers")
+    assert "Choosing an insurer means weighing networks" in article.text
+    assert "In region west, brokers report" in article.text
+    assert "Cover Guide" not in article.text.splitlines()[0]  # the page's own header stays out

@@ -81,7 +81,12 @@ _NOT_PROSE = frozenset(
     {"script", "style", "noscript", "template", "svg", "nav", "header", "footer", "aside", "form", "a", "button"}
     | {"select", "option", "label", "figcaption", "title", "head"}
 )
-_BODY_PARAGRAPHS = "//p[not(ancestor::nav or ancestor::header or ancestor::footer or ancestor::aside)]"
+# A <header> inside <main> or <article> introduces the content, and some templates put the whole article in
+# one: only the page's own header (outside them) is left out.
+_BODY_PARAGRAPHS = (
+    "//p[not(ancestor::nav or ancestor::footer or ancestor::aside"
+    " or ancestor::header[not(ancestor::main or ancestor::article)])]"
+)
 
 
 def looks_like_html(data: bytes | str) -> bool:
@@ -231,11 +236,18 @@ def _prose_chars(tree: Any) -> int:
     while stack:
         element = stack.pop()
         for child in element:
-            if isinstance(child.tag, str) and child.tag not in _NOT_PROSE:
+            if isinstance(child.tag, str) and (
+                child.tag not in _NOT_PROSE or (child.tag == "header" and _in_content(child))
+            ):
                 total += len(child.text.strip()) if child.text else 0
                 stack.append(child)
             total += len(child.tail.strip()) if child.tail else 0
     return total
+
+
+def _in_content(element: Any) -> bool:
+    """Whether ``element`` sits inside the page's <main> or an <article>."""
+    return any(ancestor.tag in ("main", "article") for ancestor in element.iterancestors())
 
 
 def _paragraph_chars(tree: Any) -> int:
