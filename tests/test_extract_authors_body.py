@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import lxml.html
 import pytest
 
 from monitor.extract import extract_article
@@ -103,3 +104,34 @@ def test_an_article_inside_a_header_of_the_main_content_is_not_cut_to_the_faq_be
     assert "Choosing an insurer means weighing networks" in article.text
     assert "In region west, brokers report" in article.text
     assert "Cover Guide" not in article.text.splitlines()[0]  # the page's own header stays out
+
+
+def test_subheadings_the_precise_pass_drops_are_put_back_before_their_paragraphs() -> None:
+    # trafilatura's precise pass drops some subheadings (one with its own anchor link, in some layouts): given
+    # the text without them, each heading of the article's container goes back before its paragraph.
+    from monitor.extract.article import _with_subheadings
+    from monitor.extract.pagemeta import article_container, headline_element
+
+    tree = lxml.html.fromstring(page("ab_subheadings.html"))
+    headline = headline_element(tree)
+    container = article_container(tree, headline)
+    paragraphs = [" ".join(p.text_content().split()) for p in container.iter("p")]
+    lines = _with_subheadings("\n".join(paragraphs), container, headline).splitlines()
+    assert lines[2] == "Who pays for the new pier" and lines[3].startswith("The work will be paid for")
+    assert lines[4] == "What happens meanwhile" and lines[5].startswith("Fishermen welcomed the decision")
+    assert lines[7] == "Plans on show next week" and lines[8].startswith("Residents will be able to see")
+    assert len(lines) == len(paragraphs) + 3  # nothing else added: the sidebar's "Most read" is not the article's
+
+
+def test_a_subheading_the_precise_pass_kept_is_not_added_twice() -> None:
+    article = extract_article(page("ab_subheadings.html"), "https://isle.example/news/pier")
+    lines = article.text.splitlines()
+    for heading, paragraph in (
+        ("Who pays for the new pier", "The work will be paid for"),
+        ("What happens meanwhile", "Fishermen welcomed the decision"),
+        ("Plans on show next week", "Residents will be able to see"),
+    ):
+        assert heading in lines
+        assert lines[lines.index(heading) + 1].startswith(paragraph)
+    assert "Most read" not in lines  # a sidebar's heading is not the article's
+    assert lines.count("Who pays for the new pier") == 1

@@ -43,6 +43,7 @@ from monitor.extract.pagemeta import (
     article_container,
     article_headline,
     headline_element,
+    is_own,
     jsonld_objects,
     meta_titles,
     resolve_title,
@@ -83,6 +84,9 @@ _NOT_PROSE = frozenset(
 )
 # A <header> inside <main> or <article> introduces the content, and some templates put the whole article in
 # one: only the page's own header (outside them) is left out.
+_SUBHEADINGS = ("h2", "h3", "h4")
+_SUBHEADING_CHARS = 200
+_START_CHARS = 60  # a paragraph is known by its first characters
 _BODY_PARAGRAPHS = (
     "//p[not(ancestor::nav or ancestor::footer or ancestor::aside"
     " or ancestor::header[not(ancestor::main or ancestor::article)])]"
@@ -146,7 +150,7 @@ def extract_article(
         resolve_title(tree, meta.title, [article_headline(jsonld), *meta_titles(tree)], meta.sitename, url)
         or (hint_title or "").strip()
     )
-    text = _drop_leading_title(_body_text(tree, url, article_body(jsonld)), title)
+    text = _drop_leading_title(_body_text(tree, url, article_body(jsonld), container, headline), title)
     dates = page_dates(tree, url, jsonld, container, headline, meta.date, hint_published)
     if not text and not title and dates.published is None:
         raise ExtractionError(f"no article text, title or date found: {url}")
@@ -167,16 +171,18 @@ def extract_article(
     )
 
 
-def _body_text(tree: Any, url: str, ld_body: str) -> str:
+def _body_text(tree: Any, url: str, ld_body: str, container: Any | None, headline: Any | None) -> str:
     """The article text: trafilatura's precise pass, a fuller pass if that looks cut short, checked against JSON-LD."""
-    text = _trafilatura_text(tree, url, precise=True)
+    precise = _trafilatura_text(tree, url, precise=True)
+    text = ""
     page_chars = max(_paragraph_chars(tree), _prose_chars(tree), len(ld_body))
-    if len(text) < max(SHORT_TEXT_CHARS, RESCUE_RATIO * page_chars):
+    if len(precise) < max(SHORT_TEXT_CHARS, RESCUE_RATIO * page_chars):
         # favor_precision sometimes drops most of a real article (or all of it): ask again with
         # trafilatura's defaults, its readability and jusText fallbacks included
         fuller = _trafilatura_text(tree, url, precise=False)
-        if len(text) < RESCUE_RATIO * len(fuller) and _has_prose(fuller) and _adds_prose(text, fuller, tree):
+        if len(precise) < RESCUE_RATIO * len(fuller) and _has_prose(fuller) and _adds_prose(precise, fuller, tree):
             text = fuller
+    text = text or _with_subheadings(precise, container, headline)
     return _with_article_body(text, ld_body) if ld_body else text
 
 
@@ -198,6 +204,34 @@ def _trafilatura_text(tree: Any, url: str, *, precise: bool) -> str:
         with_metadata=False,
     )
     return (document.text or "").strip() if isinstance(document, Document) else ""
+
+
+def _with_subheadings(text: str, container: Any | None, headline: Any | None) -> str:
+    """Put back the subheadings trafilatura's precise pass drops: a heading of the article's own container
+    goes just before the paragraph that follows it, when that paragraph is in the text."""
+    if container is None or not text:
+        return text
+    lines = text.splitlines()
+    starts: dict[str, int] = {}
+    for number, line in enumerate(lines):
+        starts.setdefault(_start(line), number)
+    present = {" ".join(line.split()) for line in lines}
+    inserts: dict[int, str] = {}
+    for heading in container.iter(*_SUBHEADINGS):
+        words = " ".join(str(heading.text_content()).split())
+        if not words or words in present or len(words) > _SUBHEADING_CHARS or not is_own(heading, container, headline):
+            continue
+        after = next((t for s in heading.itersiblings() if (t := " ".join(str(s.text_content()).split()))), "")
+        number = starts.get(_start(after)) if after else None
+        if number is not None:
+            inserts.setdefault(number, words)
+    for number in sorted(inserts, reverse=True):
+        lines.insert(number, inserts[number])
+    return "\n".join(lines)
+
+
+def _start(line: str) -> str:
+    return " ".join(line.split())[:_START_CHARS]
 
 
 def _adds_prose(text: str, fuller: str, tree: Any) -> bool:
