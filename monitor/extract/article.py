@@ -222,11 +222,11 @@ def _with_subheadings(text: str, container: Any | None, headline: Any | None) ->
         if not words or words in present or len(words) > _SUBHEADING_CHARS or not is_own(heading, container, headline):
             continue
         after = next((t for s in heading.itersiblings() if (t := " ".join(str(s.text_content()).split()))), "")
-        number = starts.get(_start(after)) if after else None
-        if number is not None:
-            inserts.setdefault(number, words)
-    for number in sorted(inserts, reverse=True):
-        lines.insert(number, inserts[number])
+        line_number = starts.get(_start(after)) if after else None
+        if line_number is not None:
+            inserts.setdefault(line_number, words)
+    for at in sorted(inserts, reverse=True):
+        lines.insert(at, inserts[at])
     return "\n".join(lines)
 
 
