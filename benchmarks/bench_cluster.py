@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Any
 
 import bench_pipeline  # benchmarks/ is on sys.path: the scripts run from there
-from bench_pipeline import RULES, TreeSampler, code_fingerprint, machine, wait_for_quiet
+from bench_pipeline import RULES, TreeSampler, print_header, wait_for_quiet, warn_if_changed
 
 import monitor
 
@@ -695,14 +695,11 @@ def measure_all(args: argparse.Namespace) -> int:
                     [redis_server.binary, "--version"], capture_output=True, text=True, check=False
                 ).stdout.split()
                 sizes = [len(site.routes[story.path].body) for story in stories]
-                print(f"machine: {machine()}")
-                fingerprint = code_fingerprint()
-                print(f"code: monitor/ and spiders/ sources sha256 {fingerprint}")
-                print(
-                    f"site: {site.base}, {len(stories)} pages, {min(sizes) / 1000:.0f}-{max(sizes) / 1000:.0f} KB "
-                    f"(mean {statistics.mean(sizes) / 1000:.0f} KB), in {args.sources} section feeds of "
-                    f"{min(map(len, sections))}-{max(map(len, sections))} and one feed of all"
+                layout = (
+                    f"in {args.sources} section feeds of {min(map(len, sections))}-{max(map(len, sections))}"
+                    " and one feed of all"
                 )
+                fingerprint = print_header(site.base, sizes, layout)
                 print(
                     f"redis: {' '.join(version[:3])} on {redis_server.url}, appendonly yes, appendfsync always; "
                     f"workers: --slots 8, crawl.workers {args.crawl_workers}, taskset -c 0 / -c 1; writer unpinned"
@@ -777,8 +774,7 @@ def measure_all(args: argparse.Namespace) -> int:
         else:
             shutil.rmtree(folder, ignore_errors=True)
 
-    if code_fingerprint() != fingerprint:
-        print("warning: monitor/ or spiders/ changed during the runs; the figures mix two versions of the code")
+    warn_if_changed(fingerprint)
     rows = {name: min(results, key=lambda r: r.wall) for name, results in runs.items()}
     print()
     print(throughput_table(list(rows.values()), runs))

@@ -360,6 +360,24 @@ def code_fingerprint() -> str:
     return digest.hexdigest()[:12]
 
 
+def print_header(base: str, sizes: list[int], layout: str) -> str:
+    """Print the machine, the code's fingerprint and the site (its pages' sizes, ``layout``); the fingerprint."""
+    print(f"machine: {machine()}")
+    fingerprint = code_fingerprint()
+    print(f"code: monitor/ and spiders/ sources sha256 {fingerprint}")
+    print(
+        f"site: {base}, {len(sizes)} pages, {min(sizes) / 1000:.0f}-{max(sizes) / 1000:.0f} KB "
+        f"(mean {statistics.mean(sizes) / 1000:.0f} KB), {layout}"
+    )
+    return fingerprint
+
+
+def warn_if_changed(fingerprint: str) -> None:
+    """Say so when monitor/ or spiders/ changed while the benchmark ran."""
+    if code_fingerprint() != fingerprint:
+        print("warning: monitor/ or spiders/ changed during the runs; the figures mix two versions of the code")
+
+
 def machine() -> str:
     """CPU model, cores, Python and library versions, and the date."""
     model = cpu_model()
@@ -484,13 +502,7 @@ def measure_all(pages: int, repeat: int, *, wait: bool) -> int:
         )
         feed = site.routes["/feed.xml"].body
         sizes = [len(site.routes[story.path].body) for story in stories]
-        print(f"machine: {machine()}")
-        fingerprint = code_fingerprint()
-        print(f"code: monitor/ and spiders/ sources sha256 {fingerprint}")
-        print(
-            f"site: {site.base}, {len(stories)} pages, {min(sizes) / 1000:.0f}-{max(sizes) / 1000:.0f} KB "
-            f"(mean {statistics.mean(sizes) / 1000:.0f} KB), feed lists {feed.count(b'<item>')} of them"
-        )
+        fingerprint = print_header(site.base, sizes, f"feed lists {feed.count(b'<item>')} of them")
         pages_json = work / "pages.json"
         served = [(site.base + story.path, site.routes[story.path].body.decode()) for story in stories]
         pages_json.write_text(json.dumps(served), encoding="utf-8")
@@ -529,8 +541,7 @@ def measure_all(pages: int, repeat: int, *, wait: bool) -> int:
                     flush=True,
                 )
 
-    if code_fingerprint() != fingerprint:
-        print("warning: monitor/ or spiders/ changed during the runs; the figures mix two versions of the code")
+    warn_if_changed(fingerprint)
     # The fastest run of each kind: on a shared machine the slower ones measure the neighbours.
     rows = {name: min(results, key=lambda m: m.wall) for name, results in runs.items()}
     print()
