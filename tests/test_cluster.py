@@ -178,15 +178,7 @@ def test_three_workers_store_every_article_once_and_alert_once(rig, tmp_path: Pa
     assert sorted(r["source"] for r in finished) == sorted(names)
     assert all(r["status"] == "ok" and r["new_articles"] == 30 for r in finished), finished
     # status shows the workers and the streams' backlog
-    shown = subprocess.run(
-        [sys.executable, "-m", "monitor", "--config", cluster.config, "--db", str(cluster.db), "status", "--json"],
-        env={**cluster.env, "MONITOR_CLUSTER": cluster.redis_url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert shown.returncode == 0, shown.stderr
-    status = json.loads(shown.stdout)["cluster"]
+    status = _status(cluster)
     assert sorted(worker["name"] for worker in status["workers"]) == ["w1", "w2", "w3"]
     assert all(
         w["alive"] and w["pid"] and w["host"] and w["config_hash"] == status["config_hash"] for w in status["workers"]

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from monitor.extract.bylines import add_name, merge, people, site_key
-from monitor.extract.pagemeta import is_article_type, is_own
+from monitor.extract.pagemeta import is_article_type, is_own, short_text
 
 # Where a byline is: marked by class, id, rel or itemprop, a link to an author's page, or a "By …" line.
 _BYLINE_XPATH = (
@@ -120,15 +120,8 @@ def _bylines(container: Any, headline: Any | None) -> Iterator[str]:
 def _spaced_text(element: Any) -> str | None:
     """The element's text with a space between its pieces, so that "<a>Ann Lee</a><span>May 4</span>"
     does not read "Ann LeeMay 4"; None past ``_BYLINE_CHARS``."""
-    pieces: list[str] = []
-    length = 0
-    for piece in element.itertext():
-        length += len(piece)
-        if length > _BYLINE_CHARS * 3:
-            return None
-        pieces.append(piece)
-    text = _SPACE_BEFORE_PUNCT.sub(r"\1", " ".join(" ".join(pieces).split()))
-    return text if len(text) <= _BYLINE_CHARS else None
+    text = short_text(element, _BYLINE_CHARS, separator=" ")
+    return _SPACE_BEFORE_PUNCT.sub(r"\1", text) if text else text
 
 
 def _site_names(objects: list[dict[str, Any]], sitename: str | None) -> frozenset[str]:

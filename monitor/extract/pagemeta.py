@@ -376,8 +376,9 @@ def _is_page_header(element: Any, headline: Any | None) -> bool:
     return headline is None or not any(a is element for a in headline.iterancestors())
 
 
-def short_text(element: Any, limit: int) -> str | None:
-    """The element's text, spaces collapsed, or None once it passes ``limit`` characters (read no further)."""
+def short_text(element: Any, limit: int, separator: str = "") -> str | None:
+    """The element's text, its pieces joined by ``separator`` and spaces collapsed, or None once it passes
+    ``limit`` characters (read no further)."""
     pieces: list[str] = []
     length = 0
     for piece in element.itertext():
@@ -385,5 +386,5 @@ def short_text(element: Any, limit: int) -> str | None:
         if length > limit * 3:
             return None
         pieces.append(piece)
-    text = " ".join("".join(pieces).split())
+    text = " ".join(separator.join(pieces).split())
     return text if len(text) <= limit else None
