@@ -82,11 +82,12 @@ _NOT_PROSE = frozenset(
     {"script", "style", "noscript", "template", "svg", "nav", "header", "footer", "aside", "form", "a", "button"}
     | {"select", "option", "label", "figcaption", "title", "head"}
 )
-# A <header> inside <main> or <article> introduces the content, and some templates put the whole article in
-# one: only the page's own header (outside them) is left out.
+# Subheadings trafilatura's precise pass may drop, put back before the paragraph they head.
 _SUBHEADINGS = ("h2", "h3", "h4")
 _SUBHEADING_CHARS = 200
 _START_CHARS = 60  # a paragraph is known by its first characters
+# A <header> inside <main> or <article> introduces the content, and some templates put the whole article in
+# one: only the page's own header (outside them) is left out.
 _BODY_PARAGRAPHS = (
     "//p[not(ancestor::nav or ancestor::footer or ancestor::aside"
     " or ancestor::header[not(ancestor::main or ancestor::article)])]"
