@@ -64,7 +64,7 @@ class ClusterPolitenessMiddleware:
 
     def __init__(self, url: str, delay: float, concurrency: int, hold: float, worker: str):
         self.client = _client(url)
-        self.delay_ms = max(1, int(delay * 1000))
+        self.delay_ms = int(delay * 1000)  # 0: no delay, only the concurrency budget
         self.concurrency = concurrency
         self.hold_ms = max(1000, int(hold * 1000))
         self.worker = worker
@@ -96,7 +96,7 @@ class ClusterPolitenessMiddleware:
             while not await self.take_slot(keys=[BUSY + host], args=[self.concurrency, self.hold_ms, member]):
                 await asyncio.sleep(SLOT_POLL_SECONDS)
             request.meta[SLOT] = (host, member)
-            if self.delay_ms > 1:
+            if self.delay_ms:
                 key = POLITE + host
                 while not await self.client.set(key, self.worker, nx=True, px=self.delay_ms):
                     wait_ms = await self.client.pttl(key)

@@ -142,16 +142,13 @@ class Engine:
         try:
             self.spider.fetch_page(
                 message.source,
-                message.claim.page_url,
                 message.claim,
                 message.deadline_at,
-                message.hint_title,
-                message.hint_published,
-                message.index_url,
+                message.page,
                 lambda run: self.page_ended(ticket, run),
             )
         except (MonitorError, KeyError) as error:  # a source this configuration no longer has
-            log.error("engine: could not fetch %s of %s: %s", message.claim.page_url, message.source, error)
+            log.error("engine: could not fetch %s of %s: %s", message.page.url, message.source, error)
             self.page_ended(ticket, None)
 
     def page_ended(self, ticket: str, run: SourceRun | None) -> None:
@@ -289,7 +286,6 @@ def main(argv: list[str] | None = None) -> int:
         process.start(install_signal_handlers=False)
     finally:
         analyser.close()
-        ledger.flush()
         if store is not None:
             store.close()
         events.close()

@@ -206,33 +206,23 @@ class NewsSpider(scrapy.Spider):
     def fetch_page(
         self,
         source: str,
-        url: str,
         claim: RunClaim,
         deadline_at: float | None,
-        hint_title: str | None,
-        hint_published: datetime | None,
-        index_url: str,
+        page: PageOrder,
         on_finished: Callable[[SourceRun], None] | None = None,
     ) -> SourceRun:
         """Fetch one article page a run handed out (``claim`` names the run and the page), as a run of its own."""
         assert self.config is not None and self.ledger is not None and self.analyser is not None
         session = CrawlSession(self.config, self.config.source(source), self.ledger, self.analyser, None, claim)
         run = SourceRun(session, on_finished)
-        run.indexes_read.add(index_url)  # ended early (the deadline): its index is read in full next run
+        run.indexes_read.add(page.index_url)  # ended early (the deadline): its index is read in full next run
         self.runs.add(run)
         left = None if deadline_at is None else deadline_at - time.time()
         if left is not None and left <= 0:  # its run's time is up: not fetched, and fetched at the next run
             self.end(run, complete=False)
             return run
         self._set_deadline(run, left)
-        self._schedule(
-            run,
-            url,
-            self.parse_article,
-            self.article_failed,
-            cb_kwargs={"hint_title": hint_title, "hint_published": hint_published},
-            meta={"index_url": index_url},
-        )
+        self._request_article(run, page)
         return run
 
     def _set_deadline(self, run: SourceRun, deadline: float | None) -> None:
@@ -408,15 +398,19 @@ class NewsSpider(scrapy.Spider):
             and self.ledger.hand_out(run.session.claim, run.name, orders, run.deadline_at)
         ):
             return  # fetched by whichever workers are free; the run's writer waits for each of them
-        for link in choice.fetch:
-            self._schedule(
-                run,
-                link.url,
-                self.parse_article,
-                self.article_failed,
-                cb_kwargs={"hint_title": link.title, "hint_published": link.published},
-                meta={"index_url": index_url},
-            )
+        for order in orders:
+            self._request_article(run, order)
+
+    def _request_article(self, run: SourceRun, page: PageOrder) -> None:
+        """Request an article page, with what its index said of it."""
+        self._schedule(
+            run,
+            page.url,
+            self.parse_article,
+            self.article_failed,
+            cb_kwargs={"hint_title": page.hint_title, "hint_published": page.hint_published},
+            meta={"index_url": page.index_url},
+        )
 
     async def parse_article(self, response: Response, hint_title: str | None, hint_published: datetime | None) -> None:
         """Hand an HTML response to the session, which analyses and stores it; refuse anything else."""
@@ -569,10 +563,10 @@ class NewsSpider(scrapy.Spider):
     def closed(self, reason: str) -> None:
         if self.progress is not None and self.progress.running:
             self.progress.stop()
-        if self.ledger is not None:
-            self.ledger.flush()
         for run in list(self.runs):
             self.stop_run(run, f"the crawl closed ({reason})")
+        if self.ledger is not None:  # after the runs' ends: a cluster worker's ledger sends them too
+            self.ledger.flush()
         if self.standalone_source:
             if self.analyser is not None:
                 self.analyser.close()

@@ -394,13 +394,13 @@ def test_a_page_that_took_down_every_worker_that_took_it_is_given_up(redis_serve
     from monitor.cluster import Worker
     from monitor.cluster.bus import PAGES, RESULTS, WORKER_GROUP, ensure_group, seal, unseal
     from monitor.cluster.messages import ErrorFound, PageDone, PageTask
+    from monitor.ingest import PageOrder
 
     monkeypatch.setenv("MONITOR_CLUSTER_KEY", KEY)
     client = redis_py.Redis.from_url(redis_server.url)
     ensure_group(client, PAGES, WORKER_GROUP)
-    task = PageTask(
-        "s0", 7, "http://127.0.0.1:1/s0/killer.html", "Killer", None, "http://127.0.0.1:1/s0/feed.xml", None, ""
-    )
+    killer = PageOrder("http://127.0.0.1:1/s0/killer.html", "Killer", None, "http://127.0.0.1:1/s0/feed.xml")
+    task = PageTask("s0", 7, killer, None, "")
     ticket = client.xadd(PAGES, {"m": seal(task, KEY.encode())}).decode()
     worker = Worker(redis_server.url, name="w9", claim_after=0.01)
     client.xreadgroup(WORKER_GROUP, "dead-1", {PAGES: ">"}, count=1)  # taken by three workers that died on it
@@ -415,8 +415,8 @@ def test_a_page_that_took_down_every_worker_that_took_it_is_given_up(redis_serve
     assert [type(result) for result in results] == [ErrorFound, PageDone]
     error, done = results
     assert isinstance(error, ErrorFound) and isinstance(done, PageDone)
-    assert error.url == task.url and "given up after 3 workers" in error.message
-    assert (done.run_id, done.url, done.errors, done.ticket) == (7, task.url, 1, ticket)
+    assert error.url == killer.url and "given up after 3 workers" in error.message
+    assert (done.run_id, done.url, done.errors, done.ticket) == (7, killer.url, 1, ticket)
     assert client.xlen(PAGES) == 0 and client.xpending(PAGES, WORKER_GROUP)["pending"] == 0
 
 

@@ -135,6 +135,17 @@ class Outage:
             self.backoff = FIRST_BACKOFF
 
 
+def settle(pipe: Any, stream: str, group: str, *ids: str) -> None:
+    """In ``pipe``: acknowledge the entries ``ids`` of ``stream`` for ``group`` and delete them, done with."""
+    pipe.xack(stream, group, *ids)
+    pipe.xdel(stream, *ids)
+
+
+def as_text(value: bytes | str) -> str:
+    """A Redis reply (bytes) as text."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def ensure_group(client: redis.Redis, stream: str, group: str) -> None:
     """Create ``group`` on ``stream`` (and the stream) unless it exists."""
     try:

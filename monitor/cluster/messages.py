@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
-from monitor.ingest import Analysis
+from monitor.ingest import Analysis, PageOrder
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,10 +24,7 @@ class PageTask:
 
     source: str
     run_id: int
-    url: str
-    hint_title: str | None
-    hint_published: datetime | None
-    index_url: str
+    page: PageOrder
     deadline_at: float | None  # the run's deadline, wall-clock seconds since the epoch
     config_hash: str
 

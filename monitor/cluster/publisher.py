@@ -32,6 +32,7 @@ from monitor.cluster.bus import (
     Outage,
     connect,
     seal,
+    settle,
     signing_key,
 )
 from monitor.cluster.messages import ArticleFound, ErrorFound, PageDone, PagesHandedOut, PageTask, Result, RunDone
@@ -103,19 +104,7 @@ class ResultPublisher:
     ) -> bool:
         if claim is None:
             raise ClusterError("a cluster worker runs only the runs its writer opened")
-        tasks = [
-            PageTask(
-                source,
-                claim.run_id,
-                page.url,
-                page.hint_title,
-                page.hint_published,
-                page.index_url,
-                deadline_at,
-                claim.config_hash,
-            )
-            for page in pages
-        ]
+        tasks = [PageTask(source, claim.run_id, page, deadline_at, claim.config_hash) for page in pages]
         self.pending.put((PagesHandedOut(claim.run_id, source, tuple(page.url for page in pages)), tasks))
         return True
 
@@ -157,7 +146,5 @@ class ResultPublisher:
                 if record.incomplete:
                     pipe.sadd(REREAD, *record.incomplete)
                 if record.ticket:
-                    stream = PAGES if isinstance(record, PageDone) else TASKS
-                    pipe.xack(stream, WORKER_GROUP, record.ticket)
-                    pipe.xdel(stream, record.ticket)
+                    settle(pipe, PAGES if isinstance(record, PageDone) else TASKS, WORKER_GROUP, record.ticket)
             pipe.execute()

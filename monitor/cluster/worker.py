@@ -41,10 +41,12 @@ from monitor.cluster.bus import (
     WORKERS,
     ClusterError,
     Outage,
+    as_text,
     connect,
     ensure_group,
     redact,
     seal,
+    settle,
     signing_key,
     unseal,
 )
@@ -138,7 +140,7 @@ class Worker:
                     self._join()
                     continue
                 for name, items in replies:
-                    self._take(_text(name), items)
+                    self._take(as_text(name), items)
         except ClusterError as error:
             log.warning("worker %s: %s", self.name, error)
         finally:
@@ -218,8 +220,8 @@ class Worker:
             self.outage.call(lambda: self._give_up_page(task, ticket, int(delivered[0]["times_delivered"]) - 1))
             return
         assert self.engine is not None
-        claim = RunClaim(task.run_id, False, ticket, task.config_hash, task.url)
-        message = FetchPage(task.source, claim, task.deadline_at, task.hint_title, task.hint_published, task.index_url)
+        claim = RunClaim(task.run_id, False, ticket, task.config_hash, task.page.url)
+        message = FetchPage(task.source, claim, task.deadline_at, task.page)
         with self._lock:
             self.pages_in_flight[ticket] = self.engine
         if not self.engine.fetch_page(message):
@@ -230,23 +232,20 @@ class Worker:
         error = ErrorFound(
             task.run_id,
             task.source,
-            task.url,
+            task.page.url,
             "extract",
             f"given up after {deaths} workers taking this page went silent (died, or were killed) before it was done",
         )
-        done = PageDone(task.run_id, task.source, task.url, 0, 1, ticket, self.name)
-        log.error("worker %s: %s: %s", self.name, task.url, error.message)
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.xadd(RESULTS, {"m": seal(error, self.key)})
-            pipe.xadd(RESULTS, {"m": seal(done, self.key)})
-            pipe.xack(PAGES, WORKER_GROUP, ticket)
-            pipe.xdel(PAGES, ticket)
-            pipe.execute()
+        done = PageDone(task.run_id, task.source, task.page.url, 0, 1, ticket, self.name)
+        log.error("worker %s: %s: %s", self.name, task.page.url, error.message)
+        self._drop(PAGES, ticket, error, done)
 
-    def _drop(self, stream: str, ticket: str) -> None:
+    def _drop(self, stream: str, ticket: str, *results: object) -> None:
+        """Be done with a task: ``results`` to the writer, and the task acknowledged, in one MULTI."""
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.xack(stream, WORKER_GROUP, ticket)
-            pipe.xdel(stream, ticket)
+            for result in results:
+                pipe.xadd(RESULTS, {"m": seal(result, self.key)})
+            settle(pipe, stream, WORKER_GROUP, ticket)
             pipe.execute()
 
     def _reload(self, wanted: str) -> None:
@@ -344,7 +343,3 @@ class Worker:
         with contextlib.suppress(redis.RedisError):
             self.client.hdel(WORKERS, self.name)
         log.warning("worker %s: left the cluster", self.name)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

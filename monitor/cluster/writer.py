@@ -44,9 +44,11 @@ from monitor.cluster.bus import (
     WRITER_NAME,
     ClusterError,
     Outage,
+    as_text,
     connect,
     ensure_group,
     seal,
+    settle,
     signing_key,
     unseal,
 )
@@ -355,8 +357,8 @@ class ClusterEngine:
                     log.warning("cluster: %s; creating the writer's group again", error)
                     outage.call(lambda: ensure_group(self.client, RESULTS, WRITER_GROUP))
                     continue
-                entries = [(_text(entry_id), fields[b"m"]) for entry_id, fields in items if fields]
-                gone = [_text(entry_id) for entry_id, fields in items if not fields]
+                entries = [(as_text(entry_id), fields[b"m"]) for entry_id, fields in items if fields]
+                gone = [as_text(entry_id) for entry_id, fields in items if not fields]
                 if gone:  # pending entries deleted from the stream: nothing left to apply
                     outage.call(lambda gone=gone: self.client.xack(RESULTS, WRITER_GROUP, *gone))  # type: ignore[misc]
                 if backlog and not items:
@@ -405,8 +407,7 @@ class ClusterEngine:
 
     def _acknowledge(self, applied: Applied) -> None:
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.xack(RESULTS, WRITER_GROUP, *applied.ids)
-            pipe.xdel(RESULTS, *applied.ids)
+            settle(pipe, RESULTS, WRITER_GROUP, *applied.ids)
             if applied.seen:
                 pipe.hset(SEEN, mapping=applied.seen)
             pipe.execute()
@@ -454,7 +455,7 @@ class ClusterEngine:
             beat = json.loads(raw)
             if beat.get("reported") or now - float(beat.get("heartbeat", 0)) < self.worker_timeout:
                 continue
-            worker = _text(name)
+            worker = as_text(name)
             since = iso(utcnow()) or ""
             reason = (
                 f"worker {worker} (host {beat.get('host')}, pid {beat.get('pid')}) has not sent a heartbeat"
@@ -477,7 +478,3 @@ class ClusterEngine:
                 queue_notice(conn, notice_id, key, destination.name, event, since)
         if targets:
             self.on_alerts()
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

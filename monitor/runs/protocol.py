@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import dataclass
-from datetime import datetime
 from typing import IO
 
-from monitor.ingest import RunClaim
+from monitor.ingest import PageOrder, RunClaim
 from monitor.models import SourceRunSummary
 
 
@@ -36,9 +35,7 @@ class FetchPage:
     source: str
     claim: RunClaim
     deadline_at: float | None
-    hint_title: str | None
-    hint_published: datetime | None
-    index_url: str
+    page: PageOrder
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,12 +88,6 @@ def completed_status(conn: sqlite3.Connection, run_id: int) -> str | None:
     return None if waiting else str(row[0])
 
 
-def pages_waiting(conn: sqlite3.Connection, run_id: int) -> int:
-    """How many pages the run handed out are not done yet."""
-    row = conn.execute("SELECT COUNT(*) FROM cluster_pages WHERE run_id = ? AND done = 0", (run_id,)).fetchone()
-    return int(row[0])
-
-
 def forget_cluster_run(conn: sqlite3.Connection, run_id: int) -> None:
     """Drop what the writer kept of an ended run."""
     conn.execute("DELETE FROM cluster_runs WHERE run_id = ?", (run_id,))
