@@ -146,7 +146,7 @@ class EndedRunMiddleware:
 
     async def process_request(self, request: Request) -> None:
         run = request.meta.get(RUN)
-        if run is not None and getattr(run, "finished", False):
+        if run is not None and getattr(run, "done", False):  # finished, or ended early and closing
             raise IgnoreRequest("its run has ended")
 
 

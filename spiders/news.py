@@ -86,6 +86,11 @@ class SourceRun:
     def finished(self) -> bool:
         return self.summary is not None
 
+    @property
+    def done(self) -> bool:
+        """It takes no more pages: finished, or ended early and closing once its saves in flight land."""
+        return self.finished or self.session.closing
+
 
 class RunDupeFilter(BaseDupeFilter):
     """Scrapy's duplicate filter, per source-run: a URL is fetched once a run, and again next run."""
@@ -306,7 +311,7 @@ class NewsSpider(scrapy.Spider):
         """A site source: read the sitemaps robots.txt names, else the conventional /sitemap.xml."""
         run: SourceRun = response.meta[RUN]
         try:
-            if run.finished:
+            if run.done:
                 return
             run.session.fetched()
             text = response.text if isinstance(response, TextResponse) else ""
@@ -322,7 +327,7 @@ class NewsSpider(scrapy.Spider):
         """No robots.txt (a 404, say) is no reason to give up: try the conventional sitemap."""
         run = _run_of(failure)
         try:
-            if run.finished:
+            if run.done:
                 return
             if not _check(failure, HttpError):
                 self._failed(run, failure, fatal=True)
@@ -336,7 +341,7 @@ class NewsSpider(scrapy.Spider):
         """Read a feed, sitemap or listing page and request the articles not seen before."""
         run: SourceRun = response.meta[RUN]
         try:
-            if not run.finished:
+            if not run.done:
                 self._read_index(run, response, kind, depth)
         finally:
             self._settle(run)
@@ -416,7 +421,7 @@ class NewsSpider(scrapy.Spider):
         """Hand an HTML response to the session, which analyses and stores it; refuse anything else."""
         run: SourceRun = response.meta[RUN]
         try:
-            if run.finished:
+            if run.done:
                 return
             run.session.fetched()
             content_type = (response.headers.get(b"Content-Type") or b"").split(b";")[0].strip().lower()
@@ -445,7 +450,7 @@ class NewsSpider(scrapy.Spider):
     def request_dropped(self, request: scrapy.Request) -> None:
         """The scheduler drops a URL the run has already requested; after a redirect that means a loop."""
         run = request.meta.get(RUN)
-        if not isinstance(run, SourceRun) or run.finished:
+        if not isinstance(run, SourceRun) or run.done:
             return
         if request.meta.get("redirect_times"):
             urls = " -> ".join([*request.meta.get("redirect_urls", []), request.url])
@@ -455,7 +460,7 @@ class NewsSpider(scrapy.Spider):
     def index_failed(self, failure: Failure) -> None:
         run = _run_of(failure)
         try:
-            if not run.finished:
+            if not run.done:
                 self._failed(run, failure, fatal=True)
         finally:
             self._settle(run)
@@ -463,7 +468,7 @@ class NewsSpider(scrapy.Spider):
     def article_failed(self, failure: Failure) -> None:
         run = _run_of(failure)
         try:
-            if run.finished:
+            if run.done:
                 return
             request = getattr(failure, "request", None)
             if request is not None and request.meta.get("index_url") and _transient(failure):
@@ -512,7 +517,7 @@ class NewsSpider(scrapy.Spider):
     def expire(self, run: SourceRun) -> None:
         """The run's deadline passed: record it, end the run; what it did not fetch is fetched next run."""
         run.deadline_call = None
-        if run.finished:
+        if run.done:
             return
         run.session.error(
             None,
@@ -521,14 +526,22 @@ class NewsSpider(scrapy.Spider):
             " stopped; what it did not fetch is fetched next run",
             fatal=True,
         )
-        self.end(run, complete=False)
+        run.session.close_when_saved(lambda: self.end(run, complete=False))
 
-    def stop_run(self, run: SourceRun, reason: str) -> None:
-        """End a run before its crawl is over (the monitor is stopping): recorded as failed, with ``reason``."""
+    def stop_run(self, run: SourceRun, reason: str, *, now: bool = False) -> None:
+        """End a run before its crawl is over (the monitor is stopping): recorded as failed, with ``reason``.
+
+        ``now``: close it at once (the crawl itself is closing), not once its saves in flight land.
+        """
         if run.finished:
             return
-        run.session.error(None, "stopped", f"{reason}: stopped; what it did not fetch is fetched next run", fatal=True)
-        self.end(run, complete=False)
+        if not run.session.closing:
+            message = f"{reason}: stopped; what it did not fetch is fetched next run"
+            run.session.error(None, "stopped", message, fatal=True)
+        if now:
+            self.end(run, complete=False)
+        else:
+            run.session.close_when_saved(lambda: self.end(run, complete=False))
 
     def end(self, run: SourceRun, *, complete: bool = True) -> None:
         """Close the run: its record, the indexes to read in full next time; then tell whoever started it."""
@@ -536,7 +549,7 @@ class NewsSpider(scrapy.Spider):
             return
         if run.deadline_call is not None and run.deadline_call.active():
             run.deadline_call.cancel()
-        if not complete:  # stopped early: articles still queued must be found again next run
+        if not complete or run.session.closing:  # stopped early: articles still queued must be found again next run
             run.incomplete_indexes |= run.indexes_read
         self.crawler.signals.send_catch_log(
             run_finished, incomplete=frozenset(run.incomplete_indexes), spider=self, run=run
@@ -564,7 +577,7 @@ class NewsSpider(scrapy.Spider):
         if self.progress is not None and self.progress.running:
             self.progress.stop()
         for run in list(self.runs):
-            self.stop_run(run, f"the crawl closed ({reason})")
+            self.stop_run(run, f"the crawl closed ({reason})", now=True)
         if self.ledger is not None:  # after the runs' ends: a cluster worker's ledger sends them too
             self.ledger.flush()
         if self.standalone_source:

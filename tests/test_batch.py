@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from monitor.config import parse_config
 from monitor.errors import StoreError
-from monitor.ingest import SaveBatch
+from monitor.ingest import Analyser, CrawlSession, SaveBatch, StoreLedger
 from monitor.store import Store
+from tests.sitekit import config_text
+from tests.test_pipeline import seed_page
 
 
 def insert_run(store: Store, source: str, fail: bool = False) -> str:
@@ -72,3 +76,37 @@ def test_a_write_outside_any_batch_is_still_its_own_transaction(tmp_path: Path) 
     insert_run(store, "y")
     store.close()
     assert sources(tmp_path / "m.db") == ["y"]
+
+
+def test_a_run_ended_while_a_save_is_in_flight_closes_only_once_that_article_is_counted(tmp_path: Path) -> None:
+    """A deadline in the moment between a save's request and its commit: the run's record counts that article."""
+    config = parse_config(config_text("  - name: news\n    type: rss\n    url: http://127.0.0.1:9/f\n"), "r.yaml", {})
+    store = Store.open(tmp_path / "m.db")
+    ledger = StoreLedger(store)
+    ledger.saves.max_delay = 0.3  # a wide moment, so the deadline surely falls inside it
+    session = CrawlSession(config, config.source("news"), ledger, Analyser(config.rules, 3.0, workers=1))
+    closed_with: list[dict[str, int]] = []
+
+    def close() -> None:
+        closed_with.append(dict(session.counts))
+        session.finish()
+
+    async def crawl() -> bool:
+        page = asyncio.ensure_future(session.process(seed_page(datetime.now(UTC))))
+        while not ledger.saves.pending:  # analysed, its save asked for and not committed
+            await asyncio.sleep(0.005)
+        session.close_when_saved(close)
+        assert closed_with == []  # not closed while its save is in flight
+        lost = await page
+        later = asyncio.ensure_future(session.process(seed_page(datetime.now(UTC))))
+        return lost or await later
+
+    lost = asyncio.run(crawl())
+    store.close()
+    with sqlite3.connect(tmp_path / "m.db") as other:
+        stored = other.execute("SELECT count(*) FROM articles").fetchone()[0]
+        [run] = other.execute("SELECT status, new_articles FROM runs").fetchall()
+    assert not lost and stored == 1
+    assert [counts["new_articles"] for counts in closed_with] == [1]
+    assert run == ("ok", 1)
+    assert session.analysed == 1  # the page that came after the end was not saved

@@ -237,6 +237,10 @@ def test_articles_a_deadline_left_unfetched_are_fetched_next_run_though_their_fe
     # The feed did not change, but the cache forgot it: read in full, not a 304 that would hide the rest.
     assert [status for path, status in site.statuses if path == "/feed.xml"] == [200, 200]
     assert cut["new_articles"] + second.total("new_articles") == 60
+    with Store.open(tmp_path / "m.db") as store:  # every article stored once, and each run's record counts its own
+        [stored] = store.query("SELECT count(*) AS n FROM articles")
+        recorded = [int(r["new_articles"]) for r in store.query("SELECT new_articles FROM runs ORDER BY id")]
+    assert stored["n"] == 60 and recorded == [cut["new_articles"], second.total("new_articles")]
 
 
 def test_a_link_with_tracking_parameters_is_not_fetched_again(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from monitor.ingest.ledger import RunClaim, RunLedger
 from monitor.ingest.prefilter import may_be_relevant
 from monitor.ingest.workers import Analyser
 from monitor.models import Page, SourceRunSummary
+from monitor.store import SaveOutcome
 
 log = logging.getLogger("monitor.crawl")
 
@@ -69,6 +70,9 @@ class CrawlSession:
         self.read_before = claim.read_before if claim else ledger.read_before(source.name)
         self.run_id = claim.run_id if claim else ledger.start_run(source.name)
         self.finished = False
+        self.closing = False  # ended early (a deadline, a stop): no more saves; it closes once those in flight land
+        self.saving = 0  # saves handed to the ledger and not yet committed
+        self._when_saved: Callable[[], None] | None = None
         self.queued = 0  # article links chosen this run
         self.saved_counts = dict(self.counts)  # as the run record holds them
         self.chosen: set[str] = set()  # canonical URLs to_fetch gave out this run
@@ -170,16 +174,27 @@ class CrawlSession:
         except Exception as problem:
             self.error(page.url, "extract", f"{type(problem).__name__}: {problem}")
             return False
-        if self.finished:  # the run ended (its deadline) while the page was analysed: the next run fetches it
+        if self.finished or self.closing:  # the run ended (its deadline) while the page was analysed: fetched next run
             return False
+        self.saving += 1
         try:
-            outcome = await self.ledger.save(self.run_id, self.source.name, analysis, self.config.alerts.destinations)
-        except MonitorError as problem:
-            self.error(page.url, "store", str(problem))
-            return True
-        self.analysed += 1
-        if outcome is None:  # the cluster's writer saves it and counts what it was
+            try:
+                outcome = await self.ledger.save(
+                    self.run_id, self.source.name, analysis, self.config.alerts.destinations
+                )
+            except MonitorError as problem:
+                self.error(page.url, "store", str(problem))
+                return True
+            self.analysed += 1
+            if outcome is not None:  # None: the cluster's writer saves it and counts what it was
+                self._count(page, analysis, outcome)
             return False
+        finally:
+            self.saving -= 1
+            self._call_when_saved()
+
+    def _count(self, page: Page, analysis: Analysis, outcome: SaveOutcome) -> None:
+        """Count a committed article in the run's counters (and tell whoever sends alerts)."""
         self.counts[f"{outcome.status}_articles"] += 1
         self.counts["matches"] += outcome.matches
         if outcome.status == "new" and analysis.article.published is not None:
@@ -197,7 +212,22 @@ class CrawlSession:
                 analysis.verdict.score,
                 outcome.alerts_queued,
             )
-        return False
+
+    def close_when_saved(self, close: Callable[[], None]) -> None:
+        """End early: save no more pages, and ``close`` the run once the saves in flight are counted.
+
+        A save commits a moment after it is asked for (``SaveBatch``); a run closed in
+        that moment would store an article its record does not count.
+        """
+        self.closing = True
+        self._when_saved = close
+        self._call_when_saved()
+
+    def _call_when_saved(self) -> None:
+        if self.saving or self._when_saved is None:
+            return
+        close, self._when_saved = self._when_saved, None
+        close()
 
     def finish(self, incomplete: frozenset[str] = frozenset()) -> SourceRunSummary:
         """Close the run record (``incomplete``: indexes to read in full next run) and return the run's summary."""
