@@ -14,7 +14,9 @@
 * ``SharedRobotsTxt``: a host's robots.txt as one worker fetched it, kept in Redis for
   ``MONITOR_ROBOTS_MAX_AGE`` (``monitor:robots:SCHEME://HOST``), so the cluster reads it
   once per host per period, not once per worker. One worker fetches it (a short lock);
-  the others wait a moment for its copy, then fetch their own.
+  the others wait a moment for its copy, then fetch their own. A robots.txt that could
+  not be fetched is kept as an empty one: the worker that tried allows all (Scrapy's
+  rule), and so do the others, without waiting out its lock.
 """
 
 from __future__ import annotations

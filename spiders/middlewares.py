@@ -405,7 +405,8 @@ class ExpiringRobotsTxtMiddleware(RobotsTxtMiddleware):
         # Requests to the host that come meanwhile wait on this, as on Scrapy's own fetch.
         waiting: Deferred[Any] = Deferred()
         self._parsers[netloc] = waiting
-        body = await self.shared.get(f"{url.scheme}://{netloc}/robots.txt")
+        robots_url = f"{url.scheme}://{netloc}/robots.txt"
+        body = await self.shared.get(robots_url)
         found: Any
         if body is not None:
             found = build_from_crawler(self._parserimpl, self.crawler, body)
@@ -413,6 +414,8 @@ class ExpiringRobotsTxtMiddleware(RobotsTxtMiddleware):
         else:
             del self._parsers[netloc]
             found = await super().robot_parser(request)
+            if found is None:  # not fetched (Scrapy then allows all): the others do the same, not wait out the lock
+                await self.shared.put(robots_url, b"")
         waiting.callback(found)
         return found
 

@@ -83,6 +83,7 @@ class FeedSite(LocalServer):
         self.pages: dict[str, bytes] = {}
         self.gates: dict[str, threading.Event] = {}  # by source, or by a page's path
         self.failing: set[str] = set()  # paths of pages that answer 503 Service Unavailable
+        self.robots_dropped = False  # /robots.txt hangs up without an answer
         self.dates: dict[str, datetime] = {}  # each page's date in its feed, fixed when first published
         self.hits: list[Hit] = []
         self._lock = threading.Lock()
@@ -94,6 +95,11 @@ class FeedSite(LocalServer):
                     site.hits.append(Hit(self.path, time.monotonic()))
                     site.in_flight += 1
                     site.most_in_flight = max(site.most_in_flight, site.in_flight)
+                if self.path == "/robots.txt" and site.robots_dropped:
+                    with site._lock:
+                        site.in_flight -= 1
+                    self.close_connection = True
+                    return
                 try:
                     status, kind, body = site.answer(self.path)
                 finally:

@@ -245,7 +245,7 @@ def test_workers_killed_mid_batch_lose_nothing_and_alert_once(rig, tmp_path: Pat
     assert wait_for(lambda: len(_notices(receiver)) >= len(killed), timeout=30), cluster.output()
     time.sleep(6)  # past another --worker-timeout: a second notice would come now
     reported = [str(notice["source"]) for notice in _notices(receiver)]
-    assert sorted(reported) == sorted(f"cluster worker {name}" for name in killed)
+    assert sorted(reported) == sorted(f"cluster worker {name}" for name in killed), (reported, cluster.output())
 
 
 def _crawling(rig, tmp_path: Path) -> tuple[Rig, Receiver, int]:  # type: ignore[no-untyped-def]
@@ -330,6 +330,26 @@ def test_workers_share_one_download_delay_per_host(rig, tmp_path: Path) -> None:
     assert min(gaps) >= 0.35, [round(gap, 3) for gap in gaps]
     ran_on = re.findall(r"worker (w\d): joined", "".join(p.read_text() for p in tmp_path.glob("w*.log")))
     assert sorted(ran_on) == ["w1", "w2"]
+
+
+def test_a_robots_txt_that_could_not_be_fetched_holds_no_other_worker_back(rig, tmp_path: Path) -> None:
+    make, _, site = rig
+    site.robots_dropped = True  # the host hangs up on /robots.txt: the worker that asked allows all (Scrapy's way)
+    names, _ = publish(site, sources=4, pages=6)
+    cluster = make(site.config(tmp_path, dict.fromkeys(names, "1h")))
+    for name in ("w1", "w2"):
+        cluster.start_worker(name)
+    assert wait_for(lambda: "joined" in (tmp_path / "w2.log").read_text(), timeout=30)
+    cluster.start_writer()
+    # The others learn of the failure from Redis: without it, they would wait out the 30 s fetch lock, then ask again.
+    assert wait_for(lambda: cluster.articles() == 24, timeout=20), cluster.output()
+    assert [hit.path for hit in site.hits].count("/robots.txt") == 1
+
+    def fetched() -> dict[str, int]:  # pages each worker fetched, as its heartbeats tell
+        return {worker["name"]: worker["pages_per_minute"] for worker in _status(cluster)["workers"]}
+
+    assert wait_for(lambda: sum(fetched().values()) == 4 + 24, timeout=20, interval=0.5), fetched()
+    assert sorted(fetched()) == ["w1", "w2"] and min(fetched().values()) > 0, fetched()  # both fetched from it
 
 
 def _status(cluster: Rig) -> dict[str, Any]:
