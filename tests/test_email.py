@@ -1,8 +1,9 @@
 """Email destinations against real SMTP servers on 127.0.0.1 (aiosmtpd): the message, its escaping, and the outbox.
 
 The outbox promises hold as for webhooks: a temporary answer (421, 451, a refused
-connection, a server that hangs) is retried on the schedule; a recipient refused for
-good (550) is dead-lettered with the server's answer; a refused login (535) also
+connection, a server that hangs) is retried on the schedule, and a recipient refused for
+now among others who took it is retried alone; a recipient refused for good (550) is
+dead-lettered with the server's answer; a refused login (535) also
 pauses the destination and tells the operator through the others; a sender killed
 between the send and the mark sends once more, with the same Message-ID.
 """
@@ -255,6 +256,51 @@ def test_one_refused_recipient_among_accepted_ones_is_not_sent_twice(store: Stor
         [received] = server.messages
     assert received.rcpt_tos == ("analyst@example.org",)
     assert row(store, alert_id)["status"] == "delivered"
+
+
+def test_a_recipient_refused_for_now_gets_the_retry_alone_and_holds_no_other_message_back(store: Store) -> None:
+    full = "452 4.2.2 Mailbox full"
+    with MailServer(refuse={"desk@example.org": full}) as server:
+        destination = email(server.url())
+        [alert_id] = queue(store, [destination])
+        assert deliver_due(store, [destination], now=T0) == DeliveryReport(failed=1)
+        stored = row(store, alert_id)
+        assert (stored["status"], stored["last_status"]) == ("pending", 452)
+        assert json.loads(stored["recipients_left"]) == ["desk@example.org"]
+        assert stored["last_error"] == (
+            "refused for now for desk@example.org (retried for them alone):"
+            " SMTP 452 at rcpt: desk@example.org: 452 4.2.2 Mailbox full"
+        )
+        # A newer alert is not held behind it: the analyst has the first one, and takes this one now.
+        [_, later] = queue(store, [destination], count=1, start=T0 + timedelta(seconds=1), first=1)
+        assert deliver_due(store, [destination], now=T0 + timedelta(seconds=2)) == DeliveryReport(failed=1)
+        server.refuse.clear()  # the mailbox has room again
+        at = T0 + timedelta(minutes=10)
+        assert deliver_due(store, [destination], now=at) == DeliveryReport(sent=2)
+        received = server.messages
+    by_id = {alert_id: [m.rcpt_tos for m in received if m.message["Message-ID"] == f"<{alert_id}@example.org>"]}
+    by_id[later] = [m.rcpt_tos for m in received if m.message["Message-ID"] == f"<{later}@example.org>"]
+    # Each recipient has each message exactly once: the retries went to the desk alone.
+    assert by_id[alert_id] == [("analyst@example.org",), ("desk@example.org",)]
+    assert by_id[later] == [("analyst@example.org",), ("desk@example.org",)]
+    assert row(store, alert_id)["status"] == row(store, later)["status"] == "delivered"
+
+
+def test_every_recipient_refused_some_for_now_and_some_for_good_retries_for_the_first_only(store: Store) -> None:
+    refuse = {"desk@example.org": "550 5.1.1 no such mailbox", "analyst@example.org": "451 4.7.1 greylisted"}
+    with MailServer(refuse=refuse) as server:
+        destination = email(server.url(), max_attempts=2)
+        [alert_id] = queue(store, [destination])
+        assert deliver_due(store, [destination], now=T0) == DeliveryReport(failed=1)
+        assert json.loads(row(store, alert_id)["recipients_left"]) == ["Analyst <analyst@example.org>"]
+        # Still greylisted at its last attempt: dead, with the recipient it never reached, nothing paused.
+        assert deliver_due(store, [destination], now=T0 + timedelta(minutes=1)) == DeliveryReport(dead=1)
+        assert server.messages == []
+    stored = row(store, alert_id)
+    assert (stored["status"], stored["last_status"]) == ("dead", 451)
+    assert stored["last_error"] == "SMTP 451 at rcpt: analyst@example.org: 451 4.7.1 greylisted"
+    assert json.loads(stored["recipients_left"]) == ["Analyst <analyst@example.org>"]  # whom it never reached
+    assert store.query("SELECT * FROM destination_state WHERE paused_at IS NOT NULL") == []
 
 
 def test_a_refused_login_pauses_the_destination_and_tells_the_operator_through_the_others(store: Store) -> None:

@@ -160,7 +160,7 @@ def test_a_latest_store_from_the_released_monitor_gains_only_the_new_migrations(
         )
         # Version 8 added the claim owner's columns to alerts, NULL in the rows already there; version 9 an
         # empty table, cluster_cursor; version 10 three columns to articles, NULL in its rows; version 11 two
-        # empty tables, cluster_runs and cluster_pages; nothing else changed.
+        # empty tables, cluster_runs and cluster_pages; version 12 one column to alerts; nothing else changed.
         changed = {
             "alerts",
             "articles",
@@ -178,7 +178,7 @@ def test_a_latest_store_from_the_released_monitor_gains_only_the_new_migrations(
         assert {t: r for t, r in rows.items() if t not in changed} == {
             t: r for t, r in expected_rows.items() if t not in changed
         }
-        assert rows["alerts"] == [(*row, None, None, None) for row in expected_rows["alerts"]]
+        assert rows["alerts"] == [(*row, None, None, None, None) for row in expected_rows["alerts"]]
         assert rows["articles"] == [(*row, None, None, None) for row in expected_rows["articles"]]
         assert rows["cluster_cursor"] == rows["cluster_runs"] == rows["cluster_pages"] == []
         applied = sorted(rows["schema_migrations"])  # by version: repr order puts 10 before 2

@@ -42,7 +42,7 @@ from monitor.alerts.digest import prepare_digests
 from monitor.alerts.events import sample_event
 from monitor.alerts.pause import pause_destination
 from monitor.alerts.policy import judge, retry_delay
-from monitor.alerts.redact import protect_logs, sensitive_parts
+from monitor.alerts.redact import protect_logs, scrub, sensitive_parts
 from monitor.alerts.render import Mail, Note, Outgoing, render
 from monitor.alerts.smtp import send_mail
 from monitor.alerts.transport import HttpResult, post
@@ -93,6 +93,14 @@ def _ceil_second(moment: datetime) -> datetime:
     if moment.microsecond == 0:
         return moment
     return moment.replace(microsecond=0) + timedelta(seconds=1)
+
+
+def _owed(result: HttpResult, secrets: Sequence[str]) -> str:
+    """What an email refused for now for some recipients says: who, at which step, and the server's words."""
+    owed = ", ".join(result.deferred)
+    return f"refused for now for {owed} (retried for them alone): SMTP {result.status} at {result.stage}: " + scrub(
+        result.body, secrets
+    )
 
 
 def _one_line(text: str) -> str:
@@ -189,6 +197,8 @@ class _Sender:
             return
         try:
             outgoing = render(destination, alert.id, alert.payload)
+            if isinstance(outgoing, Mail) and alert.recipients_left is not None:
+                outgoing = replace(outgoing, recipients=alert.recipients_left)  # the others have it already
         except ValueError as error:  # a bad signing secret: the configuration's fault, not the alert's
             self.backing_off.add(destination.name)
             self.skip(alert, f"cannot render: {error}")
@@ -215,6 +225,9 @@ class _Sender:
         """Mark the message delivered, to retry or dead (pausing its destination if need be), and log it."""
         moment = self.now()
         status = result.status
+        if result.deferred:
+            self.owe(alert, destination, result, limit)
+            return
         if result.delivered:
             mark_delivered(self.store, alert.id, status, moment)  # Apprise gives no status: NULL
             self.counts["sent"] += 1
@@ -227,8 +240,9 @@ class _Sender:
         if failure.permanent:
             self.give_up(alert, destination, status, failure.error, "permanent failure", failure.endpoint)
             return
-        if alert.attempts >= limit:
-            self.give_up(alert, destination, status, failure.error, f"{alert.attempts} attempts failed", True)
+        if alert.attempts >= limit:  # the destination keeps failing: paused, unless others took this one
+            pause = alert.recipients_left is None
+            self.give_up(alert, destination, status, failure.error, f"{alert.attempts} attempts failed", pause)
             return
         delay = max(retry_delay(alert.attempts), failure.retry_after or 0.0)
         next_at = _ceil_second(moment + timedelta(seconds=delay))
@@ -238,6 +252,23 @@ class _Sender:
         log.warning(
             "alert=%s destination=%s attempt=%d status=%s outcome=retry at %s: %s",
             alert.id, destination.name, alert.attempts, status or "-", iso(next_at), _one_line(failure.error),
+        )  # fmt: skip
+
+    def owe(self, alert: ClaimedAlert, destination: DestinationSpec, result: HttpResult, limit: int) -> None:
+        """An email some recipients refused for now: retry it for them alone, without holding the others back."""
+        moment = self.now()
+        error = _owed(result, self.secrets)
+        if alert.attempts >= limit:
+            self.give_up(alert, destination, result.status, error, f"{alert.attempts} attempts failed", False)
+            return
+        next_at = _ceil_second(moment + timedelta(seconds=retry_delay(alert.attempts)))
+        mark_failed(self.store, alert.id, status_code=result.status, error=error, next_attempt_at=next_at,
+                    now=moment, recipients_left=result.deferred)  # fmt: skip
+        self.counts["failed"] += 1
+        log.warning(
+            "alert=%s destination=%s attempt=%d status=%s outcome=retry at %s for %d recipient(s) only: %s",
+            alert.id, destination.name, alert.attempts, result.status or "-", iso(next_at),
+            len(result.deferred), _one_line(error),
         )  # fmt: skip
 
     def give_up(
@@ -366,6 +397,8 @@ def send_sample(
             http.close()
     if result.delivered:
         return SampleOutcome(True, result.status, result.seconds)
+    if result.deferred:
+        return SampleOutcome(False, result.status, result.seconds, _owed(result, secrets))
     failure = judge(destination.type, result, moment, secrets)
     return SampleOutcome(False, result.status, result.seconds, failure.error, failure.endpoint)
 

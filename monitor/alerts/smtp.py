@@ -15,8 +15,10 @@ accepted) and ``stage`` the step that failed (``connect``, ``helo``, ``tls``,
 ``login``, then ``send``, or ``mail``, ``rcpt`` or ``data`` when one of those is
 refused), for ``policy.judge`` to read. Once the server has taken the message, the
 attempt is a delivery whatever happens to the goodbye. If some recipients are refused
-and others accepted, the message is delivered too: a retry would send the others a
-second copy. The refusals are logged.
+and others accepted, the others have it: a retry goes only to those refused for now
+(4xx, ``deferred``), so no one gets a second copy; a recipient refused for good (5xx)
+is logged and dropped. Likewise when every recipient is refused, some for now and some
+for good: the retry goes to the first only.
 """
 
 from __future__ import annotations
@@ -137,6 +139,7 @@ def send_mail(
     answer = ""
     error: str | None = None
     refused = accepted = False
+    deferred: tuple[str, ...] = ()
     with deadline(timeout) as limit:
         client: _Client = (
             _TlsClient(local_hostname=_local_name(), timeout=timeout, context=ssl.create_default_context())
@@ -167,7 +170,8 @@ def send_mail(
             rejected = client.send_message(message, from_addr=envelope_from, to_addrs=envelope_to)
             status, answer, accepted = 250, "", True
             if rejected:
-                answer = "; ".join(f"{who}: {code} {_text(text)}" for who, (code, text) in rejected.items())
+                answer = _refusals(rejected)
+                deferred = _deferred(recipients, rejected)
                 log.warning("email accepted for some recipients only; refused: %s", answer[:ANSWER_CHARS])
             stage = "quit"
             _quietly_quit(client)
@@ -176,8 +180,13 @@ def send_mail(
         except smtplib.SMTPRecipientsRefused as failure:
             stage = "rcpt"
             codes = [code for code, _ in failure.recipients.values()]
-            status = next((code for code in codes if code >= 500), codes[0] if codes else None)
-            answer = "; ".join(f"{who}: {code} {_text(text)}" for who, (code, text) in failure.recipients.items())
+            deferred = _deferred(recipients, failure.recipients)
+            permanent = next((code for code in codes if code >= 500), codes[0] if codes else None)
+            # Refused for now, some of them: a retry is owed to those; for good, all of them: dead.
+            status = next((code for code in codes if code < 500), None) if deferred else permanent
+            if len(deferred) == len(recipients):
+                deferred = ()  # every recipient may take it later: the message is retried as it is
+            answer = _refusals(failure.recipients)
         except smtplib.SMTPResponseException as failure:
             if isinstance(failure, smtplib.SMTPSenderRefused):
                 stage = "mail"
@@ -191,6 +200,9 @@ def send_mail(
         finally:
             client.close()
     seconds = time.monotonic() - limit.started
+    if accepted and deferred:  # taken for some: the code that refused the others for now
+        code = min(code for code, _ in rejected.values())
+        return HttpResult(code, answer[:ANSWER_CHARS], {}, None, seconds, stage="rcpt", deferred=deferred)
     if accepted:  # the server took it: a goodbye cut short by the deadline changes nothing
         return HttpResult(250, answer[:ANSWER_CHARS], {}, None, seconds, stage="send")
     if limit.expired and not refused:
@@ -199,7 +211,18 @@ def send_mail(
         error = None  # the server answered: policy.judge reads the code and the answer
     elif status is None and error is None:
         error = answer or "no answer"
-    return HttpResult(status, answer[:ANSWER_CHARS], {}, error, seconds, refused, stage=stage)
+    return HttpResult(status, answer[:ANSWER_CHARS], {}, error, seconds, refused, stage=stage, deferred=deferred)
+
+
+def _refusals(refused: dict[str, tuple[int, bytes]]) -> str:
+    return "; ".join(f"{who}: {code} {_text(text)}" for who, (code, text) in refused.items())
+
+
+def _deferred(recipients: Sequence[str], refused: dict[str, tuple[int, bytes]]) -> tuple[str, ...]:
+    """Of ``recipients`` (as configured, names and all), those the server refused for now (4xx)."""
+    return tuple(
+        address for address in recipients if (code := refused.get(parseaddr(address)[1], (0, b""))[0]) and code < 500
+    )
 
 
 def _quietly_quit(client: smtplib.SMTP) -> None:

@@ -40,11 +40,13 @@ class HttpResult:
     refused: bool = False  # the destination's address is internal and not allowed: nothing was sent
     stage: str = ""  # email: the SMTP step the answer came at (connect, helo, tls, login, mail, rcpt, data)
     accepted: bool = False  # a channel without status codes (Apprise) reported success
+    # email: recipients refused for now (4xx) while the server took the message for others: owed a retry
+    deferred: tuple[str, ...] = ()
 
     @property
     def delivered(self) -> bool:
         """Whether the destination took the message: a 2xx answer, or a reported success."""
-        if self.error is not None:
+        if self.error is not None or self.deferred:
             return False
         return self.accepted or (self.status is not None and 200 <= self.status < 300)
 

@@ -272,6 +272,13 @@ MIGRATIONS: list[Migration] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        12,
+        "alerts: the recipients an email still owes, when its server took it for the others",
+        """
+        ALTER TABLE alerts ADD COLUMN recipients_left TEXT;
+        """,
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

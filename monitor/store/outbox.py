@@ -70,6 +70,7 @@ class ClaimedAlert:
     payload: dict[str, Any]
     attempts: int
     kind: str = "alert"
+    recipients_left: tuple[str, ...] | None = None  # an email taken for some recipients: those it still owes
 
 
 def queue_notice(
@@ -204,13 +205,16 @@ def queue_digest(
 # Each destination's queue is blocked from its oldest message that waits (for a retry) or is
 # being sent (a live lease) onwards; ``created_at || ' ' || id`` orders rows as (created_at, id),
 # created_at being fixed-width ISO text. Everything due and ahead of its destination's block is claimable.
+# An email already taken for some of its recipients (``recipients_left``) blocks nothing: its retry only
+# catches up with those it still owes, and one full mailbox must not hold back every other recipient.
 _DUE = """
     WITH blocked AS (
         SELECT destination, MIN(created_at || ' ' || id) AS since FROM alerts
-        WHERE (status = 'pending' AND next_attempt_at > :now) OR (status = 'sending' AND claimed_until > :now)
+        WHERE ((status = 'pending' AND next_attempt_at > :now) OR (status = 'sending' AND claimed_until > :now))
+          AND recipients_left IS NULL
         GROUP BY destination
     )
-    SELECT a.id, a.destination, a.payload, a.attempts, a.kind FROM alerts a
+    SELECT a.id, a.destination, a.payload, a.attempts, a.kind, a.recipients_left FROM alerts a
     LEFT JOIN blocked b ON b.destination = a.destination
     WHERE ((a.status = 'pending' AND a.next_attempt_at <= :now)
            OR (a.status = 'sending' AND (a.claimed_until IS NULL OR a.claimed_until <= :now)))
@@ -256,7 +260,10 @@ def claim_due(
                 " claimed_pid = ?, claimed_start = ? WHERE id = ?",
                 (until, *holder, row["id"]),
             )
-            claimed.append(ClaimedAlert(row["id"], row["destination"], payload, int(row["attempts"]) + 1, row["kind"]))
+            left = tuple(json.loads(row["recipients_left"])) if row["recipients_left"] else None
+            claimed.append(
+                ClaimedAlert(row["id"], row["destination"], payload, int(row["attempts"]) + 1, row["kind"], left)
+            )
     return claimed
 
 
@@ -326,27 +333,34 @@ def mark_failed(
     error: str,
     next_attempt_at: datetime | None,
     now: datetime,
+    recipients_left: Sequence[str] | None = None,
 ) -> bool:
     """Record a failed attempt: retry at ``next_attempt_at``, or dead-letter it when that is None.
 
     Only a claimed (``sending``) message changes, so a sender whose lease ran out never
     undoes the delivery another sender recorded meanwhile. ``now`` is when it failed.
+    ``recipients_left``: an email its server took for the other recipients; the next
+    attempts go to these only (None: the recipients it owed before this attempt).
     """
     status = "dead" if next_attempt_at is None else "pending"
     # A dead message keeps the time it died in ``next_attempt_at``, for the record: it is never due again.
     when = iso(next_attempt_at) if next_attempt_at is not None else iso(now)
     with store.write() as conn:
         cursor = conn.execute(
-            "UPDATE alerts SET status = ?, claimed_until = NULL, last_status = ?, last_error = ?, next_attempt_at = ?"
-            " WHERE id = ? AND status = 'sending'",
-            (status, status_code, error[:ERROR_CHARS], when, alert_id),
+            "UPDATE alerts SET status = ?, claimed_until = NULL, last_status = ?, last_error = ?, next_attempt_at = ?,"
+            " recipients_left = COALESCE(?, recipients_left) WHERE id = ? AND status = 'sending'",
+            (status, status_code, error[:ERROR_CHARS], when, _json_list(recipients_left), alert_id),
         )
     return cursor.rowcount > 0
 
 
+def _json_list(items: Sequence[str] | None) -> str | None:
+    return None if items is None else json.dumps(list(items), ensure_ascii=False)
+
+
 _COLUMNS = (
     "id, key, kind, article_id, story_key, destination, payload, status, route, digest_id, attempts,"
-    " next_attempt_at, claimed_until, last_status, last_error, created_at, delivered_at"
+    " next_attempt_at, claimed_until, last_status, last_error, created_at, delivered_at, recipients_left"
 )
 
 
