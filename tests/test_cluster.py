@@ -177,6 +177,10 @@ def test_three_workers_store_every_article_once_and_alert_once(rig, tmp_path: Pa
     finished = query(cluster.db, "SELECT source, status, new_articles FROM runs WHERE status != 'running'")
     assert sorted(r["source"] for r in finished) == sorted(names)
     assert all(r["status"] == "ok" and r["new_articles"] == 30 for r in finished), finished
+    # How old the new articles were when the monitor first had them: the feed dates them a minute apart, so
+    # the median of 30 is 14.5 minutes, plus the crawl's own seconds.
+    ages = [r["median_age_seconds"] for r in query(cluster.db, "SELECT median_age_seconds FROM runs")]
+    assert all(14.5 * 60 <= age < 14.5 * 60 + 240 for age in ages), ages
     # status shows the workers and the streams' backlog
     status = _status(cluster)
     assert sorted(worker["name"] for worker in status["workers"]) == ["w1", "w2", "w3"]

@@ -68,6 +68,7 @@ from monitor.store.cluster import (
     mark_crawl_done,
     mark_page_done,
     move_cursor,
+    new_articles_median_age,
     run_counts,
     run_is_open,
     seen_urls,
@@ -189,6 +190,7 @@ def _done(store: Store, conn: sqlite3.Connection, record: RunDone | PageDone, ap
     if status is None:
         return
     counts: dict[str, int | None] = {**run_counts(store, record.run_id)}
+    counts["median_age_seconds"] = new_articles_median_age(conn, record.run_id)
     finish_run(store, record.run_id, counts, status)
     forget_cluster_run(conn, record.run_id)
     applied.done.append((record.source, _summary(record.source, record.run_id, status, counts)))
@@ -205,6 +207,7 @@ def _summary(source: str, run_id: int, status: str, counts: dict[str, int | None
         matches=int(counts.get("matches") or 0),
         alerts_queued=int(counts.get("alerts_queued") or 0),
         errors=int(counts.get("errors") or 0),
+        median_age_seconds=counts.get("median_age_seconds"),
     )
 
 

@@ -11,10 +11,13 @@ handed out (``cluster_pages``); both are kept here, so a restarted writer knows.
 from __future__ import annotations
 
 import sqlite3
+import statistics
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 
 from monitor.store.connection import Store
 from monitor.store.runs import RUN_COUNTERS
+from monitor.timestamps import as_utc
 
 
 def applied_cursor(store: Store, stream: str) -> str | None:
@@ -47,6 +50,21 @@ def run_counts(store: Store, run_id: int) -> dict[str, int]:
     """A run's counters as the store holds them."""
     row = store.conn.execute("SELECT " + ", ".join(RUN_COUNTERS) + " FROM runs WHERE id = ?", (run_id,)).fetchone()
     return {name: int(row[name] or 0) for name in RUN_COUNTERS} if row else dict.fromkeys(RUN_COUNTERS, 0)
+
+
+def new_articles_median_age(conn: sqlite3.Connection, run_id: int) -> int | None:
+    """Seconds from publication to first save, the median over the dated articles a cluster run found new."""
+    rows = conn.execute(
+        "SELECT a.published, a.first_seen FROM articles a JOIN runs r ON a.source = r.source"
+        " WHERE r.id = ? AND a.first_seen >= r.started_at AND a.published IS NOT NULL",
+        (run_id,),
+    ).fetchall()
+    ages = [(_moment(seen) - _moment(published)).total_seconds() for published, seen in rows]
+    return round(statistics.median(ages)) if ages else None
+
+
+def _moment(text: str) -> datetime:
+    return as_utc(datetime.fromisoformat(text))
 
 
 def seen_urls(store: Store, batch: int = 5000) -> Iterator[list[tuple[str, str, str]]]:
