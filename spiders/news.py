@@ -264,7 +264,7 @@ class NewsSpider(scrapy.Spider):
     def _settle(self, run: SourceRun) -> None:
         """One of the run's requests is done with; the run ends when none is left."""
         run.pending -= 1
-        if run.pending <= 0 and not run.finished:
+        if run.pending <= 0 and not run.done:  # a run ended early closes once its saves land (close_when_saved)
             self.end(run)
 
     def follow_indexes(self, run: SourceRun, urls: list[str], kind: str, depth: int, parent: str = "") -> None:
