@@ -2,8 +2,9 @@
 
 * ``ClusterPolitenessMiddleware``: before a request is downloaded it takes one of the
   host's ``crawl.concurrent_requests_per_domain`` slots in Redis (``monitor:busy:HOST``,
-  a sorted set of the requests in flight, each lapsing after the download timeout so a
-  dead worker's slots come back), then the host's delay token (``monitor:polite:HOST``,
+  a sorted set of the requests in flight, each lapsing after the download timeout, and
+  freed sooner when their worker stops heartbeating, so a dead worker's slots come back
+  within seconds), then the host's delay token (``monitor:polite:HOST``,
   ``SET NX PX delay``). The slot is given back when the response (or the failure) comes.
   So across every worker a host sees at most that many requests at once, and at most one
   per ``crawl.download_delay``. A worker's engine sets its own slot delay to 0 and
@@ -33,7 +34,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 
-from monitor.cluster.bus import BUSY, POLITE, ROBOTS
+from monitor.cluster.bus import ALIVE, BUSY, POLITE, ROBOTS
 from monitor.netpolicy import host_of
 
 log = logging.getLogger(__name__)
@@ -42,10 +43,21 @@ SLOT = "monitor_cluster_slot"  # request meta: the request's member in its host'
 SLOT_POLL_SECONDS = 0.02
 ROBOTS_LOCK_SECONDS = 30.0  # how long the others wait for the worker fetching a host's robots.txt
 # Take a slot if fewer than ARGV[1] are held, on Redis's clock (workers' clocks may disagree): 1 or 0.
+# When the host looks full, the slots of workers no longer alive (ARGV[4] + name lapsed: no heartbeat
+# for a few seconds) are freed first: their requests died with them, and would hold the host until
+# their hold lapses (the download timeout and more).
 TAKE_SLOT = """
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ms)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
+    for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+        local worker = string.match(member, '^(.*):%d+$')
+        if worker and redis.call('EXISTS', ARGV[4] .. worker) == 0 then
+            redis.call('ZREM', KEYS[1], member)
+        end
+    end
+end
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
     redis.call('ZADD', KEYS[1], ms + tonumber(ARGV[2]), ARGV[3])
     redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -95,7 +107,8 @@ class ClusterPolitenessMiddleware:
             return
         try:
             member = f"{self.worker}:{next(self.numbers)}"
-            while not await self.take_slot(keys=[BUSY + host], args=[self.concurrency, self.hold_ms, member]):
+            slot = [self.concurrency, self.hold_ms, member, ALIVE]
+            while not await self.take_slot(keys=[BUSY + host], args=slot):
                 await asyncio.sleep(SLOT_POLL_SECONDS)
             request.meta[SLOT] = (host, member)
             if self.delay_ms:

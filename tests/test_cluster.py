@@ -218,7 +218,8 @@ def _settled(cluster: Rig, receiver: Receiver, articles: int, alerting: int, tim
 def test_workers_killed_mid_batch_lose_nothing_and_alert_once(rig, tmp_path: Path) -> None:
     make, receiver, site = rig
     names, alerting = publish(site, sources=8, pages=80)
-    cluster = make(_config(site, tmp_path, names))
+    # A page whose three takers all happened to be killed is given up for its run, and fetched by the next.
+    cluster = make(_config(site, tmp_path, names, interval="3s"))
     cluster.start_writer()
     live = ["w1", "w2", "w3"]
     for name in live:
@@ -412,11 +413,13 @@ def test_a_page_a_worker_could_not_fetch_is_fetched_at_the_next_run(rig, tmp_pat
     assert site.fetches("/s0/0.html") == 1
 
 
-def test_a_page_that_took_down_every_worker_that_took_it_is_given_up(redis_server: RedisServer, monkeypatch) -> None:
+def test_a_page_that_took_down_every_worker_that_took_it_is_given_up_for_the_run(
+    redis_server: RedisServer, monkeypatch
+) -> None:
     import redis as redis_py
 
     from monitor.cluster import Worker
-    from monitor.cluster.bus import PAGES, RESULTS, WORKER_GROUP, ensure_group, seal, unseal
+    from monitor.cluster.bus import PAGES, REREAD, RESULTS, WORKER_GROUP, ensure_group, seal, unseal
     from monitor.cluster.messages import ErrorFound, PageDone, PageTask
     from monitor.ingest import PageOrder
 
@@ -442,6 +445,8 @@ def test_a_page_that_took_down_every_worker_that_took_it_is_given_up(redis_serve
     assert error.url == killer.url and "given up after 3 workers" in error.message
     assert (done.run_id, done.url, done.errors, done.ticket) == (7, killer.url, 1, ticket)
     assert client.xlen(PAGES) == 0 and client.xpending(PAGES, WORKER_GROUP)["pending"] == 0
+    # Not for good: the workers may have died of something else, so the next run reads its feed in full.
+    assert client.smembers(REREAD) == {killer.index_url.encode()}
 
 
 def test_workers_share_one_concurrency_budget_per_host(rig, tmp_path: Path) -> None:
@@ -459,3 +464,25 @@ def test_workers_share_one_concurrency_budget_per_host(rig, tmp_path: Path) -> N
         assert slow.most_in_flight == 2
         fetched = {worker["name"]: worker["pages_per_minute"] for worker in _status(cluster)["workers"]}
         assert min(fetched.values()) >= 4, fetched  # both workers fetched from the host
+
+
+def test_a_killed_workers_concurrency_slots_are_freed_within_seconds(rig, tmp_path: Path) -> None:
+    import redis as redis_py
+
+    from monitor.cluster.bus import BUSY
+    from monitor.netpolicy import host_of
+
+    make, _, site = rig
+    names, _ = publish(site, sources=2, pages=5)
+    extra = "  concurrent_requests_per_domain: 2\n"  # the download timeout is 60 s: a slot holds 90 s
+    cluster = make(site.config(tmp_path, dict.fromkeys(names, "1h"), extra_crawl=extra))
+    cluster.start_worker("w1")
+    assert wait_for(lambda: "joined" in (tmp_path / "w1.log").read_text(), timeout=30)
+    # A worker killed mid-download left both of the host's slots taken, for the full hold.
+    client = redis_py.Redis.from_url(cluster.redis_url)
+    now_ms = int(time.time() * 1000)
+    client.zadd(BUSY + str(host_of(site.base)), {"w0:1": now_ms + 90_000, "w0:2": now_ms + 90_000})
+    cluster.start_writer()
+    # w0 never heartbeats: its slots go at once, not after the 90 s their hold would last.
+    assert wait_for(lambda: cluster.articles() == 10, timeout=30), cluster.output()
+    assert client.zcard(BUSY + str(host_of(site.base))) == 0

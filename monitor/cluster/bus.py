@@ -31,6 +31,7 @@ TASKS = "monitor:tasks"  # stream of source-runs, read by the group WORKERS
 PAGES = "monitor:pages"  # stream of article pages the runs handed out, read by the group WORKERS
 RESULTS = "monitor:results"  # stream of what runs found, read by the group WRITERS
 WORKERS = "monitor:workers"  # hash: worker name -> its heartbeat (JSON)
+ALIVE = "monitor:alive:"  # + worker name: set by each heartbeat, lapsing soon after the last (its slots die with it)
 CONFIG = "monitor:config"  # hash: "hash" and "blob" (the signed configuration workers run)
 SEEN = "monitor:seen"  # hash: URL -> when the store last fetched it (ISO), the workers' "seen before"
 SEEN_READY = "monitor:seen:ready"  # set once SEEN holds the whole store

@@ -11,7 +11,8 @@ worker heartbeats every few seconds (``monitor:workers``, shown by ``monitor sta
 and with each heartbeat keeps its tasks in flight its own (``XCLAIM`` resets their idle
 time), so only the tasks of a worker that went silent are claimed by others
 (``XAUTOCLAIM``), after ``claim_after`` seconds. A page claimed ``MAX_PAGE_DELIVERIES``
-times (it killed each worker that took it) is recorded as an error and dropped.
+times (it killed each worker that took it) is recorded as an error and dropped for
+this run; its feed is read in full at the next run, which tries it once more.
 
 A task made under another configuration than the engine's makes the worker fetch the
 writer's configuration and start a new engine with it; the old one finishes its runs
@@ -33,8 +34,10 @@ from pathlib import Path
 import redis
 
 from monitor.cluster.bus import (
+    ALIVE,
     CONFIG,
     PAGES,
+    REREAD,
     RESULTS,
     TASKS,
     WORKER_GROUP,
@@ -58,6 +61,7 @@ from monitor.runs import EngineExited, EngineProcess, FetchPage, PageFinished, R
 log = logging.getLogger("monitor.cluster")
 
 HEARTBEAT_SECONDS = 2.0
+ALIVE_SECONDS = 3 * HEARTBEAT_SECONDS  # a worker silent this long has its hosts' concurrency slots freed
 RESTART_SECONDS = 1.0
 MAX_PAGE_DELIVERIES = 3  # a page taken this many times by workers that died on it is given up
 
@@ -238,13 +242,17 @@ class Worker:
         )
         done = PageDone(task.run_id, task.source, task.page.url, 0, 1, ticket, self.name)
         log.error("worker %s: %s: %s", self.name, task.page.url, error.message)
-        self._drop(PAGES, ticket, error, done)
+        # Given up for this run, not for good: the workers may have died of something else (as one machine
+        # does with a page that kills its extraction worker, its feed is read in full at the next run).
+        self._drop(PAGES, ticket, error, done, reread=task.page.index_url)
 
-    def _drop(self, stream: str, ticket: str, *results: object) -> None:
-        """Be done with a task: ``results`` to the writer, and the task acknowledged, in one MULTI."""
+    def _drop(self, stream: str, ticket: str, *results: object, reread: str | None = None) -> None:
+        """Be done with a task: ``results`` to the writer, ``reread`` marked, the task acknowledged: one MULTI."""
         with self.client.pipeline(transaction=True) as pipe:
             for result in results:
                 pipe.xadd(RESULTS, {"m": seal(result, self.key)})
+            if reread:
+                pipe.sadd(REREAD, reread)
             settle(pipe, stream, WORKER_GROUP, ticket)
             pipe.execute()
 
@@ -328,6 +336,7 @@ class Worker:
         }
         with self.client.pipeline(transaction=False) as pipe:
             pipe.hset(WORKERS, self.name, json.dumps(beat))
+            pipe.set(ALIVE + self.name, 1, px=int(ALIVE_SECONDS * 1000))
             if tickets:  # still ours: reset their idle time so no one claims them
                 pipe.xclaim(TASKS, WORKER_GROUP, self.name, 0, tickets, justid=True)
             if page_tickets:
@@ -342,4 +351,5 @@ class Worker:
             engine.wait(None)
         with contextlib.suppress(redis.RedisError):
             self.client.hdel(WORKERS, self.name)
+            self.client.delete(ALIVE + self.name)
         log.warning("worker %s: left the cluster", self.name)
