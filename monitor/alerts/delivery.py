@@ -41,7 +41,7 @@ from monitor.alerts.apprise import notify
 from monitor.alerts.digest import prepare_digests
 from monitor.alerts.events import sample_event
 from monitor.alerts.pause import pause_destination
-from monitor.alerts.policy import judge, retry_delay
+from monitor.alerts.policy import Failure, judge, retry_delay
 from monitor.alerts.redact import protect_logs, scrub, sensitive_parts
 from monitor.alerts.render import Mail, Note, Outgoing, render
 from monitor.alerts.smtp import send_mail
@@ -95,12 +95,13 @@ def _ceil_second(moment: datetime) -> datetime:
     return moment.replace(microsecond=0) + timedelta(seconds=1)
 
 
-def _owed(result: HttpResult, secrets: Sequence[str]) -> str:
-    """What an email refused for now for some recipients says: who, at which step, and the server's words."""
+def _judged(destination: DestinationSpec, result: HttpResult, moment: datetime, secrets: list[str]) -> Failure:
+    """What a failed attempt means; an email refused for now for some recipients is retried for them alone."""
+    if not result.deferred:
+        return judge(destination.type, result, moment, secrets)
     owed = ", ".join(result.deferred)
-    return f"refused for now for {owed} (retried for them alone): SMTP {result.status} at {result.stage}: " + scrub(
-        result.body, secrets
-    )
+    error = f"refused for now for {owed} (retried for them alone): SMTP {result.status} at {result.stage}: "
+    return Failure(error + scrub(result.body, secrets), False, False, None)
 
 
 def _one_line(text: str) -> str:
@@ -225,9 +226,6 @@ class _Sender:
         """Mark the message delivered, to retry or dead (pausing its destination if need be), and log it."""
         moment = self.now()
         status = result.status
-        if result.deferred:
-            self.owe(alert, destination, result, limit)
-            return
         if result.delivered:
             mark_delivered(self.store, alert.id, status, moment)  # Apprise gives no status: NULL
             self.counts["sent"] += 1
@@ -236,39 +234,27 @@ class _Sender:
                 alert.id, destination.name, alert.attempts, status or "-", result.seconds,
             )  # fmt: skip
             return
-        failure = judge(destination.type, result, moment, self.secrets)
+        failure = _judged(destination, result, moment, self.secrets)
         if failure.permanent:
             self.give_up(alert, destination, status, failure.error, "permanent failure", failure.endpoint)
             return
+        # Some recipients took it (this attempt, or one before): the destination works, and the retries
+        # go to the others alone without holding its newer messages back.
+        others_took_it = bool(result.deferred) or alert.recipients_left is not None
         if alert.attempts >= limit:  # the destination keeps failing: paused, unless others took this one
-            pause = alert.recipients_left is None
-            self.give_up(alert, destination, status, failure.error, f"{alert.attempts} attempts failed", pause)
+            self.give_up(alert, destination, status, failure.error, f"{alert.attempts} attempts failed",
+                         not others_took_it)  # fmt: skip
             return
         delay = max(retry_delay(alert.attempts), failure.retry_after or 0.0)
         next_at = _ceil_second(moment + timedelta(seconds=delay))
-        mark_failed(self.store, alert.id, status_code=status, error=failure.error, next_attempt_at=next_at, now=moment)
+        mark_failed(self.store, alert.id, status_code=status, error=failure.error, next_attempt_at=next_at,
+                    now=moment, recipients_left=result.deferred or None)  # fmt: skip
         self.counts["failed"] += 1
-        self.backing_off.add(destination.name)  # its newer messages wait behind this one, in order
+        if not result.deferred:
+            self.backing_off.add(destination.name)  # its newer messages wait behind this one, in order
         log.warning(
             "alert=%s destination=%s attempt=%d status=%s outcome=retry at %s: %s",
             alert.id, destination.name, alert.attempts, status or "-", iso(next_at), _one_line(failure.error),
-        )  # fmt: skip
-
-    def owe(self, alert: ClaimedAlert, destination: DestinationSpec, result: HttpResult, limit: int) -> None:
-        """An email some recipients refused for now: retry it for them alone, without holding the others back."""
-        moment = self.now()
-        error = _owed(result, self.secrets)
-        if alert.attempts >= limit:
-            self.give_up(alert, destination, result.status, error, f"{alert.attempts} attempts failed", False)
-            return
-        next_at = _ceil_second(moment + timedelta(seconds=retry_delay(alert.attempts)))
-        mark_failed(self.store, alert.id, status_code=result.status, error=error, next_attempt_at=next_at,
-                    now=moment, recipients_left=result.deferred)  # fmt: skip
-        self.counts["failed"] += 1
-        log.warning(
-            "alert=%s destination=%s attempt=%d status=%s outcome=retry at %s for %d recipient(s) only: %s",
-            alert.id, destination.name, alert.attempts, result.status or "-", iso(next_at),
-            len(result.deferred), _one_line(error),
         )  # fmt: skip
 
     def give_up(
@@ -397,9 +383,7 @@ def send_sample(
             http.close()
     if result.delivered:
         return SampleOutcome(True, result.status, result.seconds)
-    if result.deferred:
-        return SampleOutcome(False, result.status, result.seconds, _owed(result, secrets))
-    failure = judge(destination.type, result, moment, secrets)
+    failure = _judged(destination, result, moment, secrets)
     return SampleOutcome(False, result.status, result.seconds, failure.error, failure.endpoint)
 
 
