@@ -374,6 +374,12 @@ class IndexCacheMiddleware(HttpCacheMiddleware):
                 log.info("index %s was not read in full: it will be fetched unconditionally next run", url)
 
 
+def _robots_url(request: Request) -> str:
+    """The robots.txt of the host ``request`` goes to: the key its shared copy is kept under."""
+    url = urlparse_cached(request)
+    return f"{url.scheme}://{url.netloc}/robots.txt"
+
+
 class ExpiringRobotsTxtMiddleware(RobotsTxtMiddleware):
     """Scrapy's robots.txt middleware, whose parsed robots.txt of a host is fetched again once it is old.
 
@@ -405,7 +411,7 @@ class ExpiringRobotsTxtMiddleware(RobotsTxtMiddleware):
         # Requests to the host that come meanwhile wait on this, as on Scrapy's own fetch.
         waiting: Deferred[Any] = Deferred()
         self._parsers[netloc] = waiting
-        robots_url = f"{url.scheme}://{netloc}/robots.txt"
+        robots_url = _robots_url(request)
         body = await self.shared.get(robots_url)
         found: Any
         if body is not None:
@@ -422,4 +428,4 @@ class ExpiringRobotsTxtMiddleware(RobotsTxtMiddleware):
     async def _parse_robots(self, response: Response, netloc: str, request: Request) -> None:
         await super()._parse_robots(response, netloc, request)
         if self.shared is not None:
-            await self.shared.put(f"{urlparse_cached(request).scheme}://{netloc}/robots.txt", response.body)
+            await self.shared.put(_robots_url(request), response.body)

@@ -549,7 +549,7 @@ class NewsSpider(scrapy.Spider):
             return
         if run.deadline_call is not None and run.deadline_call.active():
             run.deadline_call.cancel()
-        if not complete or run.session.closing:  # stopped early: articles still queued must be found again next run
+        if not complete:  # stopped early: articles still queued must be found again next run
             run.incomplete_indexes |= run.indexes_read
         self.crawler.signals.send_catch_log(
             run_finished, incomplete=frozenset(run.incomplete_indexes), spider=self, run=run
