@@ -373,7 +373,12 @@ def _is_page_header(element: Any, headline: Any | None) -> bool:
     marks = f"{element.tag} {element.get('class') or ''} {element.get('id') or ''}"
     if _PAGE_HEADER.search(marks) is None:
         return False
-    return headline is None or not any(a is element for a in headline.iterancestors())
+    return headline is None or not is_inside(headline, element)
+
+
+def is_inside(element: Any, ancestor: Any | None) -> bool:
+    """Whether ``element`` lies inside ``ancestor`` (None: inside nothing)."""
+    return ancestor is not None and any(a is ancestor for a in element.iterancestors())
 
 
 def short_text(element: Any, limit: int, separator: str = "") -> str | None:

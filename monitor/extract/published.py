@@ -34,7 +34,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from monitor.extract.datetext import UPDATED_CUE, VISIBLE_DATE, aware, parse_date, visible_dates
-from monitor.extract.pagemeta import is_furniture, is_own, short_text
+from monitor.extract.pagemeta import is_furniture, is_inside, is_own, short_text
 
 # <meta> names and properties that state the publication time, most specific first.
 META_NAMES = (
@@ -284,7 +284,7 @@ def _header_dates(headline: Any | None, container: Any) -> tuple[list[Candidate]
             break
         nodes.append(node)
     # the body's classes describe the page ("has-sidebar"), not a part of it
-    scope = container if _is_inside(headline, container) else next(headline.iterancestors("body"), None)
+    scope = container if is_inside(headline, container) else next(headline.iterancestors("body"), None)
     return _datelines([n for n in nodes if _HAS_DIGIT.search(n)], scope, headline, set())
 
 
@@ -292,10 +292,6 @@ def _is_shown(node: Any) -> bool:
     parent = node.getparent()
     owner = parent.getparent() if node.is_tail and parent is not None else parent
     return owner is not None and owner.tag not in _NOT_DATELINES
-
-
-def _is_inside(element: Any, container: Any | None) -> bool:
-    return container is not None and any(ancestor is container for ancestor in element.iterancestors())
 
 
 def _datelines(
@@ -418,7 +414,7 @@ def _of_another_item(element: Any, headline: Any | None) -> bool:
     if not any(map(is_furniture, element.iterancestors())):
         return False
     item = next((a for a in element.iterancestors() if a.get("itemscope") is not None or a.get("typeof")), None)
-    return item is None or headline is None or not _is_inside(headline, item)
+    return item is None or headline is None or not is_inside(headline, item)
 
 
 def _meta_values(tree: Any, headline: Any | None = None) -> list[str]:
